@@ -1,0 +1,341 @@
+//! Putting it together: [`Loginwith`] is the library part (routes + the session layer to wrap any
+//! axum router with); [`App`] is the ready server (binds, then serves `Loginwith` alone).
+//!
+//! `App::build` binds the listener first (port 0 in tests) because the development provider's
+//! endpoints and the default public URL depend on the real address.
+
+use crate::config::{is_loopback_url, Config};
+use crate::dev_provider::DevProvider;
+use crate::domain::secret::{random_token, ClientSecret, SecretKey};
+use crate::oauth::http::ProviderHttp;
+use crate::providers::{dev::DEV_CLIENT_ID, Provider};
+use crate::routes;
+use crate::state::{public_parts, redirect_uri, AppState, Shared};
+use crate::store::{Store, StoreError};
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use axum_messages::MessagesManagerLayer;
+use sha2::{Digest, Sha512};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_sessions::cookie::{Key, SameSite};
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+use url::Url;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "loginwith_session";
+/// Sessions end after two weeks without activity.
+const SESSION_IDLE: time::Duration = time::Duration::days(14);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listener could not bind.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The session table could not be created.
+    #[error("cannot prepare the session table")]
+    Sessions(#[source] sqlx::Error),
+    /// The development provider would be reachable from a network.
+    #[error(
+        "the development provider accepts any e-mail address typed into it, so it only runs on a loopback \
+         address; the server binds to {0}. Bind to 127.0.0.1 or ::1, configure a real provider, or set \
+         `dangerously_allow_non_loopback = true` in [providers.dev] if you really mean it"
+    )]
+    DevProviderExposed(SocketAddr),
+    /// The generated signing key could not be read or written.
+    #[error("cannot read or write the secret key file {path}")]
+    SecretKeyFile {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built (TLS roots).
+    #[error("cannot build the HTTP client")]
+    Http(#[source] reqwest::Error),
+    /// A provider's endpoints could not be derived.
+    #[error("provider {0} is missing an endpoint")]
+    Provider(String),
+}
+
+/// The session store, in the same database as the users.
+#[derive(Debug, Clone)]
+enum Sessions {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+/// loginwith as a library: its routes and the layer that makes sessions and [`crate::CurrentUser`]
+/// work in any router.
+#[derive(Debug, Clone)]
+pub struct Loginwith {
+    state: AppState,
+    sessions: Sessions,
+    key: Key,
+    secure_cookies: bool,
+    dev: Option<Arc<DevProvider>>,
+}
+
+impl Loginwith {
+    /// Opens the database, prepares the providers and sessions. `local_addr` is where this process
+    /// serves HTTP (the development provider's endpoints are called there).
+    pub async fn new(config: &Config, local_addr: SocketAddr) -> Result<Self, StartError> {
+        let public_url = config
+            .server
+            .public_url
+            .clone()
+            .or_else(|| Url::parse(&format!("http://{local_addr}")).ok())
+            .ok_or_else(|| StartError::Provider("public_url".into()))?;
+        let (public_base, public_origin) = public_parts(&public_url);
+
+        let store = Store::connect(&config.database.url).await?;
+        let sessions = match &store {
+            Store::Sqlite(pool) => {
+                let s = SqliteStore::new(pool.clone());
+                s.migrate().await.map_err(StartError::Sessions)?;
+                Sessions::Sqlite(s)
+            }
+            Store::Postgres(pool) => {
+                let s = PostgresStore::new(pool.clone());
+                s.migrate().await.map_err(StartError::Sessions)?;
+                Sessions::Postgres(s)
+            }
+        };
+        spawn_session_cleanup(sessions.clone());
+
+        let key = signing_key(config)?;
+        let http = ProviderHttp::new(&config.http).map_err(StartError::Http)?;
+
+        // The development provider is called by our own server over loopback HTTP, like any provider.
+        let dev_secret = ClientSecret::new(random_token(32));
+        let dev_base = Url::parse(&format!("http://{}/", loopback_of(local_addr)))
+            .map_err(|_| StartError::Provider("dev".into()))?;
+        let mut providers = Vec::new();
+        for pc in &config.providers {
+            providers.push(Provider::from_config(pc, &dev_base, &dev_secret).ok_or_else(|| StartError::Provider(pc.name.to_string()))?);
+        }
+        let dev_redirects: Vec<String> =
+            providers.iter().filter(|p| p.is_dev).map(|p| redirect_uri(&public_base, &p.name)).collect();
+        let dev = (!dev_redirects.is_empty())
+            .then(|| Arc::new(DevProvider::new(DEV_CLIENT_ID, dev_secret, dev_redirects)));
+        // A public page served over http on a non-loopback host would send the cookie in clear;
+        // Secure follows the scheme of public_url.
+        let secure_cookies = public_url.scheme() == "https";
+        if !secure_cookies && !is_loopback_url(&public_url) {
+            tracing::warn!(public_url = %public_base, "public_url is plain http on a non-loopback host: session cookies travel unencrypted");
+        }
+
+        let state = AppState::new(Shared {
+            providers,
+            store,
+            http,
+            public_url: public_base,
+            public_origin,
+            dev_only: config.dev_provider_by_default,
+        });
+        Ok(Self { state, sessions, key, secure_cookies, dev })
+    }
+
+    /// The shared state (store, providers).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// loginwith's own routes, without the session layer: merge them into your router, then call
+    /// [`Loginwith::layer`] on the result.
+    pub fn routes(&self) -> Router {
+        let mut router = Router::new()
+            .merge(routes::pages::router())
+            .merge(routes::login::router())
+            .merge(routes::api::router())
+            .merge(routes::health::router());
+        if let Some(dev) = &self.dev {
+            router = router.merge(dev.clone().router());
+        }
+        router.with_state(self.state.clone())
+    }
+
+    /// Wraps a router with sessions, flash messages and security headers, so that
+    /// [`crate::CurrentUser`] works in its handlers.
+    pub fn layer(&self, router: Router) -> Router {
+        let router = router.layer(MessagesManagerLayer);
+        let router = match &self.sessions {
+            Sessions::Sqlite(store) => router.layer(self.session_layer(store.clone())),
+            Sessions::Postgres(store) => router.layer(self.session_layer(store.clone())),
+        };
+        security_headers(router)
+    }
+
+    /// The whole server: routes wrapped in the layer.
+    pub fn router(&self) -> Router {
+        self.layer(self.routes())
+    }
+
+    fn session_layer<S: tower_sessions::SessionStore + Clone>(
+        &self,
+        store: S,
+    ) -> SessionManagerLayer<S, tower_sessions::service::SignedCookie> {
+        SessionManagerLayer::new(store)
+            .with_name(SESSION_COOKIE)
+            .with_http_only(true)
+            // Lax, not tower-sessions' default Strict: the cookie must come back on the
+            // provider's top-level redirect to /callback, which is a cross-site navigation.
+            .with_same_site(SameSite::Lax)
+            .with_secure(self.secure_cookies)
+            .with_path("/")
+            .with_expiry(Expiry::OnInactivity(SESSION_IDLE))
+            .with_signed(self.key.clone())
+    }
+}
+
+/// The loopback address to call ourselves on (a server bound to `0.0.0.0` answers on 127.0.0.1).
+fn loopback_of(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => SocketAddr::from(([127, 0, 0, 1], a.port())),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port())),
+        other => other,
+    }
+}
+
+fn security_headers(router: Router) -> Router {
+    let headers = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // Callback URLs carry codes; no page of ours should leak its URL to another site.
+        (header::REFERRER_POLICY, "no-referrer"),
+    ];
+    let mut router = router;
+    for (name, value) in headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+    }
+    router.layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+}
+
+fn spawn_session_cleanup(sessions: Sessions) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            let result = match &sessions {
+                Sessions::Sqlite(s) => s.delete_expired().await,
+                Sessions::Postgres(s) => s.delete_expired().await,
+            };
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "could not delete expired sessions");
+            }
+        }
+    });
+}
+
+/// The cookie-signing key: from `secret_key`, or generated once and kept in `secret_key_file`.
+fn signing_key(config: &Config) -> Result<Key, StartError> {
+    let secret = match &config.server.secret_key {
+        Some(secret) => secret.clone(),
+        None => load_or_create_key_file(&config.server.secret_key_file)?,
+    };
+    // cookie's Key wants 64 bytes; SHA-512 of the configured secret gives exactly that.
+    Ok(Key::from(&Sha512::digest(secret.expose().as_bytes())))
+}
+
+fn load_or_create_key_file(path: &Path) -> Result<SecretKey, StartError> {
+    let err = |source| StartError::SecretKeyFile { path: path.display().to_string(), source };
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(SecretKey::new(text.trim())),
+        Ok(_) => tracing::warn!(file = %path.display(), "secret key file is too short; writing a new key"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    let key = random_token(48);
+    write_private(path, &key).map_err(err)?;
+    tracing::warn!(
+        file = %path.display(),
+        "no [server] secret_key configured: generated one and saved it in this file (fine for development; set secret_key in production)"
+    );
+    Ok(SecretKey::new(key))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// The ready server.
+#[derive(Debug)]
+pub struct App {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    loginwith: Loginwith,
+}
+
+impl App {
+    /// Binds the configured address (port 0 picks a free one) and prepares everything.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let addr = config.server.bind;
+        let dev_exposed = config.providers.iter().any(|p| {
+            p.preset == Some(crate::providers::Preset::Dev) && !p.dangerously_allow_non_loopback
+        }) && !addr.ip().is_loopback();
+        if dev_exposed {
+            return Err(StartError::DevProviderExposed(addr));
+        }
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        let loginwith = Loginwith::new(&config, local_addr).await?;
+        Ok(Self { listener, local_addr, loginwith })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The public base URL (no trailing slash).
+    pub fn public_url(&self) -> &str {
+        &self.loginwith.state().public_url
+    }
+
+    /// The library part (store, providers).
+    pub fn loginwith(&self) -> &Loginwith {
+        &self.loginwith
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let router = self.loginwith.router();
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await
+    }
+}

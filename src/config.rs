@@ -1,0 +1,818 @@
+//! Configuration: an optional TOML file, `LOGINWITH_*` environment variables, the seed's
+//! `NAME_CLIENT_ID` / `NAME_CLIENT_SECRET` variables, and a `.env` file (loaded by `main`).
+//!
+//! Loading happens in two steps. `figment` merges the sources into one tree of values, each tagged
+//! with where it came from; then [`Config::from_figment`] walks that tree by hand and collects
+//! *every* problem (unknown key, wrong type, missing secret, malformed URL or JSON Pointer) with the
+//! source that holds it, so a person fixes a bad file in one go. Serde's `deny_unknown_fields`
+//! would stop at the first problem, which is why the walk is ours.
+//!
+//! This module never panics on a configuration and never prints a secret.
+
+use crate::domain::secret::{ClientSecret, SecretKey};
+use crate::domain::ProviderName;
+use crate::providers::Preset;
+use figment::providers::{Env, Format, Toml};
+use figment::value::{Dict, Value};
+use figment::Figment;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// The default address: loopback only, the port the seed used.
+pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
+/// The default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://loginwith.db";
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[server]`
+    pub server: ServerConfig,
+    /// `[database]`
+    pub database: DatabaseConfig,
+    /// `[http]`: limits on every call to a provider.
+    pub http: HttpConfig,
+    /// `[providers.NAME]`, in name order. Empty means "use the development provider".
+    pub providers: Vec<ProviderConfig>,
+    /// True when no provider was configured and the development provider was added for that reason.
+    pub dev_provider_by_default: bool,
+}
+
+/// `[server]`
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Base of every URL we hand out (redirect URIs); `None` means `http://` + the bound address.
+    pub public_url: Option<Url>,
+    /// Signs session cookies; `None` means generate one and keep it in `secret_key_file`.
+    pub secret_key: Option<SecretKey>,
+    /// Where a generated key is kept.
+    pub secret_key_file: PathBuf,
+}
+
+/// `[database]`
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://...`
+    pub url: String,
+}
+
+/// `[http]`: limits on every call to a provider.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, body included.
+    pub timeout: Duration,
+    /// Largest response body accepted from a provider.
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            max_response_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAuth {
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// HTTP Basic with the client id and secret.
+    ClientSecretBasic,
+}
+
+/// JSON Pointers (RFC 6901) into the userinfo response.
+#[derive(Debug, Clone, Default)]
+pub struct UserinfoPointers {
+    /// The e-mail address.
+    pub email: Option<String>,
+    /// A boolean saying the provider verified the address; absent means unverified.
+    pub email_verified: Option<String>,
+    /// The stable account id.
+    pub subject: Option<String>,
+    /// A display name.
+    pub name: Option<String>,
+    /// An avatar URL.
+    pub avatar: Option<String>,
+}
+
+/// One `[providers.NAME]` table, validated and with its preset's defaults filled in.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// The table's name, used in `/authorize/NAME` and `/callback/NAME`.
+    pub name: ProviderName,
+    /// Which preset it builds on, if any.
+    pub preset: Option<Preset>,
+    /// The button says "Login with DISPLAY_NAME".
+    pub display_name: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret (the development provider's is made at start).
+    pub client_secret: Option<ClientSecret>,
+    /// Where the browser is sent; `None` only for the development provider (served by us).
+    pub authorize_url: Option<Url>,
+    /// Where the code is exchanged.
+    pub token_url: Option<Url>,
+    /// Where the profile is read.
+    pub userinfo_url: Option<Url>,
+    /// Scopes requested.
+    pub scopes: Vec<String>,
+    /// Client authentication at the token endpoint.
+    pub token_auth: TokenAuth,
+    /// How to read the profile.
+    pub userinfo: UserinfoPointers,
+    /// Development provider only: allow it on a non-loopback address.
+    pub dangerously_allow_non_loopback: bool,
+}
+
+/// Every problem found in a configuration, each naming its key and source.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration has {} problem(s):", self.0.len())?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Where to read the configuration from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The TOML file, if any (`--config FILE` or `LOGINWITH_CONFIG`).
+    pub file: Option<PathBuf>,
+    /// Read the process environment (off in tests that want isolation).
+    pub environment: bool,
+}
+
+/// Provider names whose seed-style variables (`GOOGLE_CLIENT_ID` ...) are read even when the file
+/// does not mention them.
+const ENV_ENABLED_PRESETS: [&str; 2] = ["google", "github"];
+
+impl Config {
+    /// Loads and validates the configuration from the given sources.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigErrors> {
+        let mut figment = Figment::new();
+        if let Some(file) = &sources.file {
+            if !file.is_file() {
+                return Err(ConfigErrors(vec![format!(
+                    "{}: the configuration file does not exist or is not a file",
+                    file.display()
+                )]));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        if sources.environment {
+            figment = figment.merge(
+                Env::prefixed("LOGINWITH_")
+                    .ignore(&["CONFIG", "LOG"])
+                    .split("__")
+                    .lowercase(true),
+            );
+            let file_providers = provider_names_in(&figment);
+            for name in ENV_ENABLED_PRESETS.iter().map(|s| s.to_string()).chain(file_providers) {
+                figment = figment.merge(seed_env_vars(&name));
+            }
+        }
+        Self::from_figment(&figment)
+    }
+
+    /// Loads and validates a configuration from TOML text alone (used by tests and `check`).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
+        Self::from_figment(&Figment::from(Toml::string(text)))
+    }
+
+    /// Validates merged sources, collecting every problem.
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigErrors> {
+        let root = match figment.extract::<Dict>() {
+            Ok(root) => root,
+            Err(err) => {
+                return Err(ConfigErrors(err.into_iter().map(|e| e.to_string()).collect()))
+            }
+        };
+        let mut walk = Walk { figment, problems: Vec::new() };
+        walk.unknown_keys(&root, "", &["server", "database", "http", "providers"]);
+
+        let server = walk.server(root.get("server"));
+        let database = walk.database(root.get("database"));
+        let http = walk.http(root.get("http"));
+        let mut providers = walk.providers(root.get("providers"));
+
+        let dev_provider_by_default = providers.is_empty();
+        if dev_provider_by_default {
+            if let Ok(name) = ProviderName::parse("dev") {
+                providers.push(Preset::Dev.defaults(name));
+            }
+        }
+
+        if walk.problems.is_empty() {
+            Ok(Config { server, database, http, providers, dev_provider_by_default })
+        } else {
+            Err(ConfigErrors(walk.problems))
+        }
+    }
+
+    /// A configuration for tests and embedding: loopback on a random port, the given database, no
+    /// file, the development provider.
+    pub fn development(database_url: &str) -> Self {
+        let dev = ProviderName::parse("dev").map(|n| Preset::Dev.defaults(n));
+        Config {
+            server: ServerConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                public_url: None,
+                secret_key: Some(SecretKey::new(crate::domain::secret::random_token(48))),
+                secret_key_file: PathBuf::from("loginwith.secret"),
+            },
+            database: DatabaseConfig { url: database_url.to_owned() },
+            http: HttpConfig::default(),
+            providers: dev.into_iter().collect(),
+            dev_provider_by_default: true,
+        }
+    }
+}
+
+/// The names of `[providers.*]` tables, so that `NAME_CLIENT_ID` works for any of them.
+fn provider_names_in(figment: &Figment) -> Vec<String> {
+    figment
+        .find_value("providers")
+        .ok()
+        .and_then(|v| v.into_dict())
+        .map(|d| d.into_keys().collect())
+        .unwrap_or_default()
+}
+
+/// `GOOGLE_CLIENT_ID` → `providers.google.client_id`, as the seed's Flask app read them.
+fn seed_env_vars(name: &str) -> Env {
+    let prefix = name.to_uppercase().replace('-', "_");
+    let id_var = format!("{prefix}_CLIENT_ID");
+    let secret_var = format!("{prefix}_CLIENT_SECRET");
+    let name = name.to_owned();
+    Env::raw()
+        .filter_map(move |key| {
+            if key.as_str() == id_var {
+                Some(format!("providers.{name}.client_id").into())
+            } else if key.as_str() == secret_var {
+                Some(format!("providers.{name}.client_secret").into())
+            } else {
+                None
+            }
+        })
+        .lowercase(false)
+}
+
+/// The validating walk over the merged tree.
+struct Walk<'a> {
+    figment: &'a Figment,
+    problems: Vec<String>,
+}
+
+impl Walk<'_> {
+    /// Names the source of a value: the file path or the environment.
+    fn source(&self, value: &Value) -> String {
+        match self.figment.get_metadata(value.tag()) {
+            Some(meta) => match &meta.source {
+                Some(figment::Source::File(path)) => path.display().to_string(),
+                _ => meta.name.to_string(),
+            },
+            None => "configuration".to_owned(),
+        }
+    }
+
+    fn problem(&mut self, value: Option<&Value>, key: &str, what: impl fmt::Display) {
+        let source = value.map_or_else(|| "configuration".to_owned(), |v| self.source(v));
+        self.problems.push(format!("{source}: `{key}`: {what}"));
+    }
+
+    fn unknown_keys(&mut self, dict: &Dict, prefix: &str, known: &[&str]) {
+        for (key, value) in dict {
+            if !known.contains(&key.as_str()) {
+                let full = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                self.problem(
+                    Some(value),
+                    &full,
+                    format!("unknown key (expected one of: {})", known.join(", ")),
+                );
+            }
+        }
+    }
+
+    /// A table, or nothing; anything else is a problem.
+    fn table<'v>(&mut self, value: Option<&'v Value>, key: &str) -> Option<&'v Dict> {
+        match value {
+            None => None,
+            Some(Value::Dict(_, dict)) => Some(dict),
+            Some(other) => {
+                self.problem(Some(other), key, "must be a table");
+                None
+            }
+        }
+    }
+
+    /// A string (numbers and booleans from the environment are taken as their text).
+    fn text(&mut self, dict: Option<&Dict>, section: &str, key: &str) -> Option<String> {
+        let value = dict?.get(key)?;
+        let full = format!("{section}.{key}");
+        match value {
+            Value::String(_, s) => Some(s.clone()),
+            Value::Char(_, c) => Some(c.to_string()),
+            Value::Num(_, n) => n.to_u128().map(|n| n.to_string()).or_else(|| {
+                self.problem(Some(value), &full, "must be a string");
+                None
+            }),
+            other => {
+                self.problem(Some(other), &full, "must be a string");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, dict: Option<&Dict>, section: &str, key: &str) -> Option<bool> {
+        let value = dict?.get(key)?;
+        match value {
+            Value::Bool(_, b) => Some(*b),
+            other => {
+                self.problem(Some(other), &format!("{section}.{key}"), "must be true or false");
+                None
+            }
+        }
+    }
+
+    fn number(&mut self, dict: Option<&Dict>, section: &str, key: &str, min: u64, max: u64) -> Option<u64> {
+        let value = dict?.get(key)?;
+        let parsed = match value {
+            Value::Num(_, n) => n.to_u128().and_then(|n| u64::try_from(n).ok()),
+            Value::String(_, s) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        match parsed {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.problem(
+                    Some(value),
+                    &format!("{section}.{key}"),
+                    format!("must be a whole number from {min} to {max}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn url(&mut self, dict: Option<&Dict>, section: &str, key: &str) -> Option<Url> {
+        let text = self.text(dict, section, key)?;
+        let value = dict.and_then(|d| d.get(key));
+        let full = format!("{section}.{key}");
+        match Url::parse(&text) {
+            Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+                self.problem(value, &full, "must be an http(s) URL");
+                None
+            }
+            Ok(url) if url.host().is_none() => {
+                self.problem(value, &full, "must name a host");
+                None
+            }
+            Ok(url) => Some(url),
+            Err(err) => {
+                self.problem(value, &full, format!("is not a valid URL ({err})"));
+                None
+            }
+        }
+    }
+
+    /// A provider endpoint: https, except on a loopback host (tests, local providers).
+    fn endpoint(&mut self, dict: Option<&Dict>, section: &str, key: &str) -> Option<Url> {
+        let url = self.url(dict, section, key)?;
+        if url.scheme() != "https" && !is_loopback_url(&url) {
+            let value = dict.and_then(|d| d.get(key));
+            self.problem(
+                value,
+                &format!("{section}.{key}"),
+                "must use https (plain http is only allowed for 127.0.0.1, ::1 and localhost)",
+            );
+            return None;
+        }
+        Some(url)
+    }
+
+    fn server(&mut self, value: Option<&Value>) -> ServerConfig {
+        let dict = self.table(value, "server");
+        if let Some(d) = dict {
+            self.unknown_keys(d, "server", &["bind", "public_url", "secret_key", "secret_key_file"]);
+        }
+        let bind = match self.text(dict, "server", "bind") {
+            None => DEFAULT_BIND.parse().ok(),
+            Some(text) => text.parse::<SocketAddr>().ok().or_else(|| {
+                self.problem(
+                    dict.and_then(|d| d.get("bind")),
+                    "server.bind",
+                    format!("{text:?} is not an address like 127.0.0.1:5000"),
+                );
+                None
+            }),
+        };
+        let public_url = self.url(dict, "server", "public_url").and_then(|url| {
+            if url.query().is_some() || url.fragment().is_some() {
+                self.problem(
+                    dict.and_then(|d| d.get("public_url")),
+                    "server.public_url",
+                    "must not have a query or fragment",
+                );
+                return None;
+            }
+            Some(url)
+        });
+        let secret_key = self.text(dict, "server", "secret_key").and_then(|key| {
+            if key.len() < 32 {
+                self.problem(
+                    dict.and_then(|d| d.get("secret_key")),
+                    "server.secret_key",
+                    "must be at least 32 characters (e.g. `openssl rand -base64 48`)",
+                );
+                return None;
+            }
+            Some(SecretKey::new(key))
+        });
+        let secret_key_file = self
+            .text(dict, "server", "secret_key_file")
+            .map_or_else(|| PathBuf::from("loginwith.secret"), PathBuf::from);
+        ServerConfig {
+            bind: bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
+            public_url,
+            secret_key,
+            secret_key_file,
+        }
+    }
+
+    fn database(&mut self, value: Option<&Value>) -> DatabaseConfig {
+        let dict = self.table(value, "database");
+        if let Some(d) = dict {
+            self.unknown_keys(d, "database", &["url"]);
+        }
+        let url = self.text(dict, "database", "url").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let known = ["sqlite:", "postgres://", "postgresql://"];
+        if !known.iter().any(|p| url.starts_with(p)) {
+            self.problem(
+                dict.and_then(|d| d.get("url")),
+                "database.url",
+                "must start with sqlite:// or postgres://",
+            );
+        }
+        DatabaseConfig { url }
+    }
+
+    fn http(&mut self, value: Option<&Value>) -> HttpConfig {
+        let dict = self.table(value, "http");
+        if let Some(d) = dict {
+            self.unknown_keys(d, "http", &["connect_timeout_ms", "timeout_ms", "max_response_bytes"]);
+        }
+        let defaults = HttpConfig::default();
+        let ms = Duration::from_millis;
+        HttpConfig {
+            connect_timeout: self
+                .number(dict, "http", "connect_timeout_ms", 1, 60_000)
+                .map_or(defaults.connect_timeout, ms),
+            timeout: self.number(dict, "http", "timeout_ms", 1, 120_000).map_or(defaults.timeout, ms),
+            max_response_bytes: self
+                .number(dict, "http", "max_response_bytes", 1024, 64 * 1024 * 1024)
+                .map_or(defaults.max_response_bytes, |n| n as usize),
+        }
+    }
+
+    fn providers(&mut self, value: Option<&Value>) -> Vec<ProviderConfig> {
+        let Some(dict) = self.table(value, "providers") else { return Vec::new() };
+        let mut out = BTreeMap::new();
+        for (name, value) in dict {
+            let key = format!("providers.{name}");
+            let parsed_name = match ProviderName::parse(name) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.problem(Some(value), &key, e);
+                    continue;
+                }
+            };
+            let Some(table) = self.table(Some(value), &key) else { continue };
+            if let Some(p) = self.provider(parsed_name, value, table, &key) {
+                out.insert(name.clone(), p);
+            }
+        }
+        out.into_values().collect()
+    }
+
+    fn provider(
+        &mut self,
+        name: ProviderName,
+        value: &Value,
+        table: &Dict,
+        key: &str,
+    ) -> Option<ProviderConfig> {
+        const KNOWN: [&str; 11] = [
+            "preset",
+            "display_name",
+            "client_id",
+            "client_secret",
+            "authorize_url",
+            "token_url",
+            "userinfo_url",
+            "scopes",
+            "token_auth",
+            "userinfo",
+            "dangerously_allow_non_loopback",
+        ];
+        self.unknown_keys(table, key, &KNOWN);
+        let t = Some(table);
+        let preset = match self.text(t, key, "preset") {
+            Some(p) => match Preset::from_name(&p) {
+                Some(preset) => Some(preset),
+                None => {
+                    self.problem(
+                        table.get("preset"),
+                        &format!("{key}.preset"),
+                        format!("unknown preset {p:?} (known: {})", Preset::NAMES.join(", ")),
+                    );
+                    return None;
+                }
+            },
+            None => Preset::from_name(name.as_str()),
+        };
+        let mut config = match preset {
+            Some(preset) => preset.defaults(name),
+            None => ProviderConfig {
+                display_name: title_case(name.as_str()),
+                name,
+                preset: None,
+                client_id: String::new(),
+                client_secret: None,
+                authorize_url: None,
+                token_url: None,
+                userinfo_url: None,
+                scopes: Vec::new(),
+                token_auth: TokenAuth::ClientSecretPost,
+                userinfo: UserinfoPointers::default(),
+                dangerously_allow_non_loopback: false,
+            },
+        };
+        let problems_before = self.problems.len();
+
+        if let Some(v) = self.text(t, key, "display_name") {
+            config.display_name = v;
+        }
+        if let Some(v) = self.text(t, key, "client_id") {
+            config.client_id = v;
+        }
+        if let Some(v) = self.text(t, key, "client_secret") {
+            config.client_secret = Some(ClientSecret::new(v));
+        }
+        for (field, slot) in [
+            ("authorize_url", &mut config.authorize_url),
+            ("token_url", &mut config.token_url),
+            ("userinfo_url", &mut config.userinfo_url),
+        ] {
+            if let Some(url) = self.endpoint(t, key, field) {
+                *slot = Some(url);
+            }
+        }
+        if let Some(scopes) = self.scopes(table.get("scopes"), &format!("{key}.scopes")) {
+            config.scopes = scopes;
+        }
+        match self.text(t, key, "token_auth").as_deref() {
+            None => {}
+            Some("client_secret_post") => config.token_auth = TokenAuth::ClientSecretPost,
+            Some("client_secret_basic") => config.token_auth = TokenAuth::ClientSecretBasic,
+            Some(other) => self.problem(
+                table.get("token_auth"),
+                &format!("{key}.token_auth"),
+                format!("{other:?} is not client_secret_post or client_secret_basic"),
+            ),
+        }
+        if let Some(v) = self.boolean(t, key, "dangerously_allow_non_loopback") {
+            if preset != Some(Preset::Dev) {
+                self.problem(
+                    table.get("dangerously_allow_non_loopback"),
+                    &format!("{key}.dangerously_allow_non_loopback"),
+                    "only applies to the development provider (preset = \"dev\")",
+                );
+            }
+            config.dangerously_allow_non_loopback = v;
+        }
+        let userinfo_key = format!("{key}.userinfo");
+        if let Some(ui) = self.table(table.get("userinfo"), &userinfo_key) {
+            self.unknown_keys(ui, &userinfo_key, &["email", "email_verified", "subject", "name", "avatar"]);
+            let p = &mut config.userinfo;
+            for (field, slot) in [
+                ("email", &mut p.email),
+                ("email_verified", &mut p.email_verified),
+                ("subject", &mut p.subject),
+                ("name", &mut p.name),
+                ("avatar", &mut p.avatar),
+            ] {
+                if let Some(pointer) = self.text(Some(ui), &userinfo_key, field) {
+                    if is_json_pointer(&pointer) {
+                        *slot = Some(pointer);
+                    } else {
+                        self.problem(
+                            ui.get(field),
+                            &format!("{userinfo_key}.{field}"),
+                            format!("{pointer:?} is not a JSON Pointer (RFC 6901), e.g. \"/email\""),
+                        );
+                    }
+                }
+            }
+        }
+        if self.problems.len() > problems_before {
+            return None;
+        }
+
+        // What every provider must end up with, from its preset or from the table.
+        let mut missing = Vec::new();
+        if preset != Some(Preset::Dev) {
+            if config.client_id.is_empty() {
+                missing.push("client_id");
+            }
+            if config.client_secret.as_ref().is_none_or(|s| s.expose().is_empty()) {
+                missing.push("client_secret");
+            }
+            for (field, value) in [
+                ("authorize_url", config.authorize_url.is_some()),
+                ("token_url", config.token_url.is_some()),
+                ("userinfo_url", config.userinfo_url.is_some()),
+                ("userinfo.email", config.userinfo.email.is_some()),
+                ("userinfo.subject", config.userinfo.subject.is_some()),
+            ] {
+                if !value {
+                    missing.push(field);
+                }
+            }
+        }
+        for field in missing {
+            let hint = match field {
+                "client_id" | "client_secret" => format!(
+                    " (set it in the file or as {}_{})",
+                    config.name.as_str().to_uppercase().replace('-', "_"),
+                    field.to_uppercase()
+                ),
+                _ => String::new(),
+            };
+            self.problems.push(format!("{}: `{key}.{field}`: missing{hint}", self.source(value)));
+        }
+        (self.problems.len() == problems_before).then_some(config)
+    }
+
+    fn scopes(&mut self, value: Option<&Value>, key: &str) -> Option<Vec<String>> {
+        let value = value?;
+        let scopes: Option<Vec<String>> = match value {
+            Value::String(_, s) => Some(s.split_whitespace().map(str::to_owned).collect()),
+            Value::Array(_, items) => items.iter().map(|i| i.as_str().map(str::to_owned)).collect(),
+            _ => None,
+        };
+        match scopes {
+            Some(s) if s.iter().all(|s| is_scope_token(s)) => Some(s),
+            _ => {
+                self.problem(Some(value), key, "must be a list of scope names without spaces or quotes");
+                None
+            }
+        }
+    }
+}
+
+/// `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )` (RFC 6749 §3.3).
+fn is_scope_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// RFC 6901: empty (the whole document) or `/`-separated tokens with `~0`/`~1` escapes.
+fn is_json_pointer(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    if !s.starts_with('/') {
+        return false;
+    }
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return false;
+        }
+    }
+    true
+}
+
+fn title_case(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+}
+
+/// True when the URL's host is a loopback address or `localhost`.
+pub fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Resolves the configuration file: `--config`, else `LOGINWITH_CONFIG` (handled by clap), else
+/// `loginwith.toml` in the working directory when it exists.
+pub fn default_file(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from("loginwith.toml")).filter(|p| p.is_file()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_means_dev_provider() {
+        let config = Config::from_toml("").unwrap();
+        assert!(config.dev_provider_by_default);
+        assert_eq!(config.providers.len(), 1);
+        assert_eq!(config.providers[0].name.as_str(), "dev");
+        assert_eq!(config.server.bind.to_string(), DEFAULT_BIND);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            colour = "blue"
+            [server]
+            bind = "nonsense"
+            [providers.github]
+            client_id = "abc"
+            [providers.corp]
+            authorize_url = "not a url"
+            token_url = "http://evil.example/token"
+            userinfo_url = "https://corp.example/userinfo"
+            client_id = "x"
+            client_secret = "y"
+            [providers.corp.userinfo]
+            email = "email"
+            subject = "/sub"
+            shoe_size = "/x"
+        "#;
+        let errors = Config::from_toml(text).unwrap_err().0;
+        let all = errors.join("\n");
+        for expected in [
+            "`colour`: unknown key",
+            "`server.bind`",
+            "`providers.github.client_secret`: missing",
+            "`providers.corp.authorize_url`: is not a valid URL",
+            "`providers.corp.token_url`: must use https",
+            "`providers.corp.userinfo.email`",
+            "`providers.corp.userinfo.shoe_size`: unknown key",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn generic_provider_from_data() {
+        let text = r#"
+            [providers.corp]
+            display_name = "Corp SSO"
+            authorize_url = "https://sso.corp.example/authorize"
+            token_url = "https://sso.corp.example/token"
+            userinfo_url = "https://sso.corp.example/me"
+            client_id = "id"
+            client_secret = "secret"
+            scopes = ["openid", "email"]
+            token_auth = "client_secret_basic"
+            [providers.corp.userinfo]
+            email = "/data/mail"
+            subject = "/data/id"
+        "#;
+        let config = Config::from_toml(text).unwrap();
+        assert!(!config.dev_provider_by_default);
+        let corp = &config.providers[0];
+        assert_eq!(corp.display_name, "Corp SSO");
+        assert_eq!(corp.token_auth, TokenAuth::ClientSecretBasic);
+        assert_eq!(corp.userinfo.email.as_deref(), Some("/data/mail"));
+        assert_eq!(corp.scopes, vec!["openid", "email"]);
+    }
+
+    #[test]
+    fn pointers_and_scopes() {
+        assert!(is_json_pointer("/a~1b/0"));
+        assert!(!is_json_pointer("/a~2"));
+        assert!(!is_json_pointer("a"));
+        assert!(is_scope_token("user:email"));
+        assert!(!is_scope_token("a\"b"));
+    }
+}

@@ -1,0 +1,160 @@
+//! One error type for the HTTP edge, mapped to a status and a page a person can read.
+//!
+//! Inside, each layer has its own typed error ([`StateError`], [`ProviderError`], [`StoreError`]);
+//! here they become a status and a sentence. Server-side failures (5xx) are logged with their whole
+//! cause chain; rejections of bad input (4xx) are the client's doing and only logged at debug level.
+//! No variant carries a secret, so nothing here can print one.
+
+use crate::oauth::pending::StateError;
+use crate::oauth::ProviderError;
+use crate::store::StoreError;
+use crate::templates::render;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Everything a page handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// `/authorize/NAME` or `/callback/NAME` for a provider that is not configured.
+    #[error("there is no login provider called {0:?}")]
+    UnknownProvider(String),
+    /// The callback's `state` did not match a pending attempt.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The callback had a valid state but no code.
+    #[error("the provider's answer carried no authorization code")]
+    MissingCode,
+    /// The callback's query was malformed (e.g. a parameter given twice, RFC 6749 §3.1).
+    #[error("the provider's answer is malformed: {0}")]
+    BadCallback(String),
+    /// A provider call failed.
+    #[error("login with {provider} failed")]
+    Provider {
+        /// Display name of the provider.
+        provider: String,
+        /// What went wrong.
+        #[source]
+        source: ProviderError,
+    },
+    /// A cross-site form post was refused.
+    #[error("this form was sent from another site")]
+    CrossSite,
+    /// The database failed.
+    #[error("the user database failed")]
+    Store(#[from] StoreError),
+    /// The session store failed.
+    #[error("the session store failed")]
+    Session(#[from] tower_sessions::session::Error),
+}
+
+impl AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            AppError::UnknownProvider(_) => StatusCode::NOT_FOUND,
+            AppError::State(_) | AppError::MissingCode | AppError::BadCallback(_) => StatusCode::BAD_REQUEST,
+            AppError::CrossSite => StatusCode::FORBIDDEN,
+            AppError::Provider { source, .. } => match source {
+                ProviderError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+                ProviderError::NoVerifiedEmail => StatusCode::FORBIDDEN,
+                _ => StatusCode::BAD_GATEWAY,
+            },
+            AppError::Store(_) | AppError::Session(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            AppError::UnknownProvider(_) => "Unknown login provider",
+            AppError::State(_) | AppError::MissingCode | AppError::BadCallback(_) => "This login cannot be completed",
+            AppError::CrossSite => "Request refused",
+            AppError::Provider { source: ProviderError::NoVerifiedEmail, .. } => "No verified e-mail address",
+            AppError::Provider { source: ProviderError::Timeout { .. }, .. } => "The login provider did not answer",
+            AppError::Provider { .. } => "The login provider answered badly",
+            AppError::Store(_) | AppError::Session(_) => "Something went wrong on our side",
+        }
+    }
+
+    /// The sentence shown to the person.
+    fn detail(&self) -> String {
+        match self {
+            AppError::Provider { provider, source: ProviderError::NoVerifiedEmail } => format!(
+                "{provider} has no verified primary e-mail address for your account. Verify one at {provider}, then log in again."
+            ),
+            AppError::Provider { provider, source } => {
+                format!("Login with {provider} failed: {source}. Please try again later.")
+            }
+            AppError::Store(_) | AppError::Session(_) => "Please try again in a moment.".into(),
+            other => {
+                let mut s = other.to_string();
+                if let Some(first) = s.get(0..1) {
+                    let upper = first.to_uppercase();
+                    s.replace_range(0..1, &upper);
+                }
+                format!("{s}. Go back to the start page and log in again.")
+            }
+        }
+    }
+
+    fn log(&self) {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), error = %error_chain(self), "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), error = %error_chain(self), "request refused");
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        let status = self.status();
+        render(
+            status,
+            "error.html",
+            json!({ "status": status.as_u16(), "title": self.title(), "detail": self.detail() }),
+        )
+    }
+}
+
+/// `outer: inner: innermost`, for logs.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Errors of the JSON API: `{"error": "..."}` with a status.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No one is logged in.
+    Unauthenticated,
+    /// A server-side failure (logged).
+    Internal(AppError),
+}
+
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(err: E) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Unauthenticated => {
+                (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "unauthenticated"}))).into_response()
+            }
+            ApiError::Internal(err) => {
+                err.log();
+                (err.status(), axum::Json(json!({"error": "internal"}))).into_response()
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The `loginwith` command: parse arguments, load the configuration, call the library.
+
+use clap::{Parser, Subcommand};
+use loginwith::config::{default_file, Config, Sources};
+use loginwith::state::redirect_uri;
+use loginwith::App;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// "Login with Google / GitHub / any OAuth 2.0 provider", as a server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (default: ./loginwith.toml when it exists).
+    #[arg(long, short, env = "LOGINWITH_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the app (the default).
+    Serve,
+    /// Validate the configuration and print each provider's redirect URI.
+    Check,
+}
+
+fn main() -> ExitCode {
+    // A missing .env is normal; a malformed one is worth saying.
+    if let Err(err) = dotenvy::dotenv() {
+        if !err.not_found() {
+            eprintln!("warning: cannot read .env: {err}");
+        }
+    }
+    let cli = Cli::parse();
+    init_logging();
+    let sources = Sources { file: default_file(cli.config.as_deref()), environment: true };
+    let config = match Config::load(&sources) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprint!("error: {errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Check => check(&config),
+        Command::Serve => serve(config),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGINWITH_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn check(config: &Config) -> ExitCode {
+    let base = config
+        .server
+        .public_url
+        .as_ref()
+        .map(|u| u.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("http://{}", config.server.bind));
+    println!("configuration OK");
+    println!("listen on:  {}", config.server.bind);
+    println!("public URL: {base}");
+    println!("database:   {}", redact_url(&config.database.url));
+    for p in &config.providers {
+        println!();
+        println!("provider {} (\"Login with {}\")", p.name, p.display_name);
+        println!("  redirect URI to register: {}", redirect_uri(&base, &p.name));
+        if let Some(url) = &p.authorize_url {
+            println!("  authorize: {url}");
+        } else {
+            println!("  built-in development provider (served at {base}/dev-provider/)");
+        }
+    }
+    if config.dev_provider_by_default {
+        println!();
+        println!("No provider has credentials, so only the development provider is enabled.");
+        println!("Set GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET or GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET to add one.");
+    }
+    ExitCode::SUCCESS
+}
+
+/// Hides a password in a database URL.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let app = match App::build(config).await {
+            Ok(app) => app,
+            Err(err) => {
+                tracing::error!("cannot start: {}", loginwith::error::error_chain(&err));
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!("loginwith listening on {}  (open {}/ in a browser)", app.local_addr(), app.public_url());
+        match app.run_until(shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                tracing::error!("server failed: {err}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,113 @@
+//! The one HTTP client that talks to providers.
+//!
+//! Every call has a connect timeout, a total timeout and a cap on the response body, follows no
+//! redirects (a redirect from a token or userinfo endpoint is a misconfiguration or an SSRF
+//! attempt, never something to chase), and reuses pooled connections. Bodies are read chunk by
+//! chunk so an oversized answer is cut off at the cap instead of being buffered whole.
+
+use crate::config::HttpConfig;
+use crate::oauth::ProviderError;
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION};
+use reqwest::{RequestBuilder, StatusCode};
+use url::Url;
+
+/// Which provider call failed, for messages and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The token endpoint.
+    Token,
+    /// The userinfo endpoint.
+    Userinfo,
+    /// GitHub's `/user/emails`.
+    Emails,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::Token => "token endpoint",
+            Step::Userinfo => "userinfo endpoint",
+            Step::Emails => "e-mail endpoint",
+        })
+    }
+}
+
+/// A response that arrived whole and within limits.
+#[derive(Debug)]
+pub struct LimitedResponse {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The body, at most `max_response_bytes` long.
+    pub body: Vec<u8>,
+}
+
+impl LimitedResponse {
+    /// The body as JSON, or [`ProviderError::NotJson`].
+    pub fn json(&self, step: Step) -> Result<serde_json::Value, ProviderError> {
+        serde_json::from_slice(&self.body).map_err(|_| ProviderError::NotJson { step, status: self.status.as_u16() })
+    }
+}
+
+/// The shared provider client.
+#[derive(Debug, Clone)]
+pub struct ProviderHttp {
+    client: reqwest::Client,
+    max_body: usize,
+}
+
+impl ProviderHttp {
+    /// Builds the client from the `[http]` limits.
+    pub fn new(config: &HttpConfig) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("loginwith/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(std::time::Duration::from_secs(60))
+            .build()?;
+        Ok(Self { client, max_body: config.max_response_bytes })
+    }
+
+    /// A POST with a form body (the token request).
+    pub fn post_form(&self, url: &Url) -> RequestBuilder {
+        self.client.post(url.clone()).header(ACCEPT, HeaderValue::from_static("application/json"))
+    }
+
+    /// A GET with a bearer token (userinfo and friends).
+    pub fn get_with_bearer(&self, url: &Url, token: &str) -> RequestBuilder {
+        self.client
+            .get(url.clone())
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+    }
+
+    /// A plain GET (discovery, JWKS).
+    pub fn get(&self, url: &Url) -> RequestBuilder {
+        self.client.get(url.clone()).header(ACCEPT, HeaderValue::from_static("application/json"))
+    }
+
+    /// Sends the request and reads the body up to the cap.
+    pub async fn send(&self, step: Step, request: RequestBuilder) -> Result<LimitedResponse, ProviderError> {
+        let mut response = request.send().await.map_err(|e| classify(step, e))?;
+        let status = response.status();
+        if response.content_length().is_some_and(|n| n > self.max_body as u64) {
+            return Err(ProviderError::TooLarge { step, limit: self.max_body });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| classify(step, e))? {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(ProviderError::TooLarge { step, limit: self.max_body });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(LimitedResponse { status, body })
+    }
+}
+
+fn classify(step: Step, err: reqwest::Error) -> ProviderError {
+    if err.is_timeout() {
+        ProviderError::Timeout { step }
+    } else {
+        ProviderError::Unreachable { step, source: err }
+    }
+}

@@ -1,0 +1,118 @@
+//! Any OAuth 2.0 provider whose userinfo endpoint returns JSON: the profile is read with the
+//! configured JSON Pointers (RFC 6901), the way the seed read `json['email']`.
+
+use super::Profile;
+use crate::config::UserinfoPointers;
+use crate::domain::secret::AccessToken;
+use crate::domain::{Email, Subject};
+use crate::oauth::http::{ProviderHttp, Step};
+use crate::oauth::ProviderError;
+use serde_json::Value;
+use url::Url;
+
+/// One userinfo call, then the pointers.
+pub async fn fetch_profile(
+    http: &ProviderHttp,
+    url: &Url,
+    pointers: &UserinfoPointers,
+    token: &AccessToken,
+) -> Result<Profile, ProviderError> {
+    let json = get_json(http, Step::Userinfo, url, token).await?;
+    profile_from_json(&json, pointers)
+}
+
+/// GET with the bearer token; a non-2xx status or a non-JSON body is an error.
+pub async fn get_json(
+    http: &ProviderHttp,
+    step: Step,
+    url: &Url,
+    token: &AccessToken,
+) -> Result<Value, ProviderError> {
+    let response = http.send(step, http.get_with_bearer(url, token.expose())).await?;
+    if !response.status.is_success() {
+        return Err(ProviderError::Status { step, status: response.status.as_u16() });
+    }
+    response.json(step)
+}
+
+/// Reads a profile out of a userinfo document.
+pub fn profile_from_json(json: &Value, pointers: &UserinfoPointers) -> Result<Profile, ProviderError> {
+    let subject_pointer = pointers.subject.as_deref().unwrap_or("/sub");
+    let subject = text_at(json, subject_pointer)
+        .ok_or_else(|| ProviderError::BadProfile(format!("no account id at {subject_pointer}")))?;
+    let subject = Subject::parse(&subject).map_err(ProviderError::BadProfile)?;
+    let email_pointer = pointers.email.as_deref().unwrap_or("/email");
+    let email = text_at(json, email_pointer)
+        .ok_or_else(|| ProviderError::BadProfile("the provider did not share an e-mail address".into()))?;
+    let email = Email::parse(&email).map_err(ProviderError::BadProfile)?;
+    // Only a real `true` (or the string "true", which some providers send) counts as verified.
+    let email_verified = pointers.email_verified.as_deref().is_some_and(|p| match json.pointer(p) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    });
+    Ok(Profile {
+        subject,
+        email,
+        email_verified,
+        name: pointers.name.as_deref().and_then(|p| text_at(json, p)).map(|n| clip(&n, 200)),
+        avatar: pointers.avatar.as_deref().and_then(|p| text_at(json, p)).and_then(|a| https_url(&a)),
+    })
+}
+
+/// A string or integer at the pointer, as text (GitHub's ids are numbers).
+pub fn text_at(json: &Value, pointer: &str) -> Option<String> {
+    match json.pointer(pointer)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Keeps at most `max` characters.
+pub fn clip(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+/// Keeps an avatar only when it is an https URL of reasonable length (it ends up in an `<img src>`).
+pub fn https_url(s: &str) -> Option<String> {
+    Url::parse(s).ok().filter(|u| u.scheme() == "https" && s.len() <= 2048).map(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pointers() -> UserinfoPointers {
+        UserinfoPointers {
+            email: Some("/email".into()),
+            email_verified: Some("/email_verified".into()),
+            subject: Some("/id".into()),
+            name: Some("/name".into()),
+            avatar: Some("/pic".into()),
+        }
+    }
+
+    #[test]
+    fn reads_a_profile() {
+        let json = json!({"id": 42, "email": "a@b.c", "email_verified": true, "name": "A", "pic": "javascript:alert(1)"});
+        let p = profile_from_json(&json, &pointers()).unwrap();
+        assert_eq!(p.subject.as_str(), "42");
+        assert!(p.email_verified);
+        assert_eq!(p.avatar, None);
+    }
+
+    #[test]
+    fn unverified_unless_the_provider_says_so() {
+        let json = json!({"id": "x", "email": "a@b.c", "email_verified": "yes"});
+        assert!(!profile_from_json(&json, &pointers()).unwrap().email_verified);
+    }
+
+    #[test]
+    fn no_subject_or_email_is_an_error() {
+        assert!(profile_from_json(&json!({"email": "a@b.c"}), &pointers()).is_err());
+        assert!(profile_from_json(&json!({"id": 1}), &pointers()).is_err());
+        assert!(profile_from_json(&json!([1, 2]), &pointers()).is_err());
+    }
+}

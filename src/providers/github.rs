@@ -1,0 +1,114 @@
+//! GitHub: the account comes from `/user`, the address from `/user/emails`.
+//!
+//! The seed took `json[0]['email']` from `/user/emails`: that can be an address the person added
+//! but never verified, i.e. anyone's address — an account-takeover hole once accounts are linked by
+//! e-mail. We take the address marked both `primary` and `verified`, and refuse the login when
+//! there is none. GitHub's ids are numbers and never change; logins can be renamed, so the login
+//! is never the identity.
+//!
+//! Register at <https://github.com/settings/developers> ("New OAuth App").
+
+use super::generic::{clip, get_json, https_url, text_at};
+use super::Profile;
+use crate::config::{ProviderConfig, TokenAuth, UserinfoPointers};
+use crate::domain::secret::AccessToken;
+use crate::domain::{Email, ProviderName, Subject};
+use crate::oauth::http::{ProviderHttp, Step};
+use crate::oauth::ProviderError;
+use serde_json::Value;
+use url::Url;
+
+/// GitHub's endpoints.
+pub fn defaults(name: ProviderName) -> ProviderConfig {
+    ProviderConfig {
+        name,
+        preset: Some(super::Preset::Github),
+        display_name: "GitHub".into(),
+        client_id: String::new(),
+        client_secret: None,
+        authorize_url: Url::parse("https://github.com/login/oauth/authorize").ok(),
+        token_url: Url::parse("https://github.com/login/oauth/access_token").ok(),
+        userinfo_url: Url::parse("https://api.github.com/user").ok(),
+        scopes: vec!["read:user".into(), "user:email".into()],
+        token_auth: TokenAuth::ClientSecretPost,
+        userinfo: UserinfoPointers {
+            email: Some("/email".into()),
+            email_verified: None,
+            subject: Some("/id".into()),
+            name: Some("/name".into()),
+            avatar: Some("/avatar_url".into()),
+        },
+        dangerously_allow_non_loopback: false,
+    }
+}
+
+/// `/user/emails` sits beside `/user` (also on GitHub Enterprise's `/api/v3/user`).
+fn emails_url(user_url: &Url) -> Option<Url> {
+    let mut url = user_url.clone();
+    url.path_segments_mut().ok()?.pop_if_empty().push("emails");
+    Some(url)
+}
+
+/// Reads the account and its primary verified address.
+pub async fn fetch_profile(http: &ProviderHttp, user_url: &Url, token: &AccessToken) -> Result<Profile, ProviderError> {
+    let user = get_json(http, Step::Userinfo, user_url, token).await?;
+    let emails_url = emails_url(user_url)
+        .ok_or_else(|| ProviderError::BadProfile("the GitHub API URL cannot have an /emails path".into()))?;
+    let emails = get_json(http, Step::Emails, &emails_url, token).await?;
+    profile_from(&user, &emails)
+}
+
+/// Combines `/user` and `/user/emails`.
+pub fn profile_from(user: &Value, emails: &Value) -> Result<Profile, ProviderError> {
+    let subject = text_at(user, "/id").ok_or_else(|| ProviderError::BadProfile("GitHub sent no account id".into()))?;
+    let subject = Subject::parse(&subject).map_err(ProviderError::BadProfile)?;
+    let email = primary_verified_email(emails).ok_or(ProviderError::NoVerifiedEmail)?;
+    let name = text_at(user, "/name").or_else(|| text_at(user, "/login"));
+    Ok(Profile {
+        subject,
+        email,
+        email_verified: true,
+        name: name.map(|n| clip(&n, 200)),
+        avatar: text_at(user, "/avatar_url").and_then(|a| https_url(&a)),
+    })
+}
+
+/// The address GitHub marks both primary and verified; nothing else will do.
+pub fn primary_verified_email(emails: &Value) -> Option<Email> {
+    emails.as_array()?.iter().find_map(|entry| {
+        let primary = entry.get("primary").and_then(Value::as_bool) == Some(true);
+        let verified = entry.get("verified").and_then(Value::as_bool) == Some(true);
+        let address = entry.get("email").and_then(Value::as_str)?;
+        (primary && verified).then(|| Email::parse(address).ok()).flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn primary_verified_wins_over_first() {
+        let emails = json!([
+            {"email": "victim@example.com", "primary": false, "verified": false},
+            {"email": "old@example.com", "primary": false, "verified": true},
+            {"email": "me@example.com", "primary": true, "verified": true},
+        ]);
+        assert_eq!(primary_verified_email(&emails).unwrap().as_str(), "me@example.com");
+    }
+
+    #[test]
+    fn unverified_primary_is_refused() {
+        let emails = json!([{"email": "victim@example.com", "primary": true, "verified": false}]);
+        assert!(primary_verified_email(&emails).is_none());
+        let err = profile_from(&json!({"id": 1}), &emails).unwrap_err();
+        assert!(matches!(err, ProviderError::NoVerifiedEmail));
+    }
+
+    #[test]
+    fn emails_url_sits_beside_user() {
+        let u = Url::parse("https://ghe.example/api/v3/user").unwrap();
+        assert_eq!(emails_url(&u).unwrap().as_str(), "https://ghe.example/api/v3/user/emails");
+    }
+}

@@ -1,0 +1,6 @@
+//! HTTP routes, one file per area; each exposes `router()`.
+
+pub mod api;
+pub mod health;
+pub mod login;
+pub mod pages;

@@ -1,0 +1,69 @@
+//! The state every handler shares.
+
+use crate::error::AppError;
+use crate::oauth::http::ProviderHttp;
+use crate::providers::Provider;
+use crate::store::Store;
+use std::ops::Deref;
+use std::sync::Arc;
+use url::Url;
+
+/// Shared, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct Shared {
+    /// Configured providers, in button order.
+    pub providers: Vec<Provider>,
+    /// Users and identities.
+    pub store: Store,
+    /// The one client for provider calls.
+    pub http: ProviderHttp,
+    /// Base of every URL we hand out, without a trailing slash.
+    pub public_url: String,
+    /// `scheme://host[:port]` of `public_url`, for Origin checks.
+    pub public_origin: String,
+    /// True when the development provider is the only one because nothing else was configured.
+    pub dev_only: bool,
+}
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+
+    /// The provider called `name`, or the 404 error.
+    pub fn provider(&self, name: &str) -> Result<&Provider, AppError> {
+        self.providers
+            .iter()
+            .find(|p| p.name.as_str() == name)
+            .ok_or_else(|| AppError::UnknownProvider(crate::providers::generic::clip(name, 40)))
+    }
+
+    /// `public_url` + `/callback/NAME`: what to register at the provider.
+    pub fn redirect_uri(&self, name: &crate::domain::ProviderName) -> String {
+        redirect_uri(&self.public_url, name)
+    }
+}
+
+/// `public_url` + `/callback/NAME`.
+pub fn redirect_uri(public_url: &str, name: &crate::domain::ProviderName) -> String {
+    format!("{public_url}/callback/{name}")
+}
+
+/// `public_url` as text without a trailing slash, and its origin.
+pub fn public_parts(url: &Url) -> (String, String) {
+    let base = url.as_str().trim_end_matches('/').to_owned();
+    let origin = url.origin().ascii_serialization();
+    (base, origin)
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
