@@ -129,10 +129,16 @@ impl Loginwith {
             .map_err(|_| StartError::Provider("dev".into()))?;
         let mut providers = Vec::new();
         for pc in &config.providers {
-            providers.push(Provider::from_config(pc, &dev_base, &dev_secret).ok_or_else(|| StartError::Provider(pc.name.to_string()))?);
+            providers.push(
+                Provider::from_config(pc, &dev_base, &dev_secret)
+                    .ok_or_else(|| StartError::Provider(pc.name.to_string()))?,
+            );
         }
-        let dev_redirects: Vec<String> =
-            providers.iter().filter(|p| p.is_dev).map(|p| redirect_uri(&public_base, &p.name)).collect();
+        let dev_redirects: Vec<String> = providers
+            .iter()
+            .filter(|p| p.is_dev)
+            .map(|p| redirect_uri(&public_base, &p.name))
+            .collect();
         let dev = (!dev_redirects.is_empty())
             .then(|| Arc::new(DevProvider::new(DEV_CLIENT_ID, dev_secret, dev_redirects)));
         // A public page served over http on a non-loopback host would send the cookie in clear;
@@ -149,8 +155,15 @@ impl Loginwith {
             public_url: public_base,
             public_origin,
             dev_only: config.dev_provider_by_default,
+            login_ttl: config.server.login_timeout_secs,
         });
-        Ok(Self { state, sessions, key, secure_cookies, dev })
+        Ok(Self {
+            state,
+            sessions,
+            key,
+            secure_cookies,
+            dev,
+        })
     }
 
     /// The shared state (store, providers).
@@ -208,8 +221,12 @@ impl Loginwith {
 /// The loopback address to call ourselves on (a server bound to `0.0.0.0` answers on 127.0.0.1).
 fn loopback_of(addr: SocketAddr) -> SocketAddr {
     match addr {
-        SocketAddr::V4(a) if a.ip().is_unspecified() => SocketAddr::from(([127, 0, 0, 1], a.port())),
-        SocketAddr::V6(a) if a.ip().is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port())),
+        SocketAddr::V4(a) if a.ip().is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], a.port()))
+        }
+        SocketAddr::V6(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
+        }
         other => other,
     }
 }
@@ -228,9 +245,15 @@ fn security_headers(router: Router) -> Router {
     ];
     let mut router = router;
     for (name, value) in headers {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
     }
-    router.layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+    router.layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ))
 }
 
 fn spawn_session_cleanup(sessions: Sessions) {
@@ -260,10 +283,15 @@ fn signing_key(config: &Config) -> Result<Key, StartError> {
 }
 
 fn load_or_create_key_file(path: &Path) -> Result<SecretKey, StartError> {
-    let err = |source| StartError::SecretKeyFile { path: path.display().to_string(), source };
+    let err = |source| StartError::SecretKeyFile {
+        path: path.display().to_string(),
+        source,
+    };
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().len() >= 32 => return Ok(SecretKey::new(text.trim())),
-        Ok(_) => tracing::warn!(file = %path.display(), "secret key file is too short; writing a new key"),
+        Ok(_) => {
+            tracing::warn!(file = %path.display(), "secret key file is too short; writing a new key")
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(err(e)),
     }
@@ -280,7 +308,12 @@ fn load_or_create_key_file(path: &Path) -> Result<SecretKey, StartError> {
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(text.as_bytes())
 }
 
@@ -307,10 +340,18 @@ impl App {
         if dev_exposed {
             return Err(StartError::DevProviderExposed(addr));
         }
-        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
         let loginwith = Loginwith::new(&config, local_addr).await?;
-        Ok(Self { listener, local_addr, loginwith })
+        Ok(Self {
+            listener,
+            local_addr,
+            loginwith,
+        })
     }
 
     /// The port actually bound.
@@ -334,8 +375,13 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let router = self.loginwith.router();
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }

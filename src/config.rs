@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub secret_key: Option<SecretKey>,
     /// Where a generated key is kept.
     pub secret_key_file: PathBuf,
+    /// How long a started login may take before its callback is refused (default 600 s).
+    pub login_timeout_secs: i64,
 }
 
 /// `[database]`
@@ -186,7 +188,11 @@ impl Config {
                     .lowercase(true),
             );
             let file_providers = provider_names_in(&figment);
-            for name in ENV_ENABLED_PRESETS.iter().map(|s| s.to_string()).chain(file_providers) {
+            for name in ENV_ENABLED_PRESETS
+                .iter()
+                .map(|s| s.to_string())
+                .chain(file_providers)
+            {
                 figment = figment.merge(seed_env_vars(&name));
             }
         }
@@ -203,10 +209,15 @@ impl Config {
         let root = match figment.extract::<Dict>() {
             Ok(root) => root,
             Err(err) => {
-                return Err(ConfigErrors(err.into_iter().map(|e| e.to_string()).collect()))
+                return Err(ConfigErrors(
+                    err.into_iter().map(|e| e.to_string()).collect(),
+                ))
             }
         };
-        let mut walk = Walk { figment, problems: Vec::new() };
+        let mut walk = Walk {
+            figment,
+            problems: Vec::new(),
+        };
         walk.unknown_keys(&root, "", &["server", "database", "http", "providers"]);
 
         let server = walk.server(root.get("server"));
@@ -222,7 +233,13 @@ impl Config {
         }
 
         if walk.problems.is_empty() {
-            Ok(Config { server, database, http, providers, dev_provider_by_default })
+            Ok(Config {
+                server,
+                database,
+                http,
+                providers,
+                dev_provider_by_default,
+            })
         } else {
             Err(ConfigErrors(walk.problems))
         }
@@ -238,8 +255,11 @@ impl Config {
                 public_url: None,
                 secret_key: Some(SecretKey::new(crate::domain::secret::random_token(48))),
                 secret_key_file: PathBuf::from("loginwith.secret"),
+                login_timeout_secs: crate::oauth::pending::PENDING_TTL_SECS,
             },
-            database: DatabaseConfig { url: database_url.to_owned() },
+            database: DatabaseConfig {
+                url: database_url.to_owned(),
+            },
             http: HttpConfig::default(),
             providers: dev.into_iter().collect(),
             dev_provider_by_default: true,
@@ -302,7 +322,11 @@ impl Walk<'_> {
     fn unknown_keys(&mut self, dict: &Dict, prefix: &str, known: &[&str]) {
         for (key, value) in dict {
             if !known.contains(&key.as_str()) {
-                let full = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let full = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 self.problem(
                     Some(value),
                     &full,
@@ -347,13 +371,24 @@ impl Walk<'_> {
         match value {
             Value::Bool(_, b) => Some(*b),
             other => {
-                self.problem(Some(other), &format!("{section}.{key}"), "must be true or false");
+                self.problem(
+                    Some(other),
+                    &format!("{section}.{key}"),
+                    "must be true or false",
+                );
                 None
             }
         }
     }
 
-    fn number(&mut self, dict: Option<&Dict>, section: &str, key: &str, min: u64, max: u64) -> Option<u64> {
+    fn number(
+        &mut self,
+        dict: Option<&Dict>,
+        section: &str,
+        key: &str,
+        min: u64,
+        max: u64,
+    ) -> Option<u64> {
         let value = dict?.get(key)?;
         let parsed = match value {
             Value::Num(_, n) => n.to_u128().and_then(|n| u64::try_from(n).ok()),
@@ -412,7 +447,17 @@ impl Walk<'_> {
     fn server(&mut self, value: Option<&Value>) -> ServerConfig {
         let dict = self.table(value, "server");
         if let Some(d) = dict {
-            self.unknown_keys(d, "server", &["bind", "public_url", "secret_key", "secret_key_file"]);
+            self.unknown_keys(
+                d,
+                "server",
+                &[
+                    "bind",
+                    "public_url",
+                    "secret_key",
+                    "secret_key_file",
+                    "login_timeout_secs",
+                ],
+            );
         }
         let bind = match self.text(dict, "server", "bind") {
             None => DEFAULT_BIND.parse().ok(),
@@ -450,11 +495,15 @@ impl Walk<'_> {
         let secret_key_file = self
             .text(dict, "server", "secret_key_file")
             .map_or_else(|| PathBuf::from("loginwith.secret"), PathBuf::from);
+        let login_timeout_secs = self
+            .number(dict, "server", "login_timeout_secs", 1, 3600)
+            .map_or(crate::oauth::pending::PENDING_TTL_SECS, |n| n as i64);
         ServerConfig {
             bind: bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
             public_url,
             secret_key,
             secret_key_file,
+            login_timeout_secs,
         }
     }
 
@@ -463,7 +512,9 @@ impl Walk<'_> {
         if let Some(d) = dict {
             self.unknown_keys(d, "database", &["url"]);
         }
-        let url = self.text(dict, "database", "url").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let url = self
+            .text(dict, "database", "url")
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         let known = ["sqlite:", "postgres://", "postgresql://"];
         if !known.iter().any(|p| url.starts_with(p)) {
             self.problem(
@@ -478,7 +529,11 @@ impl Walk<'_> {
     fn http(&mut self, value: Option<&Value>) -> HttpConfig {
         let dict = self.table(value, "http");
         if let Some(d) = dict {
-            self.unknown_keys(d, "http", &["connect_timeout_ms", "timeout_ms", "max_response_bytes"]);
+            self.unknown_keys(
+                d,
+                "http",
+                &["connect_timeout_ms", "timeout_ms", "max_response_bytes"],
+            );
         }
         let defaults = HttpConfig::default();
         let ms = Duration::from_millis;
@@ -486,7 +541,9 @@ impl Walk<'_> {
             connect_timeout: self
                 .number(dict, "http", "connect_timeout_ms", 1, 60_000)
                 .map_or(defaults.connect_timeout, ms),
-            timeout: self.number(dict, "http", "timeout_ms", 1, 120_000).map_or(defaults.timeout, ms),
+            timeout: self
+                .number(dict, "http", "timeout_ms", 1, 120_000)
+                .map_or(defaults.timeout, ms),
             max_response_bytes: self
                 .number(dict, "http", "max_response_bytes", 1024, 64 * 1024 * 1024)
                 .map_or(defaults.max_response_bytes, |n| n as usize),
@@ -494,7 +551,9 @@ impl Walk<'_> {
     }
 
     fn providers(&mut self, value: Option<&Value>) -> Vec<ProviderConfig> {
-        let Some(dict) = self.table(value, "providers") else { return Vec::new() };
+        let Some(dict) = self.table(value, "providers") else {
+            return Vec::new();
+        };
         let mut out = BTreeMap::new();
         for (name, value) in dict {
             let key = format!("providers.{name}");
@@ -505,7 +564,9 @@ impl Walk<'_> {
                     continue;
                 }
             };
-            let Some(table) = self.table(Some(value), &key) else { continue };
+            let Some(table) = self.table(Some(value), &key) else {
+                continue;
+            };
             if let Some(p) = self.provider(parsed_name, value, table, &key) {
                 out.insert(name.clone(), p);
             }
@@ -611,7 +672,11 @@ impl Walk<'_> {
         }
         let userinfo_key = format!("{key}.userinfo");
         if let Some(ui) = self.table(table.get("userinfo"), &userinfo_key) {
-            self.unknown_keys(ui, &userinfo_key, &["email", "email_verified", "subject", "name", "avatar"]);
+            self.unknown_keys(
+                ui,
+                &userinfo_key,
+                &["email", "email_verified", "subject", "name", "avatar"],
+            );
             let p = &mut config.userinfo;
             for (field, slot) in [
                 ("email", &mut p.email),
@@ -627,7 +692,9 @@ impl Walk<'_> {
                         self.problem(
                             ui.get(field),
                             &format!("{userinfo_key}.{field}"),
-                            format!("{pointer:?} is not a JSON Pointer (RFC 6901), e.g. \"/email\""),
+                            format!(
+                                "{pointer:?} is not a JSON Pointer (RFC 6901), e.g. \"/email\""
+                            ),
                         );
                     }
                 }
@@ -643,7 +710,11 @@ impl Walk<'_> {
             if config.client_id.is_empty() {
                 missing.push("client_id");
             }
-            if config.client_secret.as_ref().is_none_or(|s| s.expose().is_empty()) {
+            if config
+                .client_secret
+                .as_ref()
+                .is_none_or(|s| s.expose().is_empty())
+            {
                 missing.push("client_secret");
             }
             for (field, value) in [
@@ -667,7 +738,10 @@ impl Walk<'_> {
                 ),
                 _ => String::new(),
             };
-            self.problems.push(format!("{}: `{key}.{field}`: missing{hint}", self.source(value)));
+            self.problems.push(format!(
+                "{}: `{key}.{field}`: missing{hint}",
+                self.source(value)
+            ));
         }
         (self.problems.len() == problems_before).then_some(config)
     }
@@ -676,13 +750,20 @@ impl Walk<'_> {
         let value = value?;
         let scopes: Option<Vec<String>> = match value {
             Value::String(_, s) => Some(s.split_whitespace().map(str::to_owned).collect()),
-            Value::Array(_, items) => items.iter().map(|i| i.as_str().map(str::to_owned)).collect(),
+            Value::Array(_, items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect(),
             _ => None,
         };
         match scopes {
             Some(s) if s.iter().all(|s| is_scope_token(s)) => Some(s),
             _ => {
-                self.problem(Some(value), key, "must be a list of scope names without spaces or quotes");
+                self.problem(
+                    Some(value),
+                    key,
+                    "must be a list of scope names without spaces or quotes",
+                );
                 None
             }
         }
@@ -691,7 +772,9 @@ impl Walk<'_> {
 
 /// `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )` (RFC 6749 §3.3).
 fn is_scope_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// RFC 6901: empty (the whole document) or `/`-separated tokens with `~0`/`~1` escapes.
@@ -713,7 +796,9 @@ fn is_json_pointer(s: &str) -> bool {
 
 fn title_case(name: &str) -> String {
     let mut chars = name.chars();
-    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 /// True when the URL's host is a loopback address or `localhost`.

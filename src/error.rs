@@ -52,7 +52,9 @@ impl AppError {
     fn status(&self) -> StatusCode {
         match self {
             AppError::UnknownProvider(_) => StatusCode::NOT_FOUND,
-            AppError::State(_) | AppError::MissingCode | AppError::BadCallback(_) => StatusCode::BAD_REQUEST,
+            AppError::State(_) | AppError::MissingCode | AppError::BadCallback(_) => {
+                StatusCode::BAD_REQUEST
+            }
             AppError::CrossSite => StatusCode::FORBIDDEN,
             AppError::Provider { source, .. } => match source {
                 ProviderError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -66,10 +68,18 @@ impl AppError {
     fn title(&self) -> &'static str {
         match self {
             AppError::UnknownProvider(_) => "Unknown login provider",
-            AppError::State(_) | AppError::MissingCode | AppError::BadCallback(_) => "This login cannot be completed",
+            AppError::State(_) | AppError::MissingCode | AppError::BadCallback(_) => {
+                "This login cannot be completed"
+            }
             AppError::CrossSite => "Request refused",
-            AppError::Provider { source: ProviderError::NoVerifiedEmail, .. } => "No verified e-mail address",
-            AppError::Provider { source: ProviderError::Timeout { .. }, .. } => "The login provider did not answer",
+            AppError::Provider {
+                source: ProviderError::NoVerifiedEmail,
+                ..
+            } => "No verified e-mail address",
+            AppError::Provider {
+                source: ProviderError::Timeout { .. },
+                ..
+            } => "The login provider did not answer",
             AppError::Provider { .. } => "The login provider answered badly",
             AppError::Store(_) | AppError::Session(_) => "Something went wrong on our side",
         }
@@ -148,9 +158,11 @@ impl<E: Into<AppError>> From<E> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Unauthenticated => {
-                (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "unauthenticated"}))).into_response()
-            }
+            ApiError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"error": "unauthenticated"})),
+            )
+                .into_response(),
             ApiError::Internal(err) => {
                 err.log();
                 (err.status(), axum::Json(json!({"error": "internal"}))).into_response()

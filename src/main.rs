@@ -35,7 +35,10 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging();
-    let sources = Sources { file: default_file(cli.config.as_deref()), environment: true };
+    let sources = Sources {
+        file: default_file(cli.config.as_deref()),
+        environment: true,
+    };
     let config = match Config::load(&sources) {
         Ok(config) => config,
         Err(errors) => {
@@ -53,7 +56,10 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGINWITH_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 fn check(config: &Config) -> ExitCode {
@@ -70,7 +76,10 @@ fn check(config: &Config) -> ExitCode {
     for p in &config.providers {
         println!();
         println!("provider {} (\"Login with {}\")", p.name, p.display_name);
-        println!("  redirect URI to register: {}", redirect_uri(&base, &p.name));
+        println!(
+            "  redirect URI to register: {}",
+            redirect_uri(&base, &p.name)
+        );
         if let Some(url) = &p.authorize_url {
             println!("  authorize: {url}");
         } else {
@@ -112,7 +121,11 @@ fn serve(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        tracing::info!("loginwith listening on {}  (open {}/ in a browser)", app.local_addr(), app.public_url());
+        tracing::info!(
+            "loginwith listening on {}  (open {}/ in a browser)",
+            app.local_addr(),
+            app.public_url()
+        );
         match app.run_until(shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {

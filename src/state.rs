@@ -27,6 +27,8 @@ pub struct Shared {
     pub public_origin: String,
     /// True when the development provider is the only one because nothing else was configured.
     pub dev_only: bool,
+    /// Lifetime of a pending login, in seconds.
+    pub login_ttl: i64,
 }
 
 impl AppState {

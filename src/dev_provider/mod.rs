@@ -71,7 +71,10 @@ impl DevProvider {
     /// `/dev-provider/authorize`, `/dev-provider/token`, `/dev-provider/userinfo`.
     pub fn router<S: Clone + Send + Sync + 'static>(self: Arc<Self>) -> Router<S> {
         Router::new()
-            .route("/dev-provider/authorize", get(authorize_page).post(authorize_decision))
+            .route(
+                "/dev-provider/authorize",
+                get(authorize_page).post(authorize_decision),
+            )
             .route("/dev-provider/token", axum::routing::post(token))
             .route("/dev-provider/userinfo", get(userinfo))
             .with_state(self)
@@ -121,7 +124,10 @@ enum Checked {
 impl DevProvider {
     fn check(&self, p: &AuthorizeParams) -> Result<(), Checked> {
         if p.client_id != self.client_id {
-            return Err(Checked::Page(format!("Unknown client_id {:?}.", p.client_id)));
+            return Err(Checked::Page(format!(
+                "Unknown client_id {:?}.",
+                p.client_id
+            )));
         }
         if !self.redirect_uris.iter().any(|u| u == &p.redirect_uri) {
             return Err(Checked::Page(format!(
@@ -130,10 +136,16 @@ impl DevProvider {
             )));
         }
         if p.response_type != "code" {
-            return Err(Checked::Redirect("unsupported_response_type", "Only response_type=code is supported."));
+            return Err(Checked::Redirect(
+                "unsupported_response_type",
+                "Only response_type=code is supported.",
+            ));
         }
         if p.code_challenge_method != "S256" || p.code_challenge.len() < 43 {
-            return Err(Checked::Redirect("invalid_request", "PKCE with S256 is required."));
+            return Err(Checked::Redirect(
+                "invalid_request",
+                "PKCE with S256 is required.",
+            ));
         }
         Ok(())
     }
@@ -150,11 +162,19 @@ fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
             query.append_pair(k, v);
         }
     }
-    (StatusCode::SEE_OTHER, [(header::LOCATION, String::from(url))]).into_response()
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, String::from(url))],
+    )
+        .into_response()
 }
 
 fn dev_error(status: StatusCode, detail: &str) -> Response {
-    render(status, "dev_error.html", json!({ "status": status.as_u16(), "detail": detail }))
+    render(
+        status,
+        "dev_error.html",
+        json!({ "status": status.as_u16(), "detail": detail }),
+    )
 }
 
 fn refusal(p: &AuthorizeParams, checked: Checked) -> Response {
@@ -162,12 +182,22 @@ fn refusal(p: &AuthorizeParams, checked: Checked) -> Response {
         Checked::Page(detail) => dev_error(StatusCode::BAD_REQUEST, &detail),
         Checked::Redirect(error, description) => redirect_with(
             &p.redirect_uri,
-            &[("error", error), ("error_description", description), ("state", &p.state)],
+            &[
+                ("error", error),
+                ("error_description", description),
+                ("state", &p.state),
+            ],
         ),
     }
 }
 
-fn consent_page(p: &AuthorizeParams, status: StatusCode, email: &str, verified: bool, problem: &str) -> Response {
+fn consent_page(
+    p: &AuthorizeParams,
+    status: StatusCode,
+    email: &str,
+    verified: bool,
+    problem: &str,
+) -> Response {
     let hidden = [
         ("response_type", &p.response_type),
         ("client_id", &p.client_id),
@@ -187,14 +217,20 @@ fn consent_page(p: &AuthorizeParams, status: StatusCode, email: &str, verified: 
     )
 }
 
-async fn authorize_page(State(dev): State<Arc<DevProvider>>, Query(p): Query<AuthorizeParams>) -> Response {
+async fn authorize_page(
+    State(dev): State<Arc<DevProvider>>,
+    Query(p): Query<AuthorizeParams>,
+) -> Response {
     match dev.check(&p) {
         Ok(()) => consent_page(&p, StatusCode::OK, "", true, ""),
         Err(checked) => refusal(&p, checked),
     }
 }
 
-async fn authorize_decision(State(dev): State<Arc<DevProvider>>, Form(d): Form<Decision>) -> Response {
+async fn authorize_decision(
+    State(dev): State<Arc<DevProvider>>,
+    Form(d): Form<Decision>,
+) -> Response {
     let p = &d.request;
     if let Err(checked) = dev.check(p) {
         return refusal(p, checked);
@@ -202,13 +238,19 @@ async fn authorize_decision(State(dev): State<Arc<DevProvider>>, Form(d): Form<D
     if d.decision != "allow" {
         return redirect_with(
             &p.redirect_uri,
-            &[("error", "access_denied"), ("error_description", "The user denied the request."), ("state", &p.state)],
+            &[
+                ("error", "access_denied"),
+                ("error_description", "The user denied the request."),
+                ("state", &p.state),
+            ],
         );
     }
     let verified = d.email_verified.as_deref() == Some("true");
     let email = match Email::parse(&d.email) {
         Ok(email) => email,
-        Err(problem) => return consent_page(p, StatusCode::BAD_REQUEST, &d.email, verified, &problem),
+        Err(problem) => {
+            return consent_page(p, StatusCode::BAD_REQUEST, &d.email, verified, &problem)
+        }
     };
     let code = random_token(32);
     let grant = Grant {
@@ -227,8 +269,15 @@ async fn authorize_decision(State(dev): State<Arc<DevProvider>>, Form(d): Form<D
 }
 
 /// Inserts after dropping expired entries; refuses when the map is still full.
-fn insert_bounded<V>(map: &Mutex<HashMap<String, V>>, key: String, value: V, expiry: impl Fn(&V) -> Instant) -> bool {
-    let Ok(mut map) = map.lock() else { return false };
+fn insert_bounded<V>(
+    map: &Mutex<HashMap<String, V>>,
+    key: String,
+    value: V,
+    expiry: impl Fn(&V) -> Instant,
+) -> bool {
+    let Ok(mut map) = map.lock() else {
+        return false;
+    };
     let now = Instant::now();
     if map.len() >= MAX_ENTRIES {
         map.retain(|_, v| expiry(v) > now);
@@ -252,7 +301,12 @@ struct TokenRequest {
 }
 
 fn token_error(status: StatusCode, error: &str) -> Response {
-    (status, [(header::CACHE_CONTROL, "no-store")], Json(json!({ "error": error }))).into_response()
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "error": error })),
+    )
+        .into_response()
 }
 
 /// Client authentication by HTTP Basic or by form fields (RFC 6749 §2.3.1).
@@ -262,16 +316,26 @@ fn client_credentials(headers: &HeaderMap, form: &TokenRequest) -> Option<(Strin
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
     {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(basic.trim()).ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(basic.trim())
+            .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (id, secret) = text.split_once(':')?;
-        let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
         return Some((decode(id)?, decode(secret)?));
     }
     Some((form.client_id.clone()?, form.client_secret.clone()?))
 }
 
-async fn token(State(dev): State<Arc<DevProvider>>, headers: HeaderMap, Form(form): Form<TokenRequest>) -> Response {
+async fn token(
+    State(dev): State<Arc<DevProvider>>,
+    headers: HeaderMap,
+    Form(form): Form<TokenRequest>,
+) -> Response {
     match client_credentials(&headers, &form) {
         Some((id, secret)) if id == dev.client_id && dev.client_secret.matches(&secret) => {}
         _ => return token_error(StatusCode::UNAUTHORIZED, "invalid_client"),
@@ -280,16 +344,26 @@ async fn token(State(dev): State<Arc<DevProvider>>, headers: HeaderMap, Form(for
         return token_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
     // Single use: the code leaves the map before anything else is checked.
-    let grant = dev.codes.lock().ok().and_then(|mut codes| codes.remove(&form.code));
+    let grant = dev
+        .codes
+        .lock()
+        .ok()
+        .and_then(|mut codes| codes.remove(&form.code));
     let Some(grant) = grant.filter(|g| g.expires > Instant::now()) else {
         return token_error(StatusCode::BAD_REQUEST, "invalid_grant");
     };
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(form.code_verifier.as_bytes()));
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(form.code_verifier.as_bytes()));
     if grant.redirect_uri != form.redirect_uri || challenge != grant.code_challenge {
         return token_error(StatusCode::BAD_REQUEST, "invalid_grant");
     }
     let access_token = random_token(32);
-    if !insert_bounded(&dev.tokens, access_token.clone(), (grant.user, Instant::now() + TOKEN_TTL), |t| t.1) {
+    if !insert_bounded(
+        &dev.tokens,
+        access_token.clone(),
+        (grant.user, Instant::now() + TOKEN_TTL),
+        |t| t.1,
+    ) {
         return token_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     }
     (
@@ -306,7 +380,10 @@ async fn userinfo(State(dev): State<Arc<DevProvider>>, headers: HeaderMap) -> Re
         .and_then(|v| v.strip_prefix("Bearer "));
     let user = token.and_then(|t| {
         let tokens = dev.tokens.lock().ok()?;
-        tokens.get(t).filter(|(_, expires)| *expires > Instant::now()).map(|(u, _)| u.clone())
+        tokens
+            .get(t)
+            .filter(|(_, expires)| *expires > Instant::now())
+            .map(|(u, _)| u.clone())
     });
     let Some(user) = user else {
         return (
@@ -335,6 +412,9 @@ mod tests {
         let a = Email::parse("Alice@Example.com").unwrap();
         let b = Email::parse("alice@example.com").unwrap();
         assert_eq!(subject_for(&a), subject_for(&b));
-        assert_ne!(subject_for(&a), subject_for(&Email::parse("bob@example.com").unwrap()));
+        assert_ne!(
+            subject_for(&a),
+            subject_for(&Email::parse("bob@example.com").unwrap())
+        );
     }
 }

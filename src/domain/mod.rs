@@ -75,8 +75,7 @@ impl Email {
             return Err("an e-mail address needs an '@'".into());
         };
         let bad_char = email.chars().any(|c| c.is_whitespace() || c.is_control());
-        if local.is_empty() || domain.is_empty() || email.len() > 254 || bad_char
-        {
+        if local.is_empty() || domain.is_empty() || email.len() > 254 || bad_char {
             return Err(format!("{email:?} is not an e-mail address"));
         }
         Ok(Self(email.to_owned()))
@@ -94,7 +93,9 @@ impl Email {
 
     /// The part before the `@`, which usernames are made from.
     pub fn local_part(&self) -> &str {
-        self.0.rsplit_once('@').map_or(self.0.as_str(), |(local, _)| local)
+        self.0
+            .rsplit_once('@')
+            .map_or(self.0.as_str(), |(local, _)| local)
     }
 }
 
@@ -188,7 +189,10 @@ mod tests {
         for bad in ["", "alice", "@x", "a@", "a b@x.y", "a\n@x"] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(Email::parse("Alice@Example.COM").unwrap().normalized(), "alice@example.com");
+        assert_eq!(
+            Email::parse("Alice@Example.COM").unwrap().normalized(),
+            "alice@example.com"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Attempts live in the server-side session (the cookie only carries the session id), keyed by
 //! their `state`, so two tabs logging in at once each find their own. An attempt is used once:
-//! taking it removes it, whatever the outcome. It expires after [`PENDING_TTL_SECS`], and at most
+//! taking it removes it, whatever the outcome. It expires after `ttl` seconds (default [`PENDING_TTL_SECS`]), and at most
 //! [`MAX_PENDING`] are kept (the oldest is dropped), so a script hammering `/authorize` cannot grow
 //! a session without bound.
 
@@ -10,7 +10,8 @@ use crate::domain::secret::{PkceVerifier, StateToken};
 use crate::domain::ProviderName;
 use serde::{Deserialize, Serialize};
 
-/// Ten minutes, as the core issue asks; longer than any real login, shorter than a forgotten tab.
+/// The default lifetime of an attempt (`[server] login_timeout_secs`): ten minutes, longer than
+/// any real login, shorter than a forgotten tab.
 pub const PENDING_TTL_SECS: i64 = 600;
 /// How many attempts one session may have in flight.
 pub const MAX_PENDING: usize = 8;
@@ -53,8 +54,8 @@ pub struct PendingLogins(Vec<PendingLogin>);
 
 impl PendingLogins {
     /// Adds an attempt, dropping expired ones and the oldest beyond the cap.
-    pub fn push(&mut self, attempt: PendingLogin, now: i64) {
-        self.0.retain(|p| now - p.created_at < PENDING_TTL_SECS);
+    pub fn push(&mut self, attempt: PendingLogin, now: i64, ttl: i64) {
+        self.0.retain(|p| now - p.created_at < ttl);
         while self.0.len() >= MAX_PENDING {
             self.0.remove(0);
         }
@@ -64,14 +65,20 @@ impl PendingLogins {
     /// Removes and returns the attempt with this state, if it is still good for this provider.
     ///
     /// The attempt is consumed even when it fails a check, so a state can never be tried twice.
-    pub fn take(&mut self, state: &str, provider: &ProviderName, now: i64) -> Result<PendingLogin, StateError> {
+    pub fn take(
+        &mut self,
+        state: &str,
+        provider: &ProviderName,
+        now: i64,
+        ttl: i64,
+    ) -> Result<PendingLogin, StateError> {
         let index = self
             .0
             .iter()
             .position(|p| p.state.matches(state))
             .ok_or(StateError::Unknown)?;
         let attempt = self.0.remove(index);
-        if now - attempt.created_at >= PENDING_TTL_SECS {
+        if now - attempt.created_at >= ttl {
             return Err(StateError::Expired);
         }
         if &attempt.provider != provider {
@@ -99,25 +106,33 @@ mod tests {
         }
     }
 
+    const T: i64 = PENDING_TTL_SECS;
+
     #[test]
     fn attempts_are_single_use_and_scoped() {
         let dev = ProviderName::parse("dev").unwrap();
         let mut p = PendingLogins::default();
-        p.push(attempt("a", "dev", 0), 0);
-        p.push(attempt("b", "dev", 0), 0);
-        p.push(attempt("c", "github", 0), 0);
-        assert!(p.take("a", &dev, 10).is_ok());
-        assert_eq!(p.take("a", &dev, 10).unwrap_err(), StateError::Unknown);
-        assert_eq!(p.take("c", &dev, 10).unwrap_err(), StateError::WrongProvider);
-        assert_eq!(p.take("c", &dev, 10).unwrap_err(), StateError::Unknown);
-        assert_eq!(p.take("b", &dev, PENDING_TTL_SECS).unwrap_err(), StateError::Expired);
+        p.push(attempt("a", "dev", 0), 0, T);
+        p.push(attempt("b", "dev", 0), 0, T);
+        p.push(attempt("c", "github", 0), 0, T);
+        assert!(p.take("a", &dev, 10, T).is_ok());
+        assert_eq!(p.take("a", &dev, 10, T).unwrap_err(), StateError::Unknown);
+        assert_eq!(
+            p.take("c", &dev, 10, T).unwrap_err(),
+            StateError::WrongProvider
+        );
+        assert_eq!(p.take("c", &dev, 10, T).unwrap_err(), StateError::Unknown);
+        assert_eq!(
+            p.take("b", &dev, PENDING_TTL_SECS, T).unwrap_err(),
+            StateError::Expired
+        );
     }
 
     #[test]
     fn the_list_is_capped() {
         let mut p = PendingLogins::default();
         for i in 0..20 {
-            p.push(attempt(&i.to_string(), "dev", 0), 0);
+            p.push(attempt(&i.to_string(), "dev", 0), 0, PENDING_TTL_SECS);
         }
         assert_eq!(p.0.len(), MAX_PENDING);
         assert_eq!(p.0[0].state.expose(), "12");

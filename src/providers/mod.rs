@@ -109,15 +109,33 @@ impl Provider {
     /// Builds a provider from its validated configuration. `dev_base` is where the built-in
     /// development provider is served (the app's own address), used when the configuration left
     /// the endpoints to it.
-    pub fn from_config(config: &ProviderConfig, dev_base: &Url, dev_secret: &ClientSecret) -> Option<Self> {
+    pub fn from_config(
+        config: &ProviderConfig,
+        dev_base: &Url,
+        dev_secret: &ClientSecret,
+    ) -> Option<Self> {
         let is_dev = config.preset == Some(Preset::Dev);
         let dev_endpoint = |path: &str| dev_base.join(path).ok();
         let (authorize_url, token_url, userinfo_url, client_secret) = if is_dev {
             (
-                config.authorize_url.clone().or_else(|| dev_endpoint("dev-provider/authorize"))?,
-                config.token_url.clone().or_else(|| dev_endpoint("dev-provider/token"))?,
-                config.userinfo_url.clone().or_else(|| dev_endpoint("dev-provider/userinfo"))?,
-                Some(config.client_secret.clone().unwrap_or_else(|| dev_secret.clone())),
+                config
+                    .authorize_url
+                    .clone()
+                    .or_else(|| dev_endpoint("dev-provider/authorize"))?,
+                config
+                    .token_url
+                    .clone()
+                    .or_else(|| dev_endpoint("dev-provider/token"))?,
+                config
+                    .userinfo_url
+                    .clone()
+                    .or_else(|| dev_endpoint("dev-provider/userinfo"))?,
+                Some(
+                    config
+                        .client_secret
+                        .clone()
+                        .unwrap_or_else(|| dev_secret.clone()),
+                ),
             )
         } else {
             (
@@ -138,7 +156,11 @@ impl Provider {
             scopes: config.scopes.clone(),
             token_auth: config.token_auth,
             pointers: config.userinfo.clone(),
-            quirk: if config.preset == Some(Preset::Github) { Quirk::GithubEmails } else { Quirk::None },
+            quirk: if config.preset == Some(Preset::Github) {
+                Quirk::GithubEmails
+            } else {
+                Quirk::None
+            },
             is_dev,
         })
     }
@@ -153,9 +175,15 @@ impl Provider {
     }
 
     /// Reads the person's profile with the access token.
-    pub async fn fetch_profile(&self, http: &ProviderHttp, token: &AccessToken) -> Result<Profile, ProviderError> {
+    pub async fn fetch_profile(
+        &self,
+        http: &ProviderHttp,
+        token: &AccessToken,
+    ) -> Result<Profile, ProviderError> {
         match self.quirk {
-            Quirk::None => generic::fetch_profile(http, &self.userinfo_url, &self.pointers, token).await,
+            Quirk::None => {
+                generic::fetch_profile(http, &self.userinfo_url, &self.pointers, token).await
+            }
             Quirk::GithubEmails => github::fetch_profile(http, &self.userinfo_url, token).await,
         }
     }

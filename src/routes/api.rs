@@ -16,7 +16,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The logged-in user and the identities that log into it; 401 JSON when logged out.
-async fn me(State(state): State<AppState>, session: Session, user: Option<CurrentUser>) -> Result<Json<Value>, ApiError> {
+async fn me(
+    State(state): State<AppState>,
+    session: Session,
+    user: Option<CurrentUser>,
+) -> Result<Json<Value>, ApiError> {
     let user = user.ok_or(ApiError::Unauthenticated)?;
     let id = UserId(user.id);
     let Some(row) = state.store.user(id).await? else {

@@ -56,6 +56,7 @@ async fn authorize(
             created_at: now(),
         },
         now(),
+        state.login_ttl,
     );
     session.insert(SESSION_KEY, &pending).await?;
     Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
@@ -99,7 +100,9 @@ fn parse_callback(query: Option<&str>) -> Result<CallbackParams, AppError> {
             _ => continue,
         };
         if slot.is_some() {
-            return Err(AppError::BadCallback(format!("the parameter {key} appears more than once")));
+            return Err(AppError::BadCallback(format!(
+                "the parameter {key} appears more than once"
+            )));
         }
         *slot = Some(value.into_owned());
     }
@@ -122,7 +125,7 @@ async fn callback(
         // The person denied access or the provider failed: tell them, burn the attempt, and make
         // no token request.
         if let Some(s) = &params.state {
-            let _ = pending.take(s, &provider.name, now());
+            let _ = pending.take(s, &provider.name, now(), state.login_ttl);
             save_pending(&session, &pending).await?;
         }
         messages.error(provider_error_message(provider, error, &params));
@@ -131,15 +134,22 @@ async fn callback(
 
     let attempt = match &params.state {
         None => Err(StateError::Missing),
-        Some(s) => pending.take(s, &provider.name, now()),
+        Some(s) => pending.take(s, &provider.name, now(), state.login_ttl),
     };
     if params.state.is_some() {
         save_pending(&session, &pending).await?;
     }
     let attempt = attempt?;
-    let code = params.code.filter(|c| !c.is_empty()).map(AuthCode::new).ok_or(AppError::MissingCode)?;
+    let code = params
+        .code
+        .filter(|c| !c.is_empty())
+        .map(AuthCode::new)
+        .ok_or(AppError::MissingCode)?;
 
-    let provider_failed = |source| AppError::Provider { provider: provider.display_name.clone(), source };
+    let provider_failed = |source| AppError::Provider {
+        provider: provider.display_name.clone(),
+        source,
+    };
     let tokens = exchange_code(
         &state.http,
         &provider.token_url,
@@ -150,8 +160,14 @@ async fn callback(
     )
     .await
     .map_err(provider_failed)?;
-    let profile = provider.fetch_profile(&state.http, &tokens.access_token).await.map_err(provider_failed)?;
-    let (user, kind) = state.store.record_login(&provider.name, &profile, now()).await?;
+    let profile = provider
+        .fetch_profile(&state.http, &tokens.access_token)
+        .await
+        .map_err(provider_failed)?;
+    let (user, kind) = state
+        .store
+        .record_login(&provider.name, &profile, now())
+        .await?;
     log_in(&session, &user).await?;
     tracing::info!(provider = %provider.name, user_id = user.id, kind = kind.as_str(), "login");
     Ok(Redirect::to("/").into_response())
@@ -169,12 +185,24 @@ async fn save_pending(session: &Session, pending: &PendingLogins) -> Result<(), 
 /// The flash shown when a provider reports an error. Every part is provider-controlled, so it is
 /// clipped here and escaped by the template.
 fn provider_error_message(provider: &Provider, error: &str, params: &CallbackParams) -> String {
-    let mut text = format!("Login with {} was not completed: {}", provider.display_name, sanitize_code(error));
-    if let Some(description) = params.error_description.as_deref().filter(|d| !d.is_empty()) {
+    let mut text = format!(
+        "Login with {} was not completed: {}",
+        provider.display_name,
+        sanitize_code(error)
+    );
+    if let Some(description) = params
+        .error_description
+        .as_deref()
+        .filter(|d| !d.is_empty())
+    {
         text.push_str(" — ");
         text.push_str(&crate::providers::generic::clip(description, 300));
     }
-    if let Some(uri) = params.error_uri.as_deref().and_then(crate::providers::generic::https_url) {
+    if let Some(uri) = params
+        .error_uri
+        .as_deref()
+        .and_then(crate::providers::generic::https_url)
+    {
         text.push_str(" (");
         text.push_str(&uri);
         text.push(')');

@@ -21,7 +21,11 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
 }
 
-async fn index(State(state): State<AppState>, user: Option<CurrentUser>, messages: Messages) -> Response {
+async fn index(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    messages: Messages,
+) -> Response {
     let messages: Vec<_> = messages
         .into_iter()
         .map(|m| {
@@ -48,7 +52,10 @@ async fn index(State(state): State<AppState>, user: Option<CurrentUser>, message
 
 async fn stylesheet() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../../static/app.css"),
     )
 }
@@ -56,7 +63,11 @@ async fn stylesheet() -> impl IntoResponse {
 /// Ends the session. Only POST (a link or an image cannot log anyone out), and only from our own
 /// pages: SameSite=Lax already keeps the cookie off cross-site posts, and the Origin check refuses
 /// them outright in browsers that send it.
-async fn logout(State(state): State<AppState>, headers: HeaderMap, session: Session) -> Result<Redirect, AppError> {
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    session: Session,
+) -> Result<Redirect, AppError> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         if origin.as_bytes() != state.public_origin.as_bytes() {
             return Err(AppError::CrossSite);

@@ -1,0 +1,388 @@
+//! `spawn_app()` and the steps of a login, named as a person would take them.
+
+#![allow(dead_code)]
+
+use loginwith::config::Config;
+use loginwith::{App, Store};
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::LOCATION;
+use reqwest::{Client, Response, StatusCode};
+use std::sync::Arc;
+use url::Url;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named test body (an `async fn name(db: Db)`) once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Db::Sqlite).await } )*
+        }
+        mod on_postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   if $crate::helpers::postgres_available().await {
+                       super::$name($crate::helpers::Db::Postgres).await
+                   }
+               } )*
+        }
+    };
+}
+
+/// The admin URL tests create their databases through.
+pub fn postgres_admin_url() -> String {
+    std::env::var("LOGINWITH_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// True when PostgreSQL answers. When it does not, says so (the test is skipped) — or fails when
+/// `LOGINWITH_REQUIRE_POSTGRES=1` (CI), so that a missing server cannot pass silently there.
+pub async fn postgres_available() -> bool {
+    use sqlx::Connection;
+    let url = postgres_admin_url();
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sqlx::PgConnection::connect(&url),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            true
+        }
+        other => {
+            let why = match other {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".to_owned(),
+            };
+            if std::env::var("LOGINWITH_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("PostgreSQL is required (LOGINWITH_REQUIRE_POSTGRES=1) but {url} is not reachable: {why}");
+            }
+            eprintln!("SKIPPED: PostgreSQL not reachable at {url} ({why}); set LOGINWITH_TEST_POSTGRES_URL");
+            false
+        }
+    }
+}
+
+/// A database made for one test and dropped after it.
+pub struct TestDb {
+    pub url: String,
+    kind: Db,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(kind: Db) -> TestDb {
+        match kind {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                TestDb {
+                    url,
+                    kind,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Db::Postgres => {
+                use sqlx::{Connection, Executor};
+                let name = format!(
+                    "loginwith_test_{}",
+                    loginwith::domain::secret::random_token(9)
+                        .to_lowercase()
+                        .replace(['-', '_'], "x")
+                );
+                let admin = postgres_admin_url();
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("connect to PostgreSQL");
+                conn.execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .expect("create test database");
+                let _ = conn.close().await;
+                let mut url = Url::parse(&admin).expect("admin URL");
+                url.set_path(&name);
+                TestDb {
+                    url: url.to_string(),
+                    kind,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        let admin = postgres_admin_url();
+        // Drop runs inside the test's runtime; a separate thread with its own runtime does the async work.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                use sqlx::{Connection, Executor};
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = conn
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running app and a browser-like client (cookie jar, no redirect following).
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: Client,
+    pub jar: Arc<Jar>,
+    pub store: Store,
+    pub db: Arc<TestDb>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn browser_client(jar: Arc<Jar>) -> Client {
+    Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The app with the development provider only.
+pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, "").await
+}
+
+/// The app with extra TOML (providers, limits) appended to a loopback test configuration.
+pub async fn spawn_app_with(db: Db, extra_toml: &str) -> TestApp {
+    let test_db = Arc::new(TestDb::new(db).await);
+    spawn_app_on(test_db, extra_toml).await
+}
+
+/// The app on an existing test database (to restart against the same data).
+pub async fn spawn_app_on(test_db: Arc<TestDb>, extra_toml: &str) -> TestApp {
+    let toml = format!(
+        "[server]\nbind = \"127.0.0.1:0\"\nsecret_key = \"test-secret-key-that-is-long-enough-0123456789\"\n\
+         [database]\nurl = \"{}\"\n{extra_toml}",
+        test_db.url
+    );
+    let config = Config::from_toml(&toml).unwrap_or_else(|e| panic!("test configuration: {e}"));
+    let app = App::build(config)
+        .await
+        .unwrap_or_else(|e| panic!("app start: {}", loginwith::error::error_chain(&e)));
+    let port = app.port();
+    let store = app.loginwith().state().store.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    let jar = Arc::new(Jar::default());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: browser_client(jar.clone()),
+        jar,
+        store,
+        db: test_db,
+        shutdown: Some(tx),
+    }
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no Location header (status {})", response.status()))
+        .to_owned()
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let url = Url::parse(url).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_url(&self, url: &str) -> Response {
+        self.client.get(url).send().await.expect("GET")
+    }
+
+    /// The same server seen from another browser (its own cookie jar).
+    pub fn another_browser(&self) -> TestApp {
+        let jar = Arc::new(Jar::default());
+        TestApp {
+            address: self.address.clone(),
+            port: self.port,
+            client: browser_client(jar.clone()),
+            jar,
+            store: self.store.clone(),
+            db: self.db.clone(),
+            shutdown: None,
+        }
+    }
+
+    /// A new browser (empty cookie jar) on the same server.
+    pub fn new_browser(&self) -> (Client, Arc<Jar>) {
+        let jar = Arc::new(Jar::default());
+        (browser_client(jar.clone()), jar)
+    }
+
+    /// The session cookie's value, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        let url = Url::parse(&self.address).ok()?;
+        let header = self.jar.cookies(&url)?;
+        let text = header.to_str().ok()?.to_owned();
+        text.split("; ").find_map(|c| {
+            c.strip_prefix(&format!("{}=", loginwith::app::SESSION_COOKIE))
+                .map(str::to_owned)
+        })
+    }
+
+    /// `GET /authorize/NAME`; returns the provider URL it redirects to.
+    pub async fn begin_login(&self, provider: &str) -> String {
+        let response = self.get(&format!("/authorize/{provider}")).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::FOUND,
+            "authorize should redirect to the provider"
+        );
+        location(&response)
+    }
+
+    /// On the development provider's page: checks it renders, then submits Allow (or Deny).
+    /// Returns the callback URL the provider redirects back to.
+    pub async fn dev_decide(
+        &self,
+        authorize_url: &str,
+        email: &str,
+        verified: bool,
+        allow: bool,
+    ) -> String {
+        let page = self.get_url(authorize_url).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let text = page.text().await.unwrap_or_default();
+        assert!(
+            text.contains("for development only"),
+            "dev provider page must say it is for development only"
+        );
+        let url = Url::parse(authorize_url).expect("authorize URL");
+        let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        form.push(("email".into(), email.into()));
+        if verified {
+            form.push(("email_verified".into(), "true".into()));
+        }
+        form.push((
+            "decision".into(),
+            if allow { "allow" } else { "deny" }.into(),
+        ));
+        let response = self
+            .client
+            .post(format!("{}/dev-provider/authorize", self.address))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST consent");
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "the dev provider redirects back"
+        );
+        location(&response)
+    }
+
+    /// Follows the provider's redirect back to `/callback/...`.
+    pub async fn complete_callback(&self, callback_url: &str) -> Response {
+        self.get_url(callback_url).await
+    }
+
+    /// The whole dev-provider flow; asserts it ends logged in.
+    pub async fn login_dev(&self, email: &str, verified: bool) {
+        let authorize = self.begin_login("dev").await;
+        let callback = self.dev_decide(&authorize, email, verified, true).await;
+        let response = self.complete_callback(&callback).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "callback should redirect home"
+        );
+        assert_eq!(location(&response), "/");
+        self.assert_logged_in_as(email).await;
+    }
+
+    pub async fn api_me(&self) -> (StatusCode, serde_json::Value) {
+        let response = self.get("/api/me").await;
+        let status = response.status();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn assert_logged_in_as(&self, email: &str) {
+        let (status, me) = self.api_me().await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "expected to be logged in as {email}, /api/me says {me}"
+        );
+        assert_eq!(me["email"], email);
+        let page = self.get("/").await.text().await.unwrap_or_default();
+        assert!(page.contains(email), "the start page should show {email}");
+        assert!(
+            page.contains("action=\"/logout\""),
+            "the start page should offer logout"
+        );
+    }
+
+    pub async fn assert_logged_out(&self) {
+        let (status, me) = self.api_me().await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "expected nobody logged in, /api/me says {me}"
+        );
+        assert_eq!(me, serde_json::json!({"error": "unauthenticated"}));
+    }
+
+    pub async fn user_count(&self) -> i64 {
+        self.store.count_users().await.expect("count users")
+    }
+}

@@ -1,0 +1,8 @@
+//! All integration tests, in one binary: each starts the real server on a random loopback port
+//! with a fresh database and talks HTTP to it.
+
+mod helpers;
+mod mock_provider;
+
+mod config_errors;
+mod dev_flow;

@@ -1,0 +1,203 @@
+//! A fake OAuth 2.0 provider (and a fake of GitHub's API) on a random loopback port, whose every
+//! answer a test can script: status, body, content type, delay. It counts the requests it gets,
+//! so a test can assert that no token request was made.
+
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub struct Scripted {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub delay: Option<Duration>,
+}
+
+impl Scripted {
+    pub fn json(status: u16, value: serde_json::Value) -> Self {
+        Scripted {
+            status,
+            content_type: "application/json".into(),
+            body: value.to_string().into_bytes(),
+            delay: None,
+        }
+    }
+    pub fn text(status: u16, content_type: &str, body: &str) -> Self {
+        Scripted {
+            status,
+            content_type: content_type.into(),
+            body: body.as_bytes().to_vec(),
+            delay: None,
+        }
+    }
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+}
+
+#[derive(Debug)]
+pub struct MockState {
+    pub token_requests: AtomicUsize,
+    pub userinfo_requests: AtomicUsize,
+    pub emails_requests: AtomicUsize,
+    pub token: Mutex<Scripted>,
+    pub userinfo: Mutex<Scripted>,
+    pub emails: Mutex<Scripted>,
+    /// The last token request's form and Authorization header.
+    pub last_token_form: Mutex<HashMap<String, String>>,
+    pub last_token_auth: Mutex<Option<String>>,
+    pub last_userinfo_auth: Mutex<Option<String>>,
+}
+
+pub struct MockProvider {
+    pub base: String,
+    pub state: Arc<MockState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for MockProvider {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl MockProvider {
+    /// A well-behaved provider: a bearer token, and a verified profile for `someone@example.com`.
+    pub async fn start() -> MockProvider {
+        let state = Arc::new(MockState {
+            token_requests: AtomicUsize::new(0),
+            userinfo_requests: AtomicUsize::new(0),
+            emails_requests: AtomicUsize::new(0),
+            token: Mutex::new(Scripted::json(
+                200,
+                serde_json::json!({"access_token": "mock-token", "token_type": "bearer"}),
+            )),
+            userinfo: Mutex::new(Scripted::json(
+                200,
+                serde_json::json!({"sub": "mock-1", "id": 1, "login": "someone", "email": "someone@example.com", "email_verified": true, "name": "Some One"}),
+            )),
+            emails: Mutex::new(Scripted::json(
+                200,
+                serde_json::json!([{"email": "someone@example.com", "primary": true, "verified": true}]),
+            )),
+            last_token_form: Mutex::new(HashMap::new()),
+            last_token_auth: Mutex::new(None),
+            last_userinfo_auth: Mutex::new(None),
+        });
+        let router = Router::new()
+            .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
+            .route("/user", get(userinfo))
+            .route("/user/emails", get(emails))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind mock");
+        let addr = listener.local_addr().expect("mock addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        MockProvider {
+            base: format!("http://{addr}"),
+            state,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// A `[providers.NAME]` table pointing at this mock, generic OAuth 2.0 with JSON Pointers.
+    pub fn provider_toml(&self, name: &str) -> String {
+        format!(
+            "[providers.{name}]\ndisplay_name = \"Mock\"\nclient_id = \"mock-client\"\nclient_secret = \"mock-secret\"\n\
+             authorize_url = \"{base}/authorize\"\ntoken_url = \"{base}/token\"\nuserinfo_url = \"{base}/userinfo\"\n\
+             scopes = [\"email\"]\n[providers.{name}.userinfo]\nsubject = \"/sub\"\nemail = \"/email\"\n\
+             email_verified = \"/email_verified\"\nname = \"/name\"\n",
+            base = self.base
+        )
+    }
+
+    /// A `[providers.NAME]` table with the GitHub preset, its API pointed at this mock.
+    pub fn github_toml(&self, name: &str) -> String {
+        format!(
+            "[providers.{name}]\npreset = \"github\"\nclient_id = \"gh-client\"\nclient_secret = \"gh-secret\"\n\
+             authorize_url = \"{base}/authorize\"\ntoken_url = \"{base}/token\"\nuserinfo_url = \"{base}/user\"\n",
+            base = self.base
+        )
+    }
+
+    pub fn set_token(&self, s: Scripted) {
+        *self.state.token.lock().unwrap() = s;
+    }
+    pub fn set_userinfo(&self, s: Scripted) {
+        *self.state.userinfo.lock().unwrap() = s;
+    }
+    pub fn set_emails(&self, s: Scripted) {
+        *self.state.emails.lock().unwrap() = s;
+    }
+    pub fn token_requests(&self) -> usize {
+        self.state.token_requests.load(Ordering::SeqCst)
+    }
+    pub fn userinfo_requests(&self) -> usize {
+        self.state.userinfo_requests.load(Ordering::SeqCst)
+    }
+}
+
+async fn answer(s: Scripted) -> Response {
+    if let Some(delay) = s.delay {
+        tokio::time::sleep(delay).await;
+    }
+    Response::builder()
+        .status(StatusCode::from_u16(s.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, s.content_type)
+        .body(Body::from(s.body))
+        .unwrap()
+}
+
+async fn token(
+    State(state): State<Arc<MockState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    state.token_requests.fetch_add(1, Ordering::SeqCst);
+    *state.last_token_form.lock().unwrap() = form;
+    *state.last_token_auth.lock().unwrap() = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let scripted = state.token.lock().unwrap().clone();
+    answer(scripted).await
+}
+
+async fn userinfo(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
+    state.userinfo_requests.fetch_add(1, Ordering::SeqCst);
+    *state.last_userinfo_auth.lock().unwrap() = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let scripted = state.userinfo.lock().unwrap().clone();
+    answer(scripted).await
+}
+
+async fn emails(State(state): State<Arc<MockState>>) -> Response {
+    state.emails_requests.fetch_add(1, Ordering::SeqCst);
+    let scripted = state.emails.lock().unwrap().clone();
+    answer(scripted).await
+}
