@@ -11,11 +11,9 @@ use loginwith::{Config, CurrentUser, Loginwith};
 
 async fn private(user: Option<CurrentUser>) -> Response {
     match user {
-        Some(user) => format!(
-            "Hello {} ({}), this page is yours only.\n",
-            user.username, user.email
-        )
-        .into_response(),
+        Some(user) => {
+            format!("Hello {} ({}), this page is yours only.\n", user.username, user.email).into_response()
+        }
         None => Redirect::to("/").into_response(),
     }
 }
@@ -27,11 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.server.bind = "127.0.0.1:5001".parse()?;
     let listener = tokio::net::TcpListener::bind(config.server.bind).await?;
     let lw = Loginwith::new(&config, listener.local_addr()?).await?;
-    let router = lw.layer(
-        Router::new()
-            .route("/private", get(private))
-            .merge(lw.routes()),
-    );
+    let router = lw.layer(Router::new().route("/private", get(private)).merge(lw.routes()));
     println!("open http://{}/private", listener.local_addr()?);
     axum::serve(listener, router).await?;
     Ok(())

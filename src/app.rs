@@ -8,7 +8,8 @@ use crate::config::{is_loopback_url, Config};
 use crate::dev_provider::DevProvider;
 use crate::domain::secret::{random_token, ClientSecret, SecretKey};
 use crate::oauth::http::ProviderHttp;
-use crate::providers::{dev::DEV_CLIENT_ID, Provider};
+use crate::providers::dev::{DevEndpoints, DEV_CLIENT_ID};
+use crate::providers::Provider;
 use crate::routes;
 use crate::state::{public_parts, redirect_uri, AppState, Shared};
 use crate::store::{Store, StoreError};
@@ -123,24 +124,34 @@ impl Loginwith {
         let key = signing_key(config)?;
         let http = ProviderHttp::new(&config.http).map_err(StartError::Http)?;
 
-        // The development provider is called by our own server over loopback HTTP, like any provider.
-        let dev_secret = ClientSecret::new(random_token(32));
-        let dev_base = Url::parse(&format!("http://{}/", loopback_of(local_addr)))
-            .map_err(|_| StartError::Provider("dev".into()))?;
+        // The development provider is called by our own server over loopback HTTP, like any provider;
+        // browsers see it under the public URL, which is also its issuer.
+        let loopback = format!("http://{}/dev-provider", loopback_of(local_addr));
+        let dev_endpoints = DevEndpoints {
+            issuer: format!("{public_base}/dev-provider"),
+            discovery_url: Url::parse(&format!("{loopback}/.well-known/openid-configuration"))
+                .map_err(|_| StartError::Provider("dev".into()))?,
+            client_secret: ClientSecret::new(random_token(32)),
+        };
         let mut providers = Vec::new();
         for pc in &config.providers {
             providers.push(
-                Provider::from_config(pc, &dev_base, &dev_secret)
+                Provider::from_config(pc, &dev_endpoints)
                     .ok_or_else(|| StartError::Provider(pc.name.to_string()))?,
             );
         }
-        let dev_redirects: Vec<String> = providers
-            .iter()
-            .filter(|p| p.is_dev)
-            .map(|p| redirect_uri(&public_base, &p.name))
-            .collect();
-        let dev = (!dev_redirects.is_empty())
-            .then(|| Arc::new(DevProvider::new(DEV_CLIENT_ID, dev_secret, dev_redirects)));
+        let dev_redirects: Vec<String> =
+            providers.iter().filter(|p| p.is_dev).map(|p| redirect_uri(&public_base, &p.name)).collect();
+        let dev = (!dev_redirects.is_empty()).then(|| {
+            Arc::new(DevProvider::new(
+                DEV_CLIENT_ID,
+                dev_endpoints.client_secret.clone(),
+                dev_redirects,
+                dev_endpoints.issuer.clone(),
+                loopback.clone(),
+            ))
+        });
+        spawn_discovery(&providers, &http);
         // A public page served over http on a non-loopback host would send the cookie in clear;
         // Secure follows the scheme of public_url.
         let secure_cookies = public_url.scheme() == "https";
@@ -157,13 +168,7 @@ impl Loginwith {
             dev_only: config.dev_provider_by_default,
             login_ttl: config.server.login_timeout_secs,
         });
-        Ok(Self {
-            state,
-            sessions,
-            key,
-            secure_cookies,
-            dev,
-        })
+        Ok(Self { state, sessions, key, secure_cookies, dev })
     }
 
     /// The shared state (store, providers).
@@ -221,9 +226,7 @@ impl Loginwith {
 /// The loopback address to call ourselves on (a server bound to `0.0.0.0` answers on 127.0.0.1).
 fn loopback_of(addr: SocketAddr) -> SocketAddr {
     match addr {
-        SocketAddr::V4(a) if a.ip().is_unspecified() => {
-            SocketAddr::from(([127, 0, 0, 1], a.port()))
-        }
+        SocketAddr::V4(a) if a.ip().is_unspecified() => SocketAddr::from(([127, 0, 0, 1], a.port())),
         SocketAddr::V6(a) if a.ip().is_unspecified() => {
             SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
         }
@@ -241,19 +244,50 @@ fn security_headers(router: Router) -> Router {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         // Callback URLs carry codes; no page of ours should leak its URL to another site.
-        (header::REFERRER_POLICY, "no-referrer"),
+        // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on our own
+        // form posts (which the logout check then refuses).
+        (header::REFERRER_POLICY, "same-origin"),
     ];
     let mut router = router;
     for (name, value) in headers {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(
-            name,
-            HeaderValue::from_static(value),
-        ));
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
     router.layer(SetResponseHeaderLayer::if_not_present(
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ))
+}
+
+/// Discovers every OpenID Connect provider in the background, so that start-up never waits on the
+/// network; one that fails is retried every minute (and on demand when someone clicks its button).
+fn spawn_discovery(providers: &[Provider], http: &ProviderHttp) {
+    for provider in providers {
+        let Some(oidc) = provider.oidc() else { continue };
+        let _ = oidc;
+        let provider = provider.clone();
+        let http = http.clone();
+        tokio::spawn(async move {
+            let Some(oidc) = provider.oidc() else { return };
+            let mut warned = false;
+            loop {
+                match oidc.ensure_discovered(&http).await {
+                    Ok(_) => {
+                        if warned {
+                            tracing::info!(provider = %provider.name, "OpenID Connect discovery succeeded");
+                        }
+                        return;
+                    }
+                    Err(err) if !warned => {
+                        tracing::warn!(provider = %provider.name, issuer = %oidc.issuer, error = %err,
+                            "OpenID Connect discovery failed; the provider is unavailable until it succeeds");
+                        warned = true;
+                    }
+                    Err(_) => {}
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            }
+        });
+    }
 }
 
 fn spawn_session_cleanup(sessions: Sessions) {
@@ -283,10 +317,7 @@ fn signing_key(config: &Config) -> Result<Key, StartError> {
 }
 
 fn load_or_create_key_file(path: &Path) -> Result<SecretKey, StartError> {
-    let err = |source| StartError::SecretKeyFile {
-        path: path.display().to_string(),
-        source,
-    };
+    let err = |source| StartError::SecretKeyFile { path: path.display().to_string(), source };
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().len() >= 32 => return Ok(SecretKey::new(text.trim())),
         Ok(_) => {
@@ -308,12 +339,8 @@ fn load_or_create_key_file(path: &Path) -> Result<SecretKey, StartError> {
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     file.write_all(text.as_bytes())
 }
 
@@ -334,24 +361,17 @@ impl App {
     /// Binds the configured address (port 0 picks a free one) and prepares everything.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let addr = config.server.bind;
-        let dev_exposed = config.providers.iter().any(|p| {
-            p.preset == Some(crate::providers::Preset::Dev) && !p.dangerously_allow_non_loopback
-        }) && !addr.ip().is_loopback();
+        let dev_exposed =
+            config.providers.iter().any(|p| {
+                p.preset == Some(crate::providers::Preset::Dev) && !p.dangerously_allow_non_loopback
+            }) && !addr.ip().is_loopback();
         if dev_exposed {
             return Err(StartError::DevProviderExposed(addr));
         }
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
         let loginwith = Loginwith::new(&config, local_addr).await?;
-        Ok(Self {
-            listener,
-            local_addr,
-            loginwith,
-        })
+        Ok(Self { listener, local_addr, loginwith })
     }
 
     /// The port actually bound.
@@ -375,13 +395,8 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let router = self.loginwith.router();
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await
     }
 }

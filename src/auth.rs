@@ -26,11 +26,7 @@ pub struct CurrentUser {
 
 impl From<&User> for CurrentUser {
     fn from(user: &User) -> Self {
-        CurrentUser {
-            id: user.id,
-            email: user.email.clone(),
-            username: user.username.clone(),
-        }
+        CurrentUser { id: user.id, email: user.email.clone(), username: user.username.clone() }
     }
 }
 
@@ -62,9 +58,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = NotLoggedIn;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|_| NotLoggedIn)?;
+        let session = Session::from_request_parts(parts, state).await.map_err(|_| NotLoggedIn)?;
         current_user(&session).await.ok_or(NotLoggedIn)
     }
 }
@@ -72,10 +66,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
 impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for CurrentUser {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
         match Session::from_request_parts(parts, state).await {
             Ok(session) => Ok(current_user(&session).await),
             Err(_) => Ok(None),

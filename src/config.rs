@@ -12,7 +12,7 @@
 use crate::domain::secret::{ClientSecret, SecretKey};
 use crate::domain::ProviderName;
 use crate::providers::Preset;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Format, Toml};
 use figment::value::{Dict, Value};
 use figment::Figment;
 use std::collections::BTreeMap;
@@ -94,6 +94,16 @@ pub enum TokenAuth {
     ClientSecretBasic,
 }
 
+/// How the provider returns the authorization response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseMode {
+    /// In the query of a GET to the callback (the OAuth 2.0 default).
+    #[default]
+    Query,
+    /// As a form POST to the callback (OAuth 2.0 Form Post Response Mode; Apple, optionally Entra ID).
+    FormPost,
+}
+
 /// JSON Pointers (RFC 6901) into the userinfo response.
 #[derive(Debug, Clone, Default)]
 pub struct UserinfoPointers {
@@ -122,6 +132,14 @@ pub struct ProviderConfig {
     pub client_id: String,
     /// OAuth client secret (the development provider's is made at start).
     pub client_secret: Option<ClientSecret>,
+    /// OpenID Connect issuer; when set, endpoints come from discovery.
+    pub issuer: Option<Url>,
+    /// Microsoft Entra ID tenant: `common`, `organizations`, `consumers` or a tenant id.
+    pub tenant: Option<String>,
+    /// Accept ID tokens signed with the client secret (HS256/384/512). Off unless configured.
+    pub allow_hmac_id_tokens: bool,
+    /// Query or form_post callbacks.
+    pub response_mode: ResponseMode,
     /// Where the browser is sent; `None` only for the development provider (served by us).
     pub authorize_url: Option<Url>,
     /// Where the code is exchanged.
@@ -130,8 +148,10 @@ pub struct ProviderConfig {
     pub userinfo_url: Option<Url>,
     /// Scopes requested.
     pub scopes: Vec<String>,
-    /// Client authentication at the token endpoint.
-    pub token_auth: TokenAuth,
+    /// Client authentication at the token endpoint; `None` means the protocol's default
+    /// (client_secret_post for OAuth 2.0 presets, client_secret_basic for OpenID Connect unless
+    /// discovery says only post is supported).
+    pub token_auth: Option<TokenAuth>,
     /// How to read the profile.
     pub userinfo: UserinfoPointers,
     /// Development provider only: allow it on a non-loopback address.
@@ -181,18 +201,10 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         if sources.environment {
-            figment = figment.merge(
-                Env::prefixed("LOGINWITH_")
-                    .ignore(&["CONFIG", "LOG"])
-                    .split("__")
-                    .lowercase(true),
-            );
+            figment = figment
+                .merge(EnvStrings::prefixed("LOGINWITH_", &["CONFIG", "LOG"]));
             let file_providers = provider_names_in(&figment);
-            for name in ENV_ENABLED_PRESETS
-                .iter()
-                .map(|s| s.to_string())
-                .chain(file_providers)
-            {
+            for name in ENV_ENABLED_PRESETS.iter().map(|s| s.to_string()).chain(file_providers) {
                 figment = figment.merge(seed_env_vars(&name));
             }
         }
@@ -208,16 +220,9 @@ impl Config {
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigErrors> {
         let root = match figment.extract::<Dict>() {
             Ok(root) => root,
-            Err(err) => {
-                return Err(ConfigErrors(
-                    err.into_iter().map(|e| e.to_string()).collect(),
-                ))
-            }
+            Err(err) => return Err(ConfigErrors(err.into_iter().map(|e| e.to_string()).collect())),
         };
-        let mut walk = Walk {
-            figment,
-            problems: Vec::new(),
-        };
+        let mut walk = Walk { figment, problems: Vec::new() };
         walk.unknown_keys(&root, "", &["server", "database", "http", "providers"]);
 
         let server = walk.server(root.get("server"));
@@ -233,13 +238,7 @@ impl Config {
         }
 
         if walk.problems.is_empty() {
-            Ok(Config {
-                server,
-                database,
-                http,
-                providers,
-                dev_provider_by_default,
-            })
+            Ok(Config { server, database, http, providers, dev_provider_by_default })
         } else {
             Err(ConfigErrors(walk.problems))
         }
@@ -257,9 +256,7 @@ impl Config {
                 secret_key_file: PathBuf::from("loginwith.secret"),
                 login_timeout_secs: crate::oauth::pending::PENDING_TTL_SECS,
             },
-            database: DatabaseConfig {
-                url: database_url.to_owned(),
-            },
+            database: DatabaseConfig { url: database_url.to_owned() },
             http: HttpConfig::default(),
             providers: dev.into_iter().collect(),
             dev_provider_by_default: true,
@@ -278,22 +275,74 @@ fn provider_names_in(figment: &Figment) -> Vec<String> {
 }
 
 /// `GOOGLE_CLIENT_ID` → `providers.google.client_id`, as the seed's Flask app read them.
-fn seed_env_vars(name: &str) -> Env {
+fn seed_env_vars(name: &str) -> EnvStrings {
     let prefix = name.to_uppercase().replace('-', "_");
-    let id_var = format!("{prefix}_CLIENT_ID");
-    let secret_var = format!("{prefix}_CLIENT_SECRET");
-    let name = name.to_owned();
-    Env::raw()
-        .filter_map(move |key| {
-            if key.as_str() == id_var {
-                Some(format!("providers.{name}.client_id").into())
-            } else if key.as_str() == secret_var {
-                Some(format!("providers.{name}.client_secret").into())
-            } else {
-                None
+    EnvStrings {
+        entries: [("CLIENT_ID", "client_id"), ("CLIENT_SECRET", "client_secret")]
+            .into_iter()
+            .filter_map(|(var, key)| {
+                let var = format!("{prefix}_{var}");
+                std::env::var(&var).ok().map(|v| (var, format!("providers.{name}.{key}"), v))
+            })
+            .collect(),
+    }
+}
+
+/// Environment variables as configuration values, always as *strings*.
+///
+/// figment's own `Env` provider parses values, so a client secret `0123` would become the number
+/// 123 and lose its zero; secrets and ids must arrive exactly as written.
+struct EnvStrings {
+    /// (variable, dotted key, value)
+    entries: Vec<(String, String, String)>,
+}
+
+impl EnvStrings {
+    /// `LOGINWITH_SECTION__KEY` → `section.key`, except the `ignored` suffixes and variables
+    /// without a section.
+    fn prefixed(prefix: &str, ignored: &[&str]) -> Self {
+        let entries = std::env::vars()
+            .filter_map(|(var, value)| {
+                let rest = var.strip_prefix(prefix)?;
+                // Every configuration key is SECTION__KEY; single words (LOGINWITH_CONFIG,
+                // LOGINWITH_LOG, test switches) belong to other tools.
+                if ignored.contains(&rest) || !rest.contains("__") {
+                    return None;
+                }
+                let key = rest.to_lowercase().replace("__", ".");
+                Some((var, key, value))
+            })
+            .collect();
+        Self { entries }
+    }
+}
+
+impl figment::Provider for EnvStrings {
+    fn metadata(&self) -> figment::Metadata {
+        let names: Vec<&str> = self.entries.iter().map(|(var, _, _)| var.as_str()).collect();
+        figment::Metadata::named(format!("environment ({})", names.join(", ")))
+    }
+
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (_, key, value) in &self.entries {
+            if let Some(nested) = figment::util::nest(key, Value::from(value.clone())).into_dict() {
+                dict = merge_dicts(dict, nested);
             }
-        })
-        .lowercase(false)
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+fn merge_dicts(mut base: Dict, other: Dict) -> Dict {
+    for (key, value) in other {
+        let merged = match (base.remove(&key), value) {
+            (Some(Value::Dict(_, a)), Value::Dict(tag, b)) => Value::Dict(tag, merge_dicts(a, b)),
+            (_, v) => v,
+        };
+        base.insert(key, merged);
+    }
+    base
 }
 
 /// The validating walk over the merged tree.
@@ -322,11 +371,7 @@ impl Walk<'_> {
     fn unknown_keys(&mut self, dict: &Dict, prefix: &str, known: &[&str]) {
         for (key, value) in dict {
             if !known.contains(&key.as_str()) {
-                let full = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
+                let full = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
                 self.problem(
                     Some(value),
                     &full,
@@ -355,7 +400,7 @@ impl Walk<'_> {
         match value {
             Value::String(_, s) => Some(s.clone()),
             Value::Char(_, c) => Some(c.to_string()),
-            Value::Num(_, n) => n.to_u128().map(|n| n.to_string()).or_else(|| {
+            Value::Num(_, n) => n.to_i128().map(|n| n.to_string()).or_else(|| {
                 self.problem(Some(value), &full, "must be a string");
                 None
             }),
@@ -370,28 +415,19 @@ impl Walk<'_> {
         let value = dict?.get(key)?;
         match value {
             Value::Bool(_, b) => Some(*b),
+            Value::String(_, s) if s.eq_ignore_ascii_case("true") => Some(true),
+            Value::String(_, s) if s.eq_ignore_ascii_case("false") => Some(false),
             other => {
-                self.problem(
-                    Some(other),
-                    &format!("{section}.{key}"),
-                    "must be true or false",
-                );
+                self.problem(Some(other), &format!("{section}.{key}"), "must be true or false");
                 None
             }
         }
     }
 
-    fn number(
-        &mut self,
-        dict: Option<&Dict>,
-        section: &str,
-        key: &str,
-        min: u64,
-        max: u64,
-    ) -> Option<u64> {
+    fn number(&mut self, dict: Option<&Dict>, section: &str, key: &str, min: u64, max: u64) -> Option<u64> {
         let value = dict?.get(key)?;
         let parsed = match value {
-            Value::Num(_, n) => n.to_u128().and_then(|n| u64::try_from(n).ok()),
+            Value::Num(_, n) => n.to_i128().and_then(|n| u64::try_from(n).ok()),
             Value::String(_, s) => s.trim().parse::<u64>().ok(),
             _ => None,
         };
@@ -450,13 +486,7 @@ impl Walk<'_> {
             self.unknown_keys(
                 d,
                 "server",
-                &[
-                    "bind",
-                    "public_url",
-                    "secret_key",
-                    "secret_key_file",
-                    "login_timeout_secs",
-                ],
+                &["bind", "public_url", "secret_key", "secret_key_file", "login_timeout_secs"],
             );
         }
         let bind = match self.text(dict, "server", "bind") {
@@ -512,9 +542,7 @@ impl Walk<'_> {
         if let Some(d) = dict {
             self.unknown_keys(d, "database", &["url"]);
         }
-        let url = self
-            .text(dict, "database", "url")
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let url = self.text(dict, "database", "url").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         let known = ["sqlite:", "postgres://", "postgresql://"];
         if !known.iter().any(|p| url.starts_with(p)) {
             self.problem(
@@ -529,11 +557,7 @@ impl Walk<'_> {
     fn http(&mut self, value: Option<&Value>) -> HttpConfig {
         let dict = self.table(value, "http");
         if let Some(d) = dict {
-            self.unknown_keys(
-                d,
-                "http",
-                &["connect_timeout_ms", "timeout_ms", "max_response_bytes"],
-            );
+            self.unknown_keys(d, "http", &["connect_timeout_ms", "timeout_ms", "max_response_bytes"]);
         }
         let defaults = HttpConfig::default();
         let ms = Duration::from_millis;
@@ -541,9 +565,7 @@ impl Walk<'_> {
             connect_timeout: self
                 .number(dict, "http", "connect_timeout_ms", 1, 60_000)
                 .map_or(defaults.connect_timeout, ms),
-            timeout: self
-                .number(dict, "http", "timeout_ms", 1, 120_000)
-                .map_or(defaults.timeout, ms),
+            timeout: self.number(dict, "http", "timeout_ms", 1, 120_000).map_or(defaults.timeout, ms),
             max_response_bytes: self
                 .number(dict, "http", "max_response_bytes", 1024, 64 * 1024 * 1024)
                 .map_or(defaults.max_response_bytes, |n| n as usize),
@@ -581,7 +603,7 @@ impl Walk<'_> {
         table: &Dict,
         key: &str,
     ) -> Option<ProviderConfig> {
-        const KNOWN: [&str; 11] = [
+        const KNOWN: [&str; 15] = [
             "preset",
             "display_name",
             "client_id",
@@ -593,6 +615,10 @@ impl Walk<'_> {
             "token_auth",
             "userinfo",
             "dangerously_allow_non_loopback",
+            "issuer",
+            "tenant",
+            "allow_hmac_id_tokens",
+            "response_mode",
         ];
         self.unknown_keys(table, key, &KNOWN);
         let t = Some(table);
@@ -618,11 +644,15 @@ impl Walk<'_> {
                 preset: None,
                 client_id: String::new(),
                 client_secret: None,
+                issuer: None,
+                tenant: None,
+                allow_hmac_id_tokens: false,
+                response_mode: ResponseMode::Query,
                 authorize_url: None,
                 token_url: None,
                 userinfo_url: None,
                 scopes: Vec::new(),
-                token_auth: TokenAuth::ClientSecretPost,
+                token_auth: None,
                 userinfo: UserinfoPointers::default(),
                 dangerously_allow_non_loopback: false,
             },
@@ -652,13 +682,92 @@ impl Walk<'_> {
         }
         match self.text(t, key, "token_auth").as_deref() {
             None => {}
-            Some("client_secret_post") => config.token_auth = TokenAuth::ClientSecretPost,
-            Some("client_secret_basic") => config.token_auth = TokenAuth::ClientSecretBasic,
+            Some("client_secret_post") => config.token_auth = Some(TokenAuth::ClientSecretPost),
+            Some("client_secret_basic") => config.token_auth = Some(TokenAuth::ClientSecretBasic),
             Some(other) => self.problem(
                 table.get("token_auth"),
                 &format!("{key}.token_auth"),
                 format!("{other:?} is not client_secret_post or client_secret_basic"),
             ),
+        }
+        let explicit_issuer = self.endpoint(t, key, "issuer");
+        if let Some(issuer) = &explicit_issuer {
+            if preset == Some(Preset::Github) || preset == Some(Preset::Dev) {
+                self.problem(
+                    table.get("issuer"),
+                    &format!("{key}.issuer"),
+                    "this preset does not use OpenID Connect discovery",
+                );
+            } else if issuer.query().is_some() || issuer.fragment().is_some() {
+                self.problem(
+                    table.get("issuer"),
+                    &format!("{key}.issuer"),
+                    "must not have a query or fragment",
+                );
+            } else {
+                config.issuer = Some(issuer.clone());
+            }
+        }
+        if let Some(tenant) = self.text(t, key, "tenant") {
+            if preset != Some(Preset::Microsoft) {
+                self.problem(
+                    table.get("tenant"),
+                    &format!("{key}.tenant"),
+                    "only applies to preset = \"microsoft\"",
+                );
+            } else if !is_tenant(&tenant) {
+                self.problem(
+                    table.get("tenant"),
+                    &format!("{key}.tenant"),
+                    "must be common, organizations, consumers, a tenant id or a domain",
+                );
+            } else {
+                config.tenant = Some(tenant);
+            }
+        }
+        if preset == Some(Preset::Microsoft) {
+            match &explicit_issuer {
+                // An explicit issuer (national cloud, tests) names its tenant in its path.
+                Some(_) if !table.contains_key("tenant") => config.tenant = None,
+                Some(_) => {}
+                None => {
+                    let tenant = config.tenant.clone().unwrap_or_else(|| "common".into());
+                    config.issuer = Url::parse(&format!("https://login.microsoftonline.com/{tenant}/v2.0")).ok();
+                    config.tenant = Some(tenant);
+                }
+            }
+        }
+        if let Some(v) = self.boolean(t, key, "allow_hmac_id_tokens") {
+            config.allow_hmac_id_tokens = v;
+        }
+        match self.text(t, key, "response_mode").as_deref() {
+            None => {}
+            Some("query") => config.response_mode = ResponseMode::Query,
+            Some("form_post") => config.response_mode = ResponseMode::FormPost,
+            Some(other) => self.problem(
+                table.get("response_mode"),
+                &format!("{key}.response_mode"),
+                format!("{other:?} is not query or form_post"),
+            ),
+        }
+        if config.issuer.is_some() || preset == Some(Preset::Dev) {
+            // OpenID Connect: `openid` must be requested (Core §3.1.2.1).
+            if config.scopes.is_empty() {
+                config.scopes = ["openid", "email", "profile"].map(String::from).to_vec();
+            } else if !config.scopes.iter().any(|s| s == "openid") {
+                config.scopes.insert(0, "openid".into());
+            }
+        }
+        if config.issuer.is_some() {
+            for field in ["authorize_url", "token_url", "userinfo_url"] {
+                if table.contains_key(field) {
+                    self.problem(
+                        table.get(field),
+                        &format!("{key}.{field}"),
+                        "comes from OpenID Connect discovery when issuer is set; remove one of them",
+                    );
+                }
+            }
         }
         if let Some(v) = self.boolean(t, key, "dangerously_allow_non_loopback") {
             if preset != Some(Preset::Dev) {
@@ -672,11 +781,7 @@ impl Walk<'_> {
         }
         let userinfo_key = format!("{key}.userinfo");
         if let Some(ui) = self.table(table.get("userinfo"), &userinfo_key) {
-            self.unknown_keys(
-                ui,
-                &userinfo_key,
-                &["email", "email_verified", "subject", "name", "avatar"],
-            );
+            self.unknown_keys(ui, &userinfo_key, &["email", "email_verified", "subject", "name", "avatar"]);
             let p = &mut config.userinfo;
             for (field, slot) in [
                 ("email", &mut p.email),
@@ -692,9 +797,7 @@ impl Walk<'_> {
                         self.problem(
                             ui.get(field),
                             &format!("{userinfo_key}.{field}"),
-                            format!(
-                                "{pointer:?} is not a JSON Pointer (RFC 6901), e.g. \"/email\""
-                            ),
+                            format!("{pointer:?} is not a JSON Pointer (RFC 6901), e.g. \"/email\""),
                         );
                     }
                 }
@@ -706,17 +809,16 @@ impl Walk<'_> {
 
         // What every provider must end up with, from its preset or from the table.
         let mut missing = Vec::new();
+        let oidc = config.issuer.is_some();
         if preset != Some(Preset::Dev) {
             if config.client_id.is_empty() {
                 missing.push("client_id");
             }
-            if config
-                .client_secret
-                .as_ref()
-                .is_none_or(|s| s.expose().is_empty())
-            {
+            if config.client_secret.as_ref().is_none_or(|s| s.expose().is_empty()) {
                 missing.push("client_secret");
             }
+        }
+        if preset != Some(Preset::Dev) && !oidc {
             for (field, value) in [
                 ("authorize_url", config.authorize_url.is_some()),
                 ("token_url", config.token_url.is_some()),
@@ -738,10 +840,7 @@ impl Walk<'_> {
                 ),
                 _ => String::new(),
             };
-            self.problems.push(format!(
-                "{}: `{key}.{field}`: missing{hint}",
-                self.source(value)
-            ));
+            self.problems.push(format!("{}: `{key}.{field}`: missing{hint}", self.source(value)));
         }
         (self.problems.len() == problems_before).then_some(config)
     }
@@ -750,31 +849,27 @@ impl Walk<'_> {
         let value = value?;
         let scopes: Option<Vec<String>> = match value {
             Value::String(_, s) => Some(s.split_whitespace().map(str::to_owned).collect()),
-            Value::Array(_, items) => items
-                .iter()
-                .map(|i| i.as_str().map(str::to_owned))
-                .collect(),
+            Value::Array(_, items) => items.iter().map(|i| i.as_str().map(str::to_owned)).collect(),
             _ => None,
         };
         match scopes {
             Some(s) if s.iter().all(|s| is_scope_token(s)) => Some(s),
             _ => {
-                self.problem(
-                    Some(value),
-                    key,
-                    "must be a list of scope names without spaces or quotes",
-                );
+                self.problem(Some(value), key, "must be a list of scope names without spaces or quotes");
                 None
             }
         }
     }
 }
 
+/// A Microsoft tenant: a well-known alias, a GUID or a verified domain name.
+fn is_tenant(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
 /// `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )` (RFC 6749 §3.3).
 fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// RFC 6901: empty (the whole document) or `/`-separated tokens with `~0`/`~1` escapes.
@@ -796,9 +891,7 @@ fn is_json_pointer(s: &str) -> bool {
 
 fn title_case(name: &str) -> String {
     let mut chars = name.chars();
-    chars
-        .next()
-        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 /// True when the URL's host is a loopback address or `localhost`.
@@ -887,9 +980,65 @@ mod tests {
         assert!(!config.dev_provider_by_default);
         let corp = &config.providers[0];
         assert_eq!(corp.display_name, "Corp SSO");
-        assert_eq!(corp.token_auth, TokenAuth::ClientSecretBasic);
+        assert_eq!(corp.token_auth, Some(TokenAuth::ClientSecretBasic));
         assert_eq!(corp.userinfo.email.as_deref(), Some("/data/mail"));
         assert_eq!(corp.scopes, vec!["openid", "email"]);
+    }
+
+    #[test]
+    fn oidc_providers_need_only_an_issuer() {
+        let text = r#"
+            [providers.okta]
+            issuer = "https://dev-1.okta.com/oauth2/default"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.microsoft]
+            tenant = "organizations"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.gitlab]
+            client_id = "id"
+            client_secret = "secret"
+        "#;
+        let config = Config::from_toml(text).unwrap();
+        let by = |n: &str| config.providers.iter().find(|p| p.name.as_str() == n).unwrap();
+        assert_eq!(by("okta").issuer.as_ref().unwrap().as_str(), "https://dev-1.okta.com/oauth2/default");
+        assert_eq!(
+            by("microsoft").issuer.as_ref().unwrap().as_str(),
+            "https://login.microsoftonline.com/organizations/v2.0"
+        );
+        assert_eq!(by("gitlab").issuer.as_ref().unwrap().as_str(), "https://gitlab.com/");
+        assert_eq!(by("okta").scopes, vec!["openid", "email", "profile"]);
+    }
+
+    #[test]
+    fn issuer_and_endpoints_are_exclusive() {
+        let text = r#"
+            [providers.x]
+            issuer = "https://idp.example"
+            token_url = "https://idp.example/token"
+            client_id = "id"
+            client_secret = "secret"
+            tenant = "common"
+        "#;
+        let all = Config::from_toml(text).unwrap_err().0.join("\n");
+        assert!(all.contains("`providers.x.token_url`: comes from OpenID Connect discovery"), "{all}");
+        assert!(all.contains("`providers.x.tenant`: only applies"), "{all}");
+    }
+
+    #[test]
+    fn numbers_from_toml_and_environment() {
+        let config = Config::from_toml("[http]\ntimeout_ms = 1500\nmax_response_bytes = 4096").unwrap();
+        assert_eq!(config.http.timeout, Duration::from_millis(1500));
+        assert_eq!(config.http.max_response_bytes, 4096);
+        assert!(Config::from_toml("[http]\ntimeout_ms = -5").is_err());
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../loginwith.example.toml");
+        let config = Config::from_toml(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.providers.len(), 1);
     }
 
     #[test]

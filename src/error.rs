@@ -7,6 +7,7 @@
 
 use crate::oauth::pending::StateError;
 use crate::oauth::ProviderError;
+use crate::providers::oidc::{DiscoveryError, IdTokenError};
 use crate::store::StoreError;
 use crate::templates::render;
 use axum::http::StatusCode;
@@ -37,6 +38,27 @@ pub enum AppError {
         #[source]
         source: ProviderError,
     },
+    /// The ID token was refused.
+    #[error("login with {provider} was refused")]
+    IdToken {
+        /// Display name of the provider.
+        provider: String,
+        /// Why.
+        #[source]
+        source: IdTokenError,
+    },
+    /// The callback's `iss` is missing or not the provider's issuer (RFC 9207 mix-up defence).
+    #[error("the answer does not come from the provider this login was started with (iss mismatch)")]
+    IssuerMismatch,
+    /// An OpenID Connect provider could not be discovered.
+    #[error("{provider} is unavailable")]
+    Unavailable {
+        /// Display name of the provider.
+        provider: String,
+        /// Why.
+        #[source]
+        source: DiscoveryError,
+    },
     /// A cross-site form post was refused.
     #[error("this form was sent from another site")]
     CrossSite,
@@ -52,10 +74,12 @@ impl AppError {
     fn status(&self) -> StatusCode {
         match self {
             AppError::UnknownProvider(_) => StatusCode::NOT_FOUND,
-            AppError::State(_) | AppError::MissingCode | AppError::BadCallback(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            AppError::CrossSite => StatusCode::FORBIDDEN,
+            AppError::State(_)
+            | AppError::MissingCode
+            | AppError::BadCallback(_)
+            | AppError::IssuerMismatch => StatusCode::BAD_REQUEST,
+            AppError::CrossSite | AppError::IdToken { .. } => StatusCode::FORBIDDEN,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Provider { source, .. } => match source {
                 ProviderError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
                 ProviderError::NoVerifiedEmail => StatusCode::FORBIDDEN,
@@ -68,18 +92,17 @@ impl AppError {
     fn title(&self) -> &'static str {
         match self {
             AppError::UnknownProvider(_) => "Unknown login provider",
-            AppError::State(_) | AppError::MissingCode | AppError::BadCallback(_) => {
-                "This login cannot be completed"
-            }
+            AppError::State(_)
+            | AppError::MissingCode
+            | AppError::BadCallback(_)
+            | AppError::IssuerMismatch => "This login cannot be completed",
+            AppError::IdToken { .. } => "Login refused",
+            AppError::Unavailable { .. } => "Login provider unavailable",
             AppError::CrossSite => "Request refused",
-            AppError::Provider {
-                source: ProviderError::NoVerifiedEmail,
-                ..
-            } => "No verified e-mail address",
-            AppError::Provider {
-                source: ProviderError::Timeout { .. },
-                ..
-            } => "The login provider did not answer",
+            AppError::Provider { source: ProviderError::NoVerifiedEmail, .. } => "No verified e-mail address",
+            AppError::Provider { source: ProviderError::Timeout { .. }, .. } => {
+                "The login provider did not answer"
+            }
             AppError::Provider { .. } => "The login provider answered badly",
             AppError::Store(_) | AppError::Session(_) => "Something went wrong on our side",
         }
@@ -93,6 +116,12 @@ impl AppError {
             ),
             AppError::Provider { provider, source } => {
                 format!("Login with {provider} failed: {source}. Please try again later.")
+            }
+            AppError::IdToken { provider, source } => {
+                format!("Login with {provider} was refused: {source}. Nobody was logged in.")
+            }
+            AppError::Unavailable { provider, source } => {
+                format!("Login with {provider} is not available right now: {source}.")
             }
             AppError::Store(_) | AppError::Session(_) => "Please try again in a moment.".into(),
             other => {
@@ -158,11 +187,9 @@ impl<E: Into<AppError>> From<E> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Unauthenticated => (
-                StatusCode::UNAUTHORIZED,
-                axum::Json(json!({"error": "unauthenticated"})),
-            )
-                .into_response(),
+            ApiError::Unauthenticated => {
+                (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "unauthenticated"}))).into_response()
+            }
             ApiError::Internal(err) => {
                 err.log();
                 (err.status(), axum::Json(json!({"error": "internal"}))).into_response()

@@ -35,10 +35,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging();
-    let sources = Sources {
-        file: default_file(cli.config.as_deref()),
-        environment: true,
-    };
+    let sources = Sources { file: default_file(cli.config.as_deref()), environment: true };
     let config = match Config::load(&sources) {
         Ok(config) => config,
         Err(errors) => {
@@ -56,10 +53,7 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGINWITH_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }
 
 fn check(config: &Config) -> ExitCode {
@@ -73,25 +67,64 @@ fn check(config: &Config) -> ExitCode {
     println!("listen on:  {}", config.server.bind);
     println!("public URL: {base}");
     println!("database:   {}", redact_url(&config.database.url));
+    let mut ok = true;
     for p in &config.providers {
         println!();
         println!("provider {} (\"Login with {}\")", p.name, p.display_name);
-        println!(
-            "  redirect URI to register: {}",
-            redirect_uri(&base, &p.name)
-        );
-        if let Some(url) = &p.authorize_url {
+        println!("  redirect URI to register: {}", redirect_uri(&base, &p.name));
+        if p.preset == Some(loginwith::providers::Preset::Dev) {
+            println!("  built-in development provider (OpenID Connect, served at {base}/dev-provider/)");
+        } else if let Some(issuer) = &p.issuer {
+            println!("  OpenID Connect issuer: {}", issuer.as_str().trim_end_matches('/'));
+            match discover(config, p) {
+                Ok(lines) => lines.iter().for_each(|l| println!("  {l}")),
+                Err(err) => {
+                    ok = false;
+                    println!("  discovery FAILED: {err}");
+                    println!("  (the server still starts; this provider's button says it is unavailable until discovery succeeds)");
+                }
+            }
+        } else if let Some(url) = &p.authorize_url {
             println!("  authorize: {url}");
-        } else {
-            println!("  built-in development provider (served at {base}/dev-provider/)");
         }
     }
     if config.dev_provider_by_default {
         println!();
         println!("No provider has credentials, so only the development provider is enabled.");
-        println!("Set GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET or GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET to add one.");
+        println!(
+            "Set GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET or GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET to add one."
+        );
     }
-    ExitCode::SUCCESS
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        println!();
+        println!("error: some providers could not be discovered (see above)");
+        ExitCode::from(2)
+    }
+}
+
+/// Fetches an OpenID Connect provider's discovery document and key set, as the server would.
+fn discover(config: &Config, p: &loginwith::config::ProviderConfig) -> Result<Vec<String>, String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let http = loginwith::oauth::http::ProviderHttp::new(&config.http).map_err(|e| e.to_string())?;
+        let dev = loginwith::providers::dev::DevEndpoints {
+            issuer: String::new(),
+            discovery_url: url::Url::parse("http://127.0.0.1/").map_err(|e| e.to_string())?,
+            client_secret: loginwith::domain::secret::ClientSecret::new(""),
+        };
+        let provider = loginwith::providers::Provider::from_config(p, &dev).ok_or("incomplete configuration")?;
+        let oidc = provider.oidc().ok_or("not an OpenID Connect provider")?;
+        let d = oidc.ensure_discovered(&http).await.map_err(|e| e.to_string())?;
+        Ok(vec![
+            format!("discovery OK: issuer {}", d.issuer),
+            format!("  authorization endpoint: {}", d.authorize_url),
+            format!("  token endpoint: {}", d.token_url),
+            format!("  ID token algorithms: {}", d.algorithms.join(", ")),
+            format!("  iss in authorization responses (RFC 9207): {}", d.iss_parameter_supported),
+        ])
+    })
 }
 
 /// Hides a password in a database URL.

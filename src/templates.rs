@@ -15,14 +15,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("base.html", include_str!("../templates/base.html")),
         ("index.html", include_str!("../templates/index.html")),
         ("error.html", include_str!("../templates/error.html")),
-        (
-            "dev_authorize.html",
-            include_str!("../templates/dev_authorize.html"),
-        ),
-        (
-            "dev_error.html",
-            include_str!("../templates/dev_error.html"),
-        ),
+        ("dev_authorize.html", include_str!("../templates/dev_authorize.html")),
+        ("dev_error.html", include_str!("../templates/dev_error.html")),
+        ("resubmit.html", include_str!("../templates/resubmit.html")),
     ] {
         if let Err(err) = env.add_template(name, source) {
             tracing::error!(template = name, error = %err, "template does not compile");

@@ -21,15 +21,11 @@ impl ProviderName {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let ok = !raw.is_empty()
             && raw.len() <= 32
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(format!(
-                "provider name {raw:?} must be 1 to 32 characters of a-z, 0-9, '-' or '_'"
-            ))
+            Err(format!("provider name {raw:?} must be 1 to 32 characters of a-z, 0-9, '-' or '_'"))
         }
     }
 
@@ -93,9 +89,7 @@ impl Email {
 
     /// The part before the `@`, which usernames are made from.
     pub fn local_part(&self) -> &str {
-        self.0
-            .rsplit_once('@')
-            .map_or(self.0.as_str(), |(local, _)| local)
+        self.0.rsplit_once('@').map_or(self.0.as_str(), |(local, _)| local)
     }
 }
 
@@ -189,10 +183,7 @@ mod tests {
         for bad in ["", "alice", "@x", "a@", "a b@x.y", "a\n@x"] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(
-            Email::parse("Alice@Example.COM").unwrap().normalized(),
-            "alice@example.com"
-        );
+        assert_eq!(Email::parse("Alice@Example.COM").unwrap().normalized(), "alice@example.com");
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub enum Step {
     Userinfo,
     /// GitHub's `/user/emails`.
     Emails,
+    /// OpenID Connect discovery document.
+    Discovery,
+    /// The provider's key set.
+    Jwks,
 }
 
 impl std::fmt::Display for Step {
@@ -28,6 +32,8 @@ impl std::fmt::Display for Step {
             Step::Token => "token endpoint",
             Step::Userinfo => "userinfo endpoint",
             Step::Emails => "e-mail endpoint",
+            Step::Discovery => "discovery document",
+            Step::Jwks => "key set",
         })
     }
 }
@@ -44,10 +50,8 @@ pub struct LimitedResponse {
 impl LimitedResponse {
     /// The body as JSON, or [`ProviderError::NotJson`].
     pub fn json(&self, step: Step) -> Result<serde_json::Value, ProviderError> {
-        serde_json::from_slice(&self.body).map_err(|_| ProviderError::NotJson {
-            step,
-            status: self.status.as_u16(),
-        })
+        serde_json::from_slice(&self.body)
+            .map_err(|_| ProviderError::NotJson { step, status: self.status.as_u16() })
     }
 }
 
@@ -68,17 +72,12 @@ impl ProviderHttp {
             .user_agent(concat!("loginwith/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(std::time::Duration::from_secs(60))
             .build()?;
-        Ok(Self {
-            client,
-            max_body: config.max_response_bytes,
-        })
+        Ok(Self { client, max_body: config.max_response_bytes })
     }
 
     /// A POST with a form body (the token request).
     pub fn post_form(&self, url: &Url) -> RequestBuilder {
-        self.client
-            .post(url.clone())
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
+        self.client.post(url.clone()).header(ACCEPT, HeaderValue::from_static("application/json"))
     }
 
     /// A GET with a bearer token (userinfo and friends).
@@ -91,35 +90,20 @@ impl ProviderHttp {
 
     /// A plain GET (discovery, JWKS).
     pub fn get(&self, url: &Url) -> RequestBuilder {
-        self.client
-            .get(url.clone())
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
+        self.client.get(url.clone()).header(ACCEPT, HeaderValue::from_static("application/json"))
     }
 
     /// Sends the request and reads the body up to the cap.
-    pub async fn send(
-        &self,
-        step: Step,
-        request: RequestBuilder,
-    ) -> Result<LimitedResponse, ProviderError> {
+    pub async fn send(&self, step: Step, request: RequestBuilder) -> Result<LimitedResponse, ProviderError> {
         let mut response = request.send().await.map_err(|e| classify(step, e))?;
         let status = response.status();
-        if response
-            .content_length()
-            .is_some_and(|n| n > self.max_body as u64)
-        {
-            return Err(ProviderError::TooLarge {
-                step,
-                limit: self.max_body,
-            });
+        if response.content_length().is_some_and(|n| n > self.max_body as u64) {
+            return Err(ProviderError::TooLarge { step, limit: self.max_body });
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| classify(step, e))? {
             if body.len() + chunk.len() > self.max_body {
-                return Err(ProviderError::TooLarge {
-                    step,
-                    limit: self.max_body,
-                });
+                return Err(ProviderError::TooLarge { step, limit: self.max_body });
             }
             body.extend_from_slice(&chunk);
         }

@@ -138,18 +138,11 @@ pub async fn exchange_code(
     let json = match response.json(Step::Token) {
         Ok(json) => json,
         Err(_) if !response.status.is_success() => {
-            return Err(ProviderError::Status {
-                step: Step::Token,
-                status: response.status.as_u16(),
-            })
+            return Err(ProviderError::Status { step: Step::Token, status: response.status.as_u16() })
         }
         Err(err) => return Err(err),
     };
-    parse_token_response(
-        response.status.is_success(),
-        response.status.as_u16(),
-        &json,
-    )
+    parse_token_response(response.status.is_success(), response.status.as_u16(), &json)
 }
 
 /// Reads a token endpoint's JSON. An `error` member means refusal whatever the status: GitHub
@@ -157,15 +150,10 @@ pub async fn exchange_code(
 fn parse_token_response(success: bool, status: u16, json: &Value) -> Result<Tokens, ProviderError> {
     if let Some(error) = json.get("error") {
         let error = error.as_str().unwrap_or("unknown_error");
-        return Err(ProviderError::TokenRefused {
-            error: sanitize_code(error),
-        });
+        return Err(ProviderError::TokenRefused { error: sanitize_code(error) });
     }
     if !success {
-        return Err(ProviderError::Status {
-            step: Step::Token,
-            status,
-        });
+        return Err(ProviderError::Status { step: Step::Token, status });
     }
     let access_token = json
         .get("access_token")
@@ -173,21 +161,13 @@ fn parse_token_response(success: bool, status: u16, json: &Value) -> Result<Toke
         .filter(|t| !t.is_empty())
         .ok_or(ProviderError::NoAccessToken)?;
     // RFC 6749 §7.1: the type is case-insensitive; we only know how to use Bearer tokens (RFC 6750).
-    let bearer = json
-        .get("token_type")
-        .and_then(Value::as_str)
-        .is_some_and(|t| t.eq_ignore_ascii_case("bearer"));
+    let bearer =
+        json.get("token_type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("bearer"));
     if !bearer {
         return Err(ProviderError::NoAccessToken);
     }
-    let id_token = json
-        .get("id_token")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    Ok(Tokens {
-        access_token: AccessToken::new(access_token),
-        id_token,
-    })
+    let id_token = json.get("id_token").and_then(Value::as_str).map(str::to_owned);
+    Ok(Tokens { access_token: AccessToken::new(access_token), id_token })
 }
 
 /// An OAuth error code is `1*( %x20-21 / %x23-5B / %x5D-7E )` (RFC 6749 §5.2); anything else is
@@ -196,13 +176,7 @@ pub fn sanitize_code(code: &str) -> String {
     let clean: String = code
         .chars()
         .take(64)
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' {
-                c
-            } else {
-                '?'
-            }
-        })
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { '?' })
         .collect();
     if clean.is_empty() {
         "unknown_error".into()
@@ -222,11 +196,8 @@ mod tests {
 
     #[test]
     fn github_style_200_with_error_is_a_refusal() {
-        let err = parse_token_response(true, 200, &json!({"error": "bad_verification_code"}))
-            .unwrap_err();
-        assert!(
-            matches!(err, ProviderError::TokenRefused { ref error } if error == "bad_verification_code")
-        );
+        let err = parse_token_response(true, 200, &json!({"error": "bad_verification_code"})).unwrap_err();
+        assert!(matches!(err, ProviderError::TokenRefused { ref error } if error == "bad_verification_code"));
     }
 
     #[test]
@@ -236,28 +207,17 @@ mod tests {
             Err(ProviderError::NoAccessToken)
         ));
         assert!(matches!(
-            parse_token_response(
-                true,
-                200,
-                &json!({"access_token": "x", "token_type": "mac"})
-            ),
+            parse_token_response(true, 200, &json!({"access_token": "x", "token_type": "mac"})),
             Err(ProviderError::NoAccessToken)
         ));
-        let ok = parse_token_response(
-            true,
-            200,
-            &json!({"access_token": "x", "token_type": "Bearer"}),
-        )
-        .unwrap();
+        let ok =
+            parse_token_response(true, 200, &json!({"access_token": "x", "token_type": "Bearer"})).unwrap();
         assert_eq!(ok.access_token.expose(), "x");
     }
 
     #[test]
     fn error_codes_cannot_carry_markup() {
-        assert_eq!(
-            sanitize_code("<script>alert(1)</script>"),
-            "<script>alert(1)</script>"
-        );
+        assert_eq!(sanitize_code("<script>alert(1)</script>"), "<script>alert(1)</script>");
         assert_eq!(sanitize_code("a b\"c"), "a?b?c");
         assert_eq!(sanitize_code(""), "unknown_error");
     }

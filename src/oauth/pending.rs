@@ -27,6 +27,9 @@ pub struct PendingLogin {
     pub provider: ProviderName,
     /// The PKCE verifier to send with the code.
     pub verifier: PkceVerifier,
+    /// The OpenID Connect `nonce` the ID token must echo (absent for plain OAuth 2.0).
+    #[serde(default)]
+    pub nonce: Option<StateToken>,
     /// Unix seconds when the attempt began.
     pub created_at: i64,
 }
@@ -72,11 +75,7 @@ impl PendingLogins {
         now: i64,
         ttl: i64,
     ) -> Result<PendingLogin, StateError> {
-        let index = self
-            .0
-            .iter()
-            .position(|p| p.state.matches(state))
-            .ok_or(StateError::Unknown)?;
+        let index = self.0.iter().position(|p| p.state.matches(state)).ok_or(StateError::Unknown)?;
         let attempt = self.0.remove(index);
         if now - attempt.created_at >= ttl {
             return Err(StateError::Expired);
@@ -102,6 +101,7 @@ mod tests {
             state: StateToken::new(state),
             provider: ProviderName::parse(provider).unwrap(),
             verifier: PkceVerifier::new("v"),
+            nonce: None,
             created_at: at,
         }
     }
@@ -117,15 +117,9 @@ mod tests {
         p.push(attempt("c", "github", 0), 0, T);
         assert!(p.take("a", &dev, 10, T).is_ok());
         assert_eq!(p.take("a", &dev, 10, T).unwrap_err(), StateError::Unknown);
-        assert_eq!(
-            p.take("c", &dev, 10, T).unwrap_err(),
-            StateError::WrongProvider
-        );
+        assert_eq!(p.take("c", &dev, 10, T).unwrap_err(), StateError::WrongProvider);
         assert_eq!(p.take("c", &dev, 10, T).unwrap_err(), StateError::Unknown);
-        assert_eq!(
-            p.take("b", &dev, PENDING_TTL_SECS, T).unwrap_err(),
-            StateError::Expired
-        );
+        assert_eq!(p.take("b", &dev, PENDING_TTL_SECS, T).unwrap_err(), StateError::Expired);
     }
 
     #[test]

@@ -28,56 +28,35 @@ pub async fn get_json(
     url: &Url,
     token: &AccessToken,
 ) -> Result<Value, ProviderError> {
-    let response = http
-        .send(step, http.get_with_bearer(url, token.expose()))
-        .await?;
+    let response = http.send(step, http.get_with_bearer(url, token.expose())).await?;
     if !response.status.is_success() {
-        return Err(ProviderError::Status {
-            step,
-            status: response.status.as_u16(),
-        });
+        return Err(ProviderError::Status { step, status: response.status.as_u16() });
     }
     response.json(step)
 }
 
 /// Reads a profile out of a userinfo document.
-pub fn profile_from_json(
-    json: &Value,
-    pointers: &UserinfoPointers,
-) -> Result<Profile, ProviderError> {
+pub fn profile_from_json(json: &Value, pointers: &UserinfoPointers) -> Result<Profile, ProviderError> {
     let subject_pointer = pointers.subject.as_deref().unwrap_or("/sub");
     let subject = text_at(json, subject_pointer)
         .ok_or_else(|| ProviderError::BadProfile(format!("no account id at {subject_pointer}")))?;
     let subject = Subject::parse(&subject).map_err(ProviderError::BadProfile)?;
     let email_pointer = pointers.email.as_deref().unwrap_or("/email");
-    let email = text_at(json, email_pointer).ok_or_else(|| {
-        ProviderError::BadProfile("the provider did not share an e-mail address".into())
-    })?;
+    let email = text_at(json, email_pointer)
+        .ok_or_else(|| ProviderError::BadProfile("the provider did not share an e-mail address".into()))?;
     let email = Email::parse(&email).map_err(ProviderError::BadProfile)?;
     // Only a real `true` (or the string "true", which some providers send) counts as verified.
-    let email_verified =
-        pointers
-            .email_verified
-            .as_deref()
-            .is_some_and(|p| match json.pointer(p) {
-                Some(Value::Bool(b)) => *b,
-                Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-                _ => false,
-            });
+    let email_verified = pointers.email_verified.as_deref().is_some_and(|p| match json.pointer(p) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    });
     Ok(Profile {
         subject,
         email,
         email_verified,
-        name: pointers
-            .name
-            .as_deref()
-            .and_then(|p| text_at(json, p))
-            .map(|n| clip(&n, 200)),
-        avatar: pointers
-            .avatar
-            .as_deref()
-            .and_then(|p| text_at(json, p))
-            .and_then(|a| https_url(&a)),
+        name: pointers.name.as_deref().and_then(|p| text_at(json, p)).map(|n| clip(&n, 200)),
+        avatar: pointers.avatar.as_deref().and_then(|p| text_at(json, p)).and_then(|a| https_url(&a)),
     })
 }
 
@@ -97,10 +76,7 @@ pub fn clip(s: &str, max: usize) -> String {
 
 /// Keeps an avatar only when it is an https URL of reasonable length (it ends up in an `<img src>`).
 pub fn https_url(s: &str) -> Option<String> {
-    Url::parse(s)
-        .ok()
-        .filter(|u| u.scheme() == "https" && s.len() <= 2048)
-        .map(String::from)
+    Url::parse(s).ok().filter(|u| u.scheme() == "https" && s.len() <= 2048).map(String::from)
 }
 
 #[cfg(test)]
@@ -130,11 +106,7 @@ mod tests {
     #[test]
     fn unverified_unless_the_provider_says_so() {
         let json = json!({"id": "x", "email": "a@b.c", "email_verified": "yes"});
-        assert!(
-            !profile_from_json(&json, &pointers())
-                .unwrap()
-                .email_verified
-        );
+        assert!(!profile_from_json(&json, &pointers()).unwrap().email_verified);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use super::generic::{clip, get_json, https_url, text_at};
 use super::Profile;
-use crate::config::{ProviderConfig, TokenAuth, UserinfoPointers};
+use crate::config::{ProviderConfig, ResponseMode, UserinfoPointers};
 use crate::domain::secret::AccessToken;
 use crate::domain::{Email, ProviderName, Subject};
 use crate::oauth::http::{ProviderHttp, Step};
@@ -26,11 +26,15 @@ pub fn defaults(name: ProviderName) -> ProviderConfig {
         display_name: "GitHub".into(),
         client_id: String::new(),
         client_secret: None,
+        issuer: None,
+        tenant: None,
+        allow_hmac_id_tokens: false,
+        response_mode: ResponseMode::Query,
         authorize_url: Url::parse("https://github.com/login/oauth/authorize").ok(),
         token_url: Url::parse("https://github.com/login/oauth/access_token").ok(),
         userinfo_url: Url::parse("https://api.github.com/user").ok(),
         scopes: vec!["read:user".into(), "user:email".into()],
-        token_auth: TokenAuth::ClientSecretPost,
+        token_auth: None,
         userinfo: UserinfoPointers {
             email: Some("/email".into()),
             email_verified: None,
@@ -56,17 +60,16 @@ pub async fn fetch_profile(
     token: &AccessToken,
 ) -> Result<Profile, ProviderError> {
     let user = get_json(http, Step::Userinfo, user_url, token).await?;
-    let emails_url = emails_url(user_url).ok_or_else(|| {
-        ProviderError::BadProfile("the GitHub API URL cannot have an /emails path".into())
-    })?;
+    let emails_url = emails_url(user_url)
+        .ok_or_else(|| ProviderError::BadProfile("the GitHub API URL cannot have an /emails path".into()))?;
     let emails = get_json(http, Step::Emails, &emails_url, token).await?;
     profile_from(&user, &emails)
 }
 
 /// Combines `/user` and `/user/emails`.
 pub fn profile_from(user: &Value, emails: &Value) -> Result<Profile, ProviderError> {
-    let subject = text_at(user, "/id")
-        .ok_or_else(|| ProviderError::BadProfile("GitHub sent no account id".into()))?;
+    let subject =
+        text_at(user, "/id").ok_or_else(|| ProviderError::BadProfile("GitHub sent no account id".into()))?;
     let subject = Subject::parse(&subject).map_err(ProviderError::BadProfile)?;
     let email = primary_verified_email(emails).ok_or(ProviderError::NoVerifiedEmail)?;
     let name = text_at(user, "/name").or_else(|| text_at(user, "/login"));
@@ -85,9 +88,7 @@ pub fn primary_verified_email(emails: &Value) -> Option<Email> {
         let primary = entry.get("primary").and_then(Value::as_bool) == Some(true);
         let verified = entry.get("verified").and_then(Value::as_bool) == Some(true);
         let address = entry.get("email").and_then(Value::as_str)?;
-        (primary && verified)
-            .then(|| Email::parse(address).ok())
-            .flatten()
+        (primary && verified).then(|| Email::parse(address).ok()).flatten()
     })
 }
 
@@ -103,10 +104,7 @@ mod tests {
             {"email": "old@example.com", "primary": false, "verified": true},
             {"email": "me@example.com", "primary": true, "verified": true},
         ]);
-        assert_eq!(
-            primary_verified_email(&emails).unwrap().as_str(),
-            "me@example.com"
-        );
+        assert_eq!(primary_verified_email(&emails).unwrap().as_str(), "me@example.com");
     }
 
     #[test]
@@ -120,9 +118,6 @@ mod tests {
     #[test]
     fn emails_url_sits_beside_user() {
         let u = Url::parse("https://ghe.example/api/v3/user").unwrap();
-        assert_eq!(
-            emails_url(&u).unwrap().as_str(),
-            "https://ghe.example/api/v3/user/emails"
-        );
+        assert_eq!(emails_url(&u).unwrap().as_str(), "https://ghe.example/api/v3/user/emails");
     }
 }

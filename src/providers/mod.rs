@@ -1,42 +1,55 @@
 //! Providers as data, with their quirks small and named.
 //!
-//! A [`Preset`] fills a [`ProviderConfig`] with a provider's endpoints, scopes and userinfo
-//! pointers; the configuration can override any of it. At start each configured provider becomes
-//! a [`Provider`], whose [`Quirk`] says whether reading the profile needs more than one userinfo
-//! call. Quirks are a closed enum we own, not a trait: each is a small function with its own test.
+//! A [`Preset`] fills a [`ProviderConfig`] with a provider's defaults; the configuration can
+//! override them. At start each configured provider becomes a [`Provider`] speaking one of two
+//! [`Protocol`]s: plain OAuth 2.0 with explicit endpoints (GitHub, anything described as data), or
+//! OpenID Connect from an issuer (Google, Microsoft, GitLab, the development provider, any
+//! certified provider). Quirks are closed enums we own, not traits: each is a small function with
+//! its own test.
 
 pub mod dev;
 pub mod generic;
 pub mod github;
+pub mod gitlab;
 pub mod google;
+pub mod microsoft;
+pub mod oidc;
 
-use crate::config::{ProviderConfig, TokenAuth, UserinfoPointers};
+use crate::config::{ProviderConfig, ResponseMode, TokenAuth, UserinfoPointers};
 use crate::domain::secret::{AccessToken, ClientSecret};
 use crate::domain::{Email, ProviderName, Subject};
 use crate::oauth::http::ProviderHttp;
 use crate::oauth::{ClientCredentials, ProviderError};
+use oidc::{Discovered, DiscoveryError, Oidc, OidcQuirk};
+use std::sync::Arc;
 use url::Url;
 
 /// The providers we ship defaults for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
-    /// Google (OAuth 2.0 with its OpenID userinfo endpoint).
+    /// Google (OpenID Connect).
     Google,
-    /// GitHub OAuth apps.
+    /// GitHub OAuth apps (OAuth 2.0 plus GitHub's API).
     Github,
-    /// The built-in development provider.
+    /// Microsoft Entra ID (OpenID Connect, multi-tenant rules).
+    Microsoft,
+    /// GitLab.com or a self-hosted GitLab (OpenID Connect).
+    Gitlab,
+    /// The built-in development provider (OpenID Connect, served by this process).
     Dev,
 }
 
 impl Preset {
     /// Names accepted in `preset = "..."`.
-    pub const NAMES: [&'static str; 3] = ["google", "github", "dev"];
+    pub const NAMES: [&'static str; 5] = ["google", "github", "microsoft", "gitlab", "dev"];
 
     /// The preset called `name`, if any.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "google" => Some(Preset::Google),
             "github" => Some(Preset::Github),
+            "microsoft" => Some(Preset::Microsoft),
+            "gitlab" => Some(Preset::Gitlab),
             "dev" => Some(Preset::Dev),
             _ => None,
         }
@@ -47,12 +60,45 @@ impl Preset {
         match self {
             Preset::Google => google::defaults(name),
             Preset::Github => github::defaults(name),
+            Preset::Microsoft => microsoft::defaults(name),
+            Preset::Gitlab => gitlab::defaults(name),
             Preset::Dev => dev::defaults(name),
         }
     }
 }
 
-/// How a provider's profile is read.
+/// The defaults every OpenID Connect preset shares: discovery from `issuer`, the standard scopes.
+pub fn oidc_defaults(
+    name: ProviderName,
+    preset: Preset,
+    display: &str,
+    issuer: Option<&str>,
+) -> ProviderConfig {
+    ProviderConfig {
+        name,
+        preset: Some(preset),
+        display_name: display.into(),
+        client_id: String::new(),
+        client_secret: None,
+        issuer: issuer.and_then(|i| Url::parse(i).ok()),
+        tenant: None,
+        allow_hmac_id_tokens: false,
+        response_mode: ResponseMode::Query,
+        authorize_url: None,
+        token_url: None,
+        userinfo_url: None,
+        scopes: vec!["openid".into(), "email".into(), "profile".into()],
+        token_auth: None,
+        userinfo: UserinfoPointers::default(),
+        dangerously_allow_non_loopback: false,
+    }
+}
+
+fn issuer_url(config: &ProviderConfig) -> Option<&Url> {
+    config.issuer.as_ref()
+}
+
+/// How a plain OAuth 2.0 provider's profile is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quirk {
     /// One userinfo call, read with JSON Pointers.
@@ -76,6 +122,57 @@ pub struct Profile {
     pub avatar: Option<String>,
 }
 
+/// A plain OAuth 2.0 provider's endpoints.
+#[derive(Debug, Clone)]
+pub struct OAuth2Endpoints {
+    /// Authorization endpoint.
+    pub authorize_url: Url,
+    /// Token endpoint.
+    pub token_url: Url,
+    /// Userinfo endpoint.
+    pub userinfo_url: Url,
+    /// Where the profile's fields are.
+    pub pointers: UserinfoPointers,
+    /// How the profile is read.
+    pub quirk: Quirk,
+}
+
+/// The protocol a provider speaks.
+#[derive(Debug, Clone)]
+pub enum Protocol {
+    /// OAuth 2.0 with configured endpoints and a userinfo call.
+    OAuth2(OAuth2Endpoints),
+    /// OpenID Connect from an issuer.
+    Oidc(Arc<Oidc>),
+}
+
+/// A provider's endpoints for one login, once known (OpenID Connect may need discovery first).
+#[derive(Debug, Clone)]
+pub enum Resolved<'a> {
+    /// OAuth 2.0.
+    OAuth2(&'a OAuth2Endpoints),
+    /// OpenID Connect, with what discovery found.
+    Oidc(&'a Oidc, Arc<Discovered>),
+}
+
+impl Resolved<'_> {
+    /// Where the browser goes.
+    pub fn authorize_url(&self) -> &Url {
+        match self {
+            Resolved::OAuth2(e) => &e.authorize_url,
+            Resolved::Oidc(_, d) => &d.authorize_url,
+        }
+    }
+
+    /// Where the code is exchanged.
+    pub fn token_url(&self) -> &Url {
+        match self {
+            Resolved::OAuth2(e) => &e.token_url,
+            Resolved::Oidc(_, d) => &d.token_url,
+        }
+    }
+}
+
 /// A configured provider, ready to use.
 #[derive(Debug, Clone)]
 pub struct Provider {
@@ -87,104 +184,122 @@ pub struct Provider {
     pub client_id: String,
     /// OAuth client secret.
     pub client_secret: Option<ClientSecret>,
-    /// Authorization endpoint.
-    pub authorize_url: Url,
-    /// Token endpoint.
-    pub token_url: Url,
-    /// Userinfo endpoint.
-    pub userinfo_url: Url,
     /// Requested scopes.
     pub scopes: Vec<String>,
-    /// Client authentication at the token endpoint.
-    pub token_auth: TokenAuth,
-    /// Where the profile's fields are.
-    pub pointers: UserinfoPointers,
-    /// How the profile is read.
-    pub quirk: Quirk,
+    /// Client authentication at the token endpoint, if configured.
+    pub token_auth: Option<TokenAuth>,
+    /// Query or form_post callbacks.
+    pub response_mode: ResponseMode,
+    /// OAuth 2.0 or OpenID Connect.
+    pub protocol: Protocol,
     /// Whether this is the built-in development provider.
     pub is_dev: bool,
 }
 
 impl Provider {
-    /// Builds a provider from its validated configuration. `dev_base` is where the built-in
-    /// development provider is served (the app's own address), used when the configuration left
-    /// the endpoints to it.
-    pub fn from_config(
-        config: &ProviderConfig,
-        dev_base: &Url,
-        dev_secret: &ClientSecret,
-    ) -> Option<Self> {
+    /// Builds a provider from its validated configuration. `dev` gives, for the built-in
+    /// development provider, its issuer (public), its discovery URL (loopback) and its secret.
+    pub fn from_config(config: &ProviderConfig, dev: &dev::DevEndpoints) -> Option<Self> {
         let is_dev = config.preset == Some(Preset::Dev);
-        let dev_endpoint = |path: &str| dev_base.join(path).ok();
-        let (authorize_url, token_url, userinfo_url, client_secret) = if is_dev {
-            (
-                config
-                    .authorize_url
-                    .clone()
-                    .or_else(|| dev_endpoint("dev-provider/authorize"))?,
-                config
-                    .token_url
-                    .clone()
-                    .or_else(|| dev_endpoint("dev-provider/token"))?,
-                config
-                    .userinfo_url
-                    .clone()
-                    .or_else(|| dev_endpoint("dev-provider/userinfo"))?,
-                Some(
-                    config
-                        .client_secret
-                        .clone()
-                        .unwrap_or_else(|| dev_secret.clone()),
-                ),
-            )
+        let protocol = if is_dev {
+            Protocol::Oidc(Arc::new(Oidc::new(
+                dev.issuer.clone(),
+                dev.discovery_url.clone(),
+                OidcQuirk::None,
+                false,
+                config.userinfo.clone(),
+            )))
+        } else if let Some(issuer) = &config.issuer {
+            let issuer = issuer.as_str().trim_end_matches('/').to_owned();
+            let quirk = match config.preset {
+                Some(Preset::Microsoft) => microsoft::quirk(issuer_url(config)?, config.tenant.as_deref()),
+                _ => OidcQuirk::None,
+            };
+            let discovery_url = Oidc::discovery_url_for(&issuer)?;
+            Protocol::Oidc(Arc::new(Oidc::new(
+                issuer,
+                discovery_url,
+                quirk,
+                config.allow_hmac_id_tokens,
+                config.userinfo.clone(),
+            )))
         } else {
-            (
-                config.authorize_url.clone()?,
-                config.token_url.clone()?,
-                config.userinfo_url.clone()?,
-                config.client_secret.clone(),
-            )
+            Protocol::OAuth2(OAuth2Endpoints {
+                authorize_url: config.authorize_url.clone()?,
+                token_url: config.token_url.clone()?,
+                userinfo_url: config.userinfo_url.clone()?,
+                pointers: config.userinfo.clone(),
+                quirk: if config.preset == Some(Preset::Github) { Quirk::GithubEmails } else { Quirk::None },
+            })
+        };
+        let client_secret = if is_dev {
+            Some(config.client_secret.clone().unwrap_or_else(|| dev.client_secret.clone()))
+        } else {
+            config.client_secret.clone()
         };
         Some(Provider {
             name: config.name.clone(),
             display_name: config.display_name.clone(),
             client_id: config.client_id.clone(),
             client_secret,
-            authorize_url,
-            token_url,
-            userinfo_url,
             scopes: config.scopes.clone(),
             token_auth: config.token_auth,
-            pointers: config.userinfo.clone(),
-            quirk: if config.preset == Some(Preset::Github) {
-                Quirk::GithubEmails
-            } else {
-                Quirk::None
-            },
+            response_mode: config.response_mode,
+            protocol,
             is_dev,
         })
     }
 
-    /// The client credentials for the token request.
-    pub fn credentials(&self) -> ClientCredentials<'_> {
-        ClientCredentials {
-            client_id: &self.client_id,
-            client_secret: self.client_secret.as_ref(),
-            auth: self.token_auth,
+    /// The OpenID Connect state, if this provider speaks it.
+    pub fn oidc(&self) -> Option<&Oidc> {
+        match &self.protocol {
+            Protocol::Oidc(o) => Some(o),
+            Protocol::OAuth2(_) => None,
         }
     }
 
-    /// Reads the person's profile with the access token.
-    pub async fn fetch_profile(
-        &self,
+    /// True when the provider cannot be used now (OpenID Connect discovery has not succeeded).
+    pub fn is_unavailable(&self) -> bool {
+        self.oidc().is_some_and(|o| o.discovered().is_none() && o.last_error().is_some())
+    }
+
+    /// The endpoints for a login, discovering them first if needed.
+    pub async fn resolve(&self, http: &ProviderHttp) -> Result<Resolved<'_>, DiscoveryError> {
+        match &self.protocol {
+            Protocol::OAuth2(endpoints) => Ok(Resolved::OAuth2(endpoints)),
+            Protocol::Oidc(oidc) => Ok(Resolved::Oidc(oidc, oidc.ensure_discovered(http).await?)),
+        }
+    }
+
+    /// The client credentials for the token request. For OpenID Connect without an explicit
+    /// `token_auth`, Basic is the default (Core §9) unless discovery lists only post.
+    pub fn credentials(&self, resolved: &Resolved<'_>) -> ClientCredentials<'_> {
+        let auth = self.token_auth.unwrap_or(match resolved {
+            Resolved::OAuth2(_) => TokenAuth::ClientSecretPost,
+            Resolved::Oidc(_, d) => {
+                let methods = &d.token_auth_methods;
+                let basic = methods.is_empty() || methods.iter().any(|m| m == "client_secret_basic");
+                if !basic && methods.iter().any(|m| m == "client_secret_post") {
+                    TokenAuth::ClientSecretPost
+                } else {
+                    TokenAuth::ClientSecretBasic
+                }
+            }
+        });
+        ClientCredentials { client_id: &self.client_id, client_secret: self.client_secret.as_ref(), auth }
+    }
+
+    /// Reads a plain OAuth 2.0 provider's profile with the access token.
+    pub async fn fetch_oauth2_profile(
+        endpoints: &OAuth2Endpoints,
         http: &ProviderHttp,
         token: &AccessToken,
     ) -> Result<Profile, ProviderError> {
-        match self.quirk {
+        match endpoints.quirk {
             Quirk::None => {
-                generic::fetch_profile(http, &self.userinfo_url, &self.pointers, token).await
+                generic::fetch_profile(http, &endpoints.userinfo_url, &endpoints.pointers, token).await
             }
-            Quirk::GithubEmails => github::fetch_profile(http, &self.userinfo_url, token).await,
+            Quirk::GithubEmails => github::fetch_profile(http, &endpoints.userinfo_url, token).await,
         }
     }
 }

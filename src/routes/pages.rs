@@ -18,14 +18,12 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/static/app.css", get(stylesheet))
+        // No icon: answer without a body rather than log a 404 on every page view.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/logout", post(logout))
 }
 
-async fn index(
-    State(state): State<AppState>,
-    user: Option<CurrentUser>,
-    messages: Messages,
-) -> Response {
+async fn index(State(state): State<AppState>, user: Option<CurrentUser>, messages: Messages) -> Response {
     let messages: Vec<_> = messages
         .into_iter()
         .map(|m| {
@@ -41,7 +39,7 @@ async fn index(
     let providers: Vec<_> = state
         .providers
         .iter()
-        .map(|p| json!({ "name": p.name.as_str(), "display_name": p.display_name }))
+        .map(|p| json!({ "name": p.name.as_str(), "display_name": p.display_name, "unavailable": p.is_unavailable() }))
         .collect();
     render(
         StatusCode::OK,
@@ -52,10 +50,7 @@ async fn index(
 
 async fn stylesheet() -> impl IntoResponse {
     (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../static/app.css"),
     )
 }

@@ -105,8 +105,7 @@ impl LoginKind {
     }
 }
 
-const USER_COLUMNS: &str =
-    "id, email, username, display_name, avatar_url, created_at, last_login_at";
+const USER_COLUMNS: &str = "id, email, username, display_name, avatar_url, created_at, last_login_at";
 
 impl Store {
     /// Opens the database named by `url` and brings its schema up to date.
@@ -124,10 +123,7 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;
-            sqlx::migrate!("./migrations/sqlite")
-                .run(&pool)
-                .await
-                .map_err(StoreError::Migrate)?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(StoreError::Migrate)?;
             Ok(Store::Sqlite(pool))
         } else {
             let pool = PgPoolOptions::new()
@@ -136,10 +132,7 @@ impl Store {
                 .connect(url)
                 .await
                 .map_err(StoreError::Connect)?;
-            sqlx::migrate!("./migrations/postgres")
-                .run(&pool)
-                .await
-                .map_err(StoreError::Migrate)?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(StoreError::Migrate)?;
             Ok(Store::Postgres(pool))
         }
     }
@@ -157,17 +150,13 @@ impl Store {
     /// A user by id.
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, User>(&sql).bind(id.0).fetch_optional(pool).await?),
-        )
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(&sql).bind(id.0).fetch_optional(pool).await?))
     }
 
     /// The identities that log into a user, oldest first.
     pub async fn identities(&self, id: UserId) -> Result<Vec<Identity>, StoreError> {
         let sql = "SELECT provider, subject FROM identities WHERE user_id = $1 ORDER BY created_at, provider";
-        Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, Identity>(sql).bind(id.0).fetch_all(pool).await?),
-        )
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, Identity>(sql).bind(id.0).fetch_all(pool).await?))
     }
 
     /// How many users exist (tests and the benchmark check for duplicates with it).
@@ -190,14 +179,10 @@ impl Store {
                 return Ok((user, LoginKind::Returning));
             }
             let attempt = match self.link_target(profile).await? {
-                Some(user_id) => self
-                    .link(provider, profile, user_id, now)
-                    .await
-                    .map(|u| (u, LoginKind::Linked)),
-                None => self
-                    .create(provider, profile, now)
-                    .await
-                    .map(|u| (u, LoginKind::Created)),
+                Some(user_id) => {
+                    self.link(provider, profile, user_id, now).await.map(|u| (u, LoginKind::Linked))
+                }
+                None => self.create(provider, profile, now).await.map(|u| (u, LoginKind::Created)),
             };
             match attempt {
                 Ok(done) => return Ok(done),
@@ -216,11 +201,9 @@ impl Store {
         now: i64,
     ) -> Result<Option<User>, StoreError> {
         let find = "SELECT user_id FROM identities WHERE provider = $1 AND subject = $2";
-        let update_identity =
-            "UPDATE identities SET email = $1, email_normalized = $2, email_verified = $3 \
+        let update_identity = "UPDATE identities SET email = $1, email_normalized = $2, email_verified = $3 \
                                WHERE provider = $4 AND subject = $5";
-        let touch =
-            format!("UPDATE users SET last_login_at = $1 WHERE id = $2 RETURNING {USER_COLUMNS}");
+        let touch = format!("UPDATE users SET last_login_at = $1 WHERE id = $2 RETURNING {USER_COLUMNS}");
         let email = profile.email.as_str();
         let normalized = profile.email.normalized();
         Ok(on_pool!(self, pool => {
@@ -259,7 +242,8 @@ impl Store {
         let sql = "SELECT user_id FROM identities WHERE email_normalized = $1 AND email_verified \
                    ORDER BY created_at LIMIT 1";
         let normalized = profile.email.normalized();
-        let found: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(sql).bind(&normalized).fetch_optional(pool).await?);
+        let found: Option<i64> =
+            on_pool!(self, pool => sqlx::query_scalar(sql).bind(&normalized).fetch_optional(pool).await?);
         Ok(found.map(UserId))
     }
 
@@ -270,8 +254,7 @@ impl Store {
         user_id: UserId,
         now: i64,
     ) -> Result<User, sqlx::Error> {
-        let touch =
-            format!("UPDATE users SET last_login_at = $1 WHERE id = $2 RETURNING {USER_COLUMNS}");
+        let touch = format!("UPDATE users SET last_login_at = $1 WHERE id = $2 RETURNING {USER_COLUMNS}");
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             insert_identity_sql(provider, profile, user_id, now).execute(&mut *tx).await?;
@@ -312,7 +295,8 @@ impl Store {
     async fn free_username(&self, stem: &str) -> Result<String, sqlx::Error> {
         let sql = "SELECT username FROM users WHERE substr(username, 1, $2) = $1";
         let len = stem.chars().count() as i32;
-        let taken: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(sql).bind(stem).bind(len).fetch_all(pool).await?);
+        let taken: Vec<String> =
+            on_pool!(self, pool => sqlx::query_scalar(sql).bind(stem).bind(len).fetch_all(pool).await?);
         Ok(first_free_username(stem, &taken))
     }
 }
@@ -361,10 +345,7 @@ mod tests {
     fn usernames_count_up() {
         let taken = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(first_free_username("bob", &taken(&[])), "bob");
-        assert_eq!(
-            first_free_username("bob", &taken(&["bob", "bobby"])),
-            "bob2"
-        );
+        assert_eq!(first_free_username("bob", &taken(&["bob", "bobby"])), "bob2");
         assert_eq!(first_free_username("bob", &taken(&["bob", "bob2"])), "bob3");
     }
 }

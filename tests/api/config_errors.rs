@@ -6,19 +6,12 @@ use std::process::Command;
 fn loginwith(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_loginwith"));
-    cmd.args(args)
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.args(args).current_dir(dir.path()).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run loginwith");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -45,10 +38,7 @@ fn bad_configuration_lists_every_problem_and_does_not_panic() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
-    assert!(
-        !text.contains("panicked") && !text.contains("RUST_BACKTRACE"),
-        "{text}"
-    );
+    assert!(!text.contains("panicked") && !text.contains("RUST_BACKTRACE"), "{text}");
 }
 
 #[test]
@@ -80,18 +70,9 @@ fn seed_variables_enable_providers_and_check_prints_redirect_uris() {
         ],
     );
     assert!(ok, "{text}");
-    assert!(
-        text.contains("redirect URI to register: https://app.example.com/callback/github"),
-        "{text}"
-    );
-    assert!(
-        !text.contains("s3cret-value"),
-        "check must not print secrets"
-    );
-    assert!(
-        !text.contains("/callback/dev"),
-        "with credentials, the dev provider is not added: {text}"
-    );
+    assert!(text.contains("redirect URI to register: https://app.example.com/callback/github"), "{text}");
+    assert!(!text.contains("s3cret-value"), "check must not print secrets");
+    assert!(!text.contains("/callback/dev"), "with credentials, the dev provider is not added: {text}");
 }
 
 #[test]

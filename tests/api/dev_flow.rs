@@ -20,25 +20,16 @@ db_tests!(
 async fn dev_login_then_logout(db: Db) {
     let app = spawn_app(db).await;
     let home = app.get("/").await.text().await.unwrap();
-    assert!(
-        home.contains(r#"<a class="button primary" href="/authorize/dev">Login with Dev</a>"#),
-        "{home}"
-    );
+    assert!(home.contains(r#"<a href="/authorize/dev">Login with Dev</a>"#), "{home}");
     app.assert_logged_out().await;
 
     app.login_dev("alice@example.com", true).await;
     let (_, me) = app.api_me().await;
     assert_eq!(me["username"], "alice");
     assert_eq!(me["identities"][0]["provider"], "dev");
-    assert!(me["identities"][0]["subject"]
-        .as_str()
-        .unwrap()
-        .starts_with("dev-"));
+    assert!(me["identities"][0]["subject"].as_str().unwrap().starts_with("dev-"));
     let page = app.get("/").await.text().await.unwrap();
-    assert!(
-        page.contains("alice@example.com") && page.contains(">alice<"),
-        "{page}"
-    );
+    assert!(page.contains("alice@example.com") && page.contains(">alice<"), "{page}");
 
     let response = app.client.post(app.url("/logout")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -50,27 +41,17 @@ async fn dev_login_then_logout(db: Db) {
 async fn session_id_changes_at_login(db: Db) {
     let app = spawn_app(db).await;
     let authorize = app.begin_login("dev").await;
-    let before = app
-        .session_cookie()
-        .expect("authorize sets the session cookie");
-    let callback = app
-        .dev_decide(&authorize, "fix@example.com", true, true)
-        .await;
+    let before = app.session_cookie().expect("authorize sets the session cookie");
+    let callback = app.dev_decide(&authorize, "fix@example.com", true, true).await;
     app.complete_callback(&callback).await;
     let after = app.session_cookie().expect("session cookie after login");
-    assert_ne!(
-        before, after,
-        "the session id must change at login (session fixation)"
-    );
+    assert_ne!(before, after, "the session id must change at login (session fixation)");
     app.assert_logged_in_as("fix@example.com").await;
 
     // The pre-login session id no longer logs anyone in.
     let (planted, planted_jar) = app.new_browser();
     let url = url::Url::parse(&app.address).unwrap();
-    planted_jar.add_cookie_str(
-        &format!("{}={before}", loginwith::app::SESSION_COOKIE),
-        &url,
-    );
+    planted_jar.add_cookie_str(&format!("{}={before}", loginwith::app::SESSION_COOKIE), &url);
     let response = planted.get(app.url("/api/me")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
@@ -83,13 +64,8 @@ async fn logout_by_get_does_nothing(db: Db) {
     app.assert_logged_in_as("stay@example.com").await;
 
     // A cross-site form post is refused too.
-    let response = app
-        .client
-        .post(app.url("/logout"))
-        .header("Origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.client.post(app.url("/logout")).header("Origin", "https://evil.example").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     app.assert_logged_in_as("stay@example.com").await;
 }
@@ -126,13 +102,10 @@ async fn concurrent_first_logins_create_one_user(db: Db) {
     for _ in 0..6 {
         let browser = app.another_browser();
         let authorize = browser.begin_login("dev").await;
-        let callback = browser
-            .dev_decide(&authorize, "race@example.com", true, true)
-            .await;
+        let callback = browser.dev_decide(&authorize, "race@example.com", true, true).await;
         callbacks.push((browser, callback));
     }
-    let results =
-        futures::future::join_all(callbacks.iter().map(|(b, cb)| b.complete_callback(cb))).await;
+    let results = futures::future::join_all(callbacks.iter().map(|(b, cb)| b.complete_callback(cb))).await;
     for r in &results {
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
     }
@@ -149,11 +122,7 @@ async fn concurrent_first_logins_create_one_user(db: Db) {
 
 async fn verified_address_links_and_unverified_does_not(db: Db) {
     let mock = crate::mock_provider::MockProvider::start().await;
-    let app = spawn_app_with(
-        db,
-        &format!("[providers.dev]\n{}", mock.provider_toml("mock")),
-    )
-    .await;
+    let app = spawn_app_with(db, &format!("[providers.dev]\n{}", mock.provider_toml("mock"))).await;
     // Owner logs in with a verified address through dev.
     app.login_dev("owner@example.com", true).await;
     let (_, owner) = app.api_me().await;
@@ -166,10 +135,7 @@ async fn verified_address_links_and_unverified_does_not(db: Db) {
     ));
     mock_login(&app, "mock").await;
     let (_, me) = app.api_me().await;
-    assert_ne!(
-        me["id"], owner["id"],
-        "an unverified address must never log into someone else's account"
-    );
+    assert_ne!(me["id"], owner["id"], "an unverified address must never log into someone else's account");
     app.client.post(app.url("/logout")).send().await.unwrap();
 
     // Verified at the other provider: linked to the owner.
@@ -191,10 +157,7 @@ async fn login_survives_a_restart(db: Db) {
     drop(app);
     let again = spawn_app_on(test_db, "").await;
     let url = url::Url::parse(&again.address).unwrap();
-    again.jar.add_cookie_str(
-        &format!("{}={cookie}", loginwith::app::SESSION_COOKIE),
-        &url,
-    );
+    again.jar.add_cookie_str(&format!("{}={cookie}", loginwith::app::SESSION_COOKIE), &url);
     again.assert_logged_in_as("persist@example.com").await;
 }
 
@@ -204,16 +167,10 @@ async fn two_tabs_can_log_in_at_once(db: Db) {
     let tab2 = app.begin_login("dev").await;
     let cb2 = app.dev_decide(&tab2, "tabs@example.com", true, true).await;
     let cb1 = app.dev_decide(&tab1, "tabs@example.com", true, true).await;
-    assert_eq!(
-        app.complete_callback(&cb1).await.status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(app.complete_callback(&cb1).await.status(), StatusCode::SEE_OTHER);
     app.assert_logged_in_as("tabs@example.com").await;
     // The second tab's answer still finds its attempt (and, being logged in already, lands home).
-    assert_eq!(
-        app.complete_callback(&cb2).await.status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(app.complete_callback(&cb2).await.status(), StatusCode::SEE_OTHER);
     app.assert_logged_in_as("tabs@example.com").await;
 }
 
@@ -227,13 +184,6 @@ async fn healthz_answers(db: Db) {
 pub async fn mock_login(app: &TestApp, name: &str) {
     let authorize = app.begin_login(name).await;
     let state = query_param(&authorize, "state").unwrap();
-    let response = app
-        .get(&format!("/callback/{name}?code=good-code&state={state}"))
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::SEE_OTHER,
-        "{}",
-        response.text().await.unwrap_or_default()
-    );
+    let response = app.get(&format!("/callback/{name}?code=good-code&state={state}")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{}", response.text().await.unwrap_or_default());
 }

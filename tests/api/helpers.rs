@@ -18,15 +18,18 @@ pub enum Db {
 }
 
 /// Runs each named test body (an `async fn name(db: Db)`) once on SQLite and once on PostgreSQL.
+/// Attributes written before a name (e.g. `#[ignore = "bug: ..."]`) apply to both tests.
 #[macro_export]
 macro_rules! db_tests {
-    ($($name:ident),* $(,)?) => {
+    ($( $(#[$meta:meta])* $name:ident ),* $(,)?) => {
         mod on_sqlite {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               $(#[$meta])*
                async fn $name() { super::$name($crate::helpers::Db::Sqlite).await } )*
         }
         mod on_postgres {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               $(#[$meta])*
                async fn $name() {
                    if $crate::helpers::postgres_available().await {
                        super::$name($crate::helpers::Db::Postgres).await
@@ -47,12 +50,7 @@ pub fn postgres_admin_url() -> String {
 pub async fn postgres_available() -> bool {
     use sqlx::Connection;
     let url = postgres_admin_url();
-    match tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        sqlx::PgConnection::connect(&url),
-    )
-    .await
-    {
+    match tokio::time::timeout(std::time::Duration::from_secs(5), sqlx::PgConnection::connect(&url)).await {
         Ok(Ok(conn)) => {
             let _ = conn.close().await;
             true
@@ -63,7 +61,9 @@ pub async fn postgres_available() -> bool {
                 _ => "timed out".to_owned(),
             };
             if std::env::var("LOGINWITH_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("PostgreSQL is required (LOGINWITH_REQUIRE_POSTGRES=1) but {url} is not reachable: {why}");
+                panic!(
+                    "PostgreSQL is required (LOGINWITH_REQUIRE_POSTGRES=1) but {url} is not reachable: {why}"
+                );
             }
             eprintln!("SKIPPED: PostgreSQL not reachable at {url} ({why}); set LOGINWITH_TEST_POSTGRES_URL");
             false
@@ -85,37 +85,21 @@ impl TestDb {
             Db::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                TestDb {
-                    url,
-                    kind,
-                    _dir: Some(dir),
-                    pg_name: None,
-                }
+                TestDb { url, kind, _dir: Some(dir), pg_name: None }
             }
             Db::Postgres => {
                 use sqlx::{Connection, Executor};
                 let name = format!(
                     "loginwith_test_{}",
-                    loginwith::domain::secret::random_token(9)
-                        .to_lowercase()
-                        .replace(['-', '_'], "x")
+                    loginwith::domain::secret::random_token(9).to_lowercase().replace(['-', '_'], "x")
                 );
                 let admin = postgres_admin_url();
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .expect("connect to PostgreSQL");
-                conn.execute(format!("CREATE DATABASE {name}").as_str())
-                    .await
-                    .expect("create test database");
+                let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to PostgreSQL");
+                conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
                 let _ = conn.close().await;
                 let mut url = Url::parse(&admin).expect("admin URL");
                 url.set_path(&name);
-                TestDb {
-                    url: url.to_string(),
-                    kind,
-                    _dir: None,
-                    pg_name: Some(name),
-                }
+                TestDb { url: url.to_string(), kind, _dir: None, pg_name: Some(name) }
             }
         }
     }
@@ -129,18 +113,14 @@ impl Drop for TestDb {
         let admin = postgres_admin_url();
         // Drop runs inside the test's runtime; a separate thread with its own runtime does the async work.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             rt.block_on(async move {
                 use sqlx::{Connection, Executor};
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = conn
-                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                        .await;
+                    let _ =
+                        conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
                     let _ = conn.close().await;
                 }
             });
@@ -187,11 +167,23 @@ pub async fn spawn_app_with(db: Db, extra_toml: &str) -> TestApp {
     spawn_app_on(test_db, extra_toml).await
 }
 
+/// The app with extra `[server]` keys (e.g. `login_timeout_secs = 1`) as well as extra TOML. The
+/// test configuration writes the `[server]` table itself, so a second one cannot be appended.
+pub async fn spawn_app_with_server(db: Db, server_keys: &str, extra_toml: &str) -> TestApp {
+    let test_db = Arc::new(TestDb::new(db).await);
+    spawn_app_on_with_server(test_db, server_keys, extra_toml).await
+}
+
 /// The app on an existing test database (to restart against the same data).
 pub async fn spawn_app_on(test_db: Arc<TestDb>, extra_toml: &str) -> TestApp {
+    spawn_app_on_with_server(test_db, "", extra_toml).await
+}
+
+/// The app on an existing test database, with extra `[server]` keys and extra TOML.
+pub async fn spawn_app_on_with_server(test_db: Arc<TestDb>, server_keys: &str, extra_toml: &str) -> TestApp {
     let toml = format!(
         "[server]\nbind = \"127.0.0.1:0\"\nsecret_key = \"test-secret-key-that-is-long-enough-0123456789\"\n\
-         [database]\nurl = \"{}\"\n{extra_toml}",
+         {server_keys}\n[database]\nurl = \"{}\"\n{extra_toml}",
         test_db.url
     );
     let config = Config::from_toml(&toml).unwrap_or_else(|e| panic!("test configuration: {e}"));
@@ -225,11 +217,19 @@ pub fn location(response: &Response) -> String {
         .to_owned()
 }
 
+/// Asserts a response's exact status and that its page contains `phrase`; returns the page.
+pub async fn expect_page(response: Response, status: StatusCode, phrase: &str) -> String {
+    let got = response.status();
+    let url = response.url().to_string();
+    let page = response.text().await.unwrap_or_default();
+    assert_eq!(got, status, "GET {url}: unexpected status; page:\n{page}");
+    assert!(page.contains(phrase), "GET {url}: the page should contain {phrase:?}:\n{page}");
+    page
+}
+
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let url = Url::parse(url).ok()?;
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 impl TestApp {
@@ -270,32 +270,20 @@ impl TestApp {
         let url = Url::parse(&self.address).ok()?;
         let header = self.jar.cookies(&url)?;
         let text = header.to_str().ok()?.to_owned();
-        text.split("; ").find_map(|c| {
-            c.strip_prefix(&format!("{}=", loginwith::app::SESSION_COOKIE))
-                .map(str::to_owned)
-        })
+        text.split("; ")
+            .find_map(|c| c.strip_prefix(&format!("{}=", loginwith::app::SESSION_COOKIE)).map(str::to_owned))
     }
 
     /// `GET /authorize/NAME`; returns the provider URL it redirects to.
     pub async fn begin_login(&self, provider: &str) -> String {
         let response = self.get(&format!("/authorize/{provider}")).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::FOUND,
-            "authorize should redirect to the provider"
-        );
+        assert_eq!(response.status(), StatusCode::FOUND, "authorize should redirect to the provider");
         location(&response)
     }
 
     /// On the development provider's page: checks it renders, then submits Allow (or Deny).
     /// Returns the callback URL the provider redirects back to.
-    pub async fn dev_decide(
-        &self,
-        authorize_url: &str,
-        email: &str,
-        verified: bool,
-        allow: bool,
-    ) -> String {
+    pub async fn dev_decide(&self, authorize_url: &str, email: &str, verified: bool, allow: bool) -> String {
         let page = self.get_url(authorize_url).await;
         assert_eq!(page.status(), StatusCode::OK);
         let text = page.text().await.unwrap_or_default();
@@ -309,10 +297,7 @@ impl TestApp {
         if verified {
             form.push(("email_verified".into(), "true".into()));
         }
-        form.push((
-            "decision".into(),
-            if allow { "allow" } else { "deny" }.into(),
-        ));
+        form.push(("decision".into(), if allow { "allow" } else { "deny" }.into()));
         let response = self
             .client
             .post(format!("{}/dev-provider/authorize", self.address))
@@ -320,11 +305,7 @@ impl TestApp {
             .send()
             .await
             .expect("POST consent");
-        assert_eq!(
-            response.status(),
-            StatusCode::SEE_OTHER,
-            "the dev provider redirects back"
-        );
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "the dev provider redirects back");
         location(&response)
     }
 
@@ -338,47 +319,35 @@ impl TestApp {
         let authorize = self.begin_login("dev").await;
         let callback = self.dev_decide(&authorize, email, verified, true).await;
         let response = self.complete_callback(&callback).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::SEE_OTHER,
-            "callback should redirect home"
-        );
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "callback should redirect home");
         assert_eq!(location(&response), "/");
         self.assert_logged_in_as(email).await;
+    }
+
+    /// `POST /logout`; asserts it redirects.
+    pub async fn logout(&self) {
+        let response = self.client.post(self.url("/logout")).send().await.expect("POST /logout");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "logout redirects home");
     }
 
     pub async fn api_me(&self) -> (StatusCode, serde_json::Value) {
         let response = self.get("/api/me").await;
         let status = response.status();
-        (
-            status,
-            response.json().await.unwrap_or(serde_json::Value::Null),
-        )
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     pub async fn assert_logged_in_as(&self, email: &str) {
         let (status, me) = self.api_me().await;
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "expected to be logged in as {email}, /api/me says {me}"
-        );
+        assert_eq!(status, StatusCode::OK, "expected to be logged in as {email}, /api/me says {me}");
         assert_eq!(me["email"], email);
         let page = self.get("/").await.text().await.unwrap_or_default();
         assert!(page.contains(email), "the start page should show {email}");
-        assert!(
-            page.contains("action=\"/logout\""),
-            "the start page should offer logout"
-        );
+        assert!(page.contains("action=\"/logout\""), "the start page should offer logout");
     }
 
     pub async fn assert_logged_out(&self) {
         let (status, me) = self.api_me().await;
-        assert_eq!(
-            status,
-            StatusCode::UNAUTHORIZED,
-            "expected nobody logged in, /api/me says {me}"
-        );
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "expected nobody logged in, /api/me says {me}");
         assert_eq!(me, serde_json::json!({"error": "unauthenticated"}));
     }
 

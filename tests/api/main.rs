@@ -4,5 +4,8 @@
 mod helpers;
 mod mock_provider;
 
+mod browser;
 mod config_errors;
 mod dev_flow;
+mod github;
+mod hostile;

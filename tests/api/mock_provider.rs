@@ -1,19 +1,31 @@
 //! A fake OAuth 2.0 provider (and a fake of GitHub's API) on a random loopback port, whose every
 //! answer a test can script: status, body, content type, delay. It counts the requests it gets,
-//! so a test can assert that no token request was made.
+//! so a test can assert that no token request was made, and records what the token, userinfo and
+//! e-mail requests carried.
 
 #![allow(dead_code)]
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// How a scripted body goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Whole, with a `Content-Length` header.
+    Length,
+    /// Streamed in 1 KiB chunks (`Transfer-Encoding: chunked`), no `Content-Length`.
+    Chunked,
+    /// The body repeated without end, chunked, no `Content-Length`.
+    Endless,
+}
 
 /// One scripted answer.
 #[derive(Debug, Clone)]
@@ -22,6 +34,7 @@ pub struct Scripted {
     pub content_type: String,
     pub body: Vec<u8>,
     pub delay: Option<Duration>,
+    pub framing: Framing,
 }
 
 impl Scripted {
@@ -31,6 +44,7 @@ impl Scripted {
             content_type: "application/json".into(),
             body: value.to_string().into_bytes(),
             delay: None,
+            framing: Framing::Length,
         }
     }
     pub fn text(status: u16, content_type: &str, body: &str) -> Self {
@@ -39,7 +53,31 @@ impl Scripted {
             content_type: content_type.into(),
             body: body.as_bytes().to_vec(),
             delay: None,
+            framing: Framing::Length,
         }
+    }
+    /// `len` bytes of JSON-looking padding (a string of `a`s inside an object).
+    pub fn huge_json(status: u16, len: usize) -> Self {
+        let mut body = b"{\"sub\":\"".to_vec();
+        body.resize(len.saturating_sub(2).max(body.len()), b'a');
+        body.extend_from_slice(b"\"}");
+        Scripted {
+            status,
+            content_type: "application/json".into(),
+            body,
+            delay: None,
+            framing: Framing::Length,
+        }
+    }
+    /// Sends the body as a chunked stream, without `Content-Length`.
+    pub fn chunked(mut self) -> Self {
+        self.framing = Framing::Chunked;
+        self
+    }
+    /// Repeats the body forever as a chunked stream, without `Content-Length`.
+    pub fn endless(mut self) -> Self {
+        self.framing = Framing::Endless;
+        self
     }
     pub fn delayed(mut self, delay: Duration) -> Self {
         self.delay = Some(delay);
@@ -58,7 +96,9 @@ pub struct MockState {
     /// The last token request's form and Authorization header.
     pub last_token_form: Mutex<HashMap<String, String>>,
     pub last_token_auth: Mutex<Option<String>>,
+    pub last_token_content_type: Mutex<Option<String>>,
     pub last_userinfo_auth: Mutex<Option<String>>,
+    pub last_emails_auth: Mutex<Option<String>>,
 }
 
 pub struct MockProvider {
@@ -96,7 +136,9 @@ impl MockProvider {
             )),
             last_token_form: Mutex::new(HashMap::new()),
             last_token_auth: Mutex::new(None),
+            last_token_content_type: Mutex::new(None),
             last_userinfo_auth: Mutex::new(None),
+            last_emails_auth: Mutex::new(None),
         });
         let router = Router::new()
             .route("/token", post(token))
@@ -104,9 +146,7 @@ impl MockProvider {
             .route("/user", get(userinfo))
             .route("/user/emails", get(emails))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind mock");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
         let addr = listener.local_addr().expect("mock addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -116,11 +156,7 @@ impl MockProvider {
                 })
                 .await;
         });
-        MockProvider {
-            base: format!("http://{addr}"),
-            state,
-            shutdown: Some(tx),
-        }
+        MockProvider { base: format!("http://{addr}"), state, shutdown: Some(tx) }
     }
 
     /// A `[providers.NAME]` table pointing at this mock, generic OAuth 2.0 with JSON Pointers.
@@ -131,6 +167,16 @@ impl MockProvider {
              scopes = [\"email\"]\n[providers.{name}.userinfo]\nsubject = \"/sub\"\nemail = \"/email\"\n\
              email_verified = \"/email_verified\"\nname = \"/name\"\n",
             base = self.base
+        )
+    }
+
+    /// Like [`provider_toml`](Self::provider_toml), with extra keys (e.g. `token_auth = "..."`)
+    /// in the `[providers.NAME]` table.
+    pub fn provider_toml_with(&self, name: &str, extra_keys: &str) -> String {
+        self.provider_toml(name).replacen(
+            &format!("[providers.{name}.userinfo]"),
+            &format!("{extra_keys}\n[providers.{name}.userinfo]"),
+            1,
         )
     }
 
@@ -158,46 +204,79 @@ impl MockProvider {
     pub fn userinfo_requests(&self) -> usize {
         self.state.userinfo_requests.load(Ordering::SeqCst)
     }
+    pub fn emails_requests(&self) -> usize {
+        self.state.emails_requests.load(Ordering::SeqCst)
+    }
+    /// The last token request's form fields.
+    pub fn last_token_form(&self) -> HashMap<String, String> {
+        self.state.last_token_form.lock().unwrap().clone()
+    }
+    /// The last token request's `Authorization` header.
+    pub fn last_token_auth(&self) -> Option<String> {
+        self.state.last_token_auth.lock().unwrap().clone()
+    }
+    /// The last token request's `Content-Type` header.
+    pub fn last_token_content_type(&self) -> Option<String> {
+        self.state.last_token_content_type.lock().unwrap().clone()
+    }
+    /// The last userinfo (`/userinfo` or `/user`) request's `Authorization` header.
+    pub fn last_userinfo_auth(&self) -> Option<String> {
+        self.state.last_userinfo_auth.lock().unwrap().clone()
+    }
+    /// The last `/user/emails` request's `Authorization` header.
+    pub fn last_emails_auth(&self) -> Option<String> {
+        self.state.last_emails_auth.lock().unwrap().clone()
+    }
 }
 
 async fn answer(s: Scripted) -> Response {
     if let Some(delay) = s.delay {
         tokio::time::sleep(delay).await;
     }
+    let body = match s.framing {
+        Framing::Length => Body::from(s.body),
+        Framing::Chunked => {
+            let chunks: Vec<Result<Bytes, std::io::Error>> =
+                s.body.chunks(1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+            Body::from_stream(futures::stream::iter(chunks))
+        }
+        Framing::Endless => {
+            let chunk = Bytes::from(s.body);
+            Body::from_stream(futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone())))
+        }
+    };
     Response::builder()
         .status(StatusCode::from_u16(s.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(header::CONTENT_TYPE, s.content_type)
-        .body(Body::from(s.body))
+        .body(body)
         .unwrap()
 }
 
-async fn token(
-    State(state): State<Arc<MockState>>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
+/// Counts every POST, whatever its body, before looking at it.
+async fn token(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
     state.token_requests.fetch_add(1, Ordering::SeqCst);
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     *state.last_token_form.lock().unwrap() = form;
-    *state.last_token_auth.lock().unwrap() = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    *state.last_token_content_type.lock().unwrap() =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    *state.last_token_auth.lock().unwrap() =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let scripted = state.token.lock().unwrap().clone();
     answer(scripted).await
 }
 
 async fn userinfo(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
     state.userinfo_requests.fetch_add(1, Ordering::SeqCst);
-    *state.last_userinfo_auth.lock().unwrap() = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    *state.last_userinfo_auth.lock().unwrap() =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let scripted = state.userinfo.lock().unwrap().clone();
     answer(scripted).await
 }
 
-async fn emails(State(state): State<Arc<MockState>>) -> Response {
+async fn emails(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
     state.emails_requests.fetch_add(1, Ordering::SeqCst);
+    *state.last_emails_auth.lock().unwrap() =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let scripted = state.emails.lock().unwrap().clone();
     answer(scripted).await
 }

@@ -1,0 +1,205 @@
+//! The GitHub preset against the mock's fake of GitHub's API (`/user` and `/user/emails`), on
+//! SQLite and PostgreSQL: only the primary *verified* address logs in (never `json[0]`), an account
+//! without one is refused without touching anyone's account, and the numeric id is the identity.
+
+use crate::db_tests;
+use crate::helpers::*;
+use crate::mock_provider::{MockProvider, Scripted};
+use reqwest::{Response, StatusCode};
+use serde_json::json;
+
+db_tests!(
+    primary_verified_address_wins_over_the_first_entry,
+    numeric_id_is_the_identity_subject,
+    unverified_only_addresses_are_refused,
+    unverified_address_cannot_log_into_an_existing_account,
+    bad_verification_code_is_a_502,
+    emails_endpoint_failure_is_a_502,
+    user_without_id_is_a_502,
+);
+
+/// A mock of GitHub and the app with it as `[providers.github]` (plus `more_toml`).
+async fn with_github(db: Db, more_toml: &str) -> (MockProvider, TestApp) {
+    let mock = MockProvider::start().await;
+    let toml = format!("{more_toml}{}", mock.github_toml("github"));
+    let app = spawn_app_with(db, &toml).await;
+    (mock, app)
+}
+
+/// Begin at GitHub, come back with a good state and code.
+async fn github_callback(app: &TestApp) -> Response {
+    let authorize = app.begin_login("github").await;
+    let state = query_param(&authorize, "state").expect("state");
+    app.get(&format!("/callback/github?code=good-code&state={state}")).await
+}
+
+fn octocat(id: u64, login: &str) -> Scripted {
+    // `/user`'s own `email` is the public profile address: never the one to log in with.
+    Scripted::json(
+        200,
+        json!({"id": id, "login": login, "name": "The Octocat", "email": "public@example.com",
+               "avatar_url": "https://avatars.example/u/1"}),
+    )
+}
+
+async fn primary_verified_address_wins_over_the_first_entry(db: Db) {
+    let (mock, app) = with_github(db, "").await;
+    mock.set_userinfo(octocat(4242, "octocat"));
+    mock.set_emails(Scripted::json(
+        200,
+        json!([
+            {"email": "victim@example.com", "primary": false, "verified": false},
+            {"email": "old@example.com", "primary": false, "verified": true},
+            {"email": "octo@example.com", "primary": true, "verified": true},
+        ]),
+    ));
+    let authorize = app.begin_login("github").await;
+    assert_eq!(query_param(&authorize, "scope").as_deref(), Some("read:user user:email"));
+    assert_eq!(query_param(&authorize, "client_id").as_deref(), Some("gh-client"));
+    let state = query_param(&authorize, "state").unwrap();
+    let response = app.get(&format!("/callback/github?code=good-code&state={state}")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+
+    app.assert_logged_in_as("octo@example.com").await;
+    let page = app.get("/").await.text().await.unwrap();
+    assert!(!page.contains("victim@example.com"), "{page}");
+    assert!(!page.contains("public@example.com"), "{page}");
+    let (_, me) = app.api_me().await;
+    assert_eq!(me["email"], "octo@example.com");
+    assert_eq!(me["username"], "octo");
+
+    assert_eq!(mock.token_requests(), 1);
+    assert_eq!(mock.userinfo_requests(), 1);
+    assert_eq!(mock.emails_requests(), 1);
+    assert_eq!(mock.last_userinfo_auth().as_deref(), Some("Bearer mock-token"));
+    assert_eq!(mock.last_emails_auth().as_deref(), Some("Bearer mock-token"));
+    let form = mock.last_token_form();
+    assert_eq!(form.get("client_id").map(String::as_str), Some("gh-client"));
+    assert_eq!(form.get("client_secret").map(String::as_str), Some("gh-secret"));
+    assert_eq!(app.user_count().await, 1);
+}
+
+async fn numeric_id_is_the_identity_subject(db: Db) {
+    let (mock, app) = with_github(db, "").await;
+    mock.set_userinfo(octocat(4242, "octocat"));
+    let response = github_callback(&app).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    app.assert_logged_in_as("someone@example.com").await;
+    let (_, me) = app.api_me().await;
+    assert_eq!(me["identities"], json!([{"provider": "github", "subject": "4242"}]), "{me}");
+    let first_id = me["id"].clone();
+    app.logout().await;
+
+    // A renamed login is the same account: the id, not the login, is the identity.
+    mock.set_userinfo(octocat(4242, "renamed-octocat"));
+    let response = github_callback(&app).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, me) = app.api_me().await;
+    assert_eq!(me["id"], first_id);
+    assert_eq!(me["identities"], json!([{"provider": "github", "subject": "4242"}]));
+    assert_eq!(app.user_count().await, 1);
+}
+
+async fn unverified_only_addresses_are_refused(db: Db) {
+    let (mock, app) = with_github(db, "").await;
+    mock.set_userinfo(octocat(666, "mallory"));
+    mock.set_emails(Scripted::json(
+        200,
+        json!([{"email": "victim@example.com", "primary": true, "verified": false}]),
+    ));
+    let page = expect_page(
+        github_callback(&app).await,
+        StatusCode::FORBIDDEN,
+        "GitHub has no verified primary e-mail address",
+    )
+    .await;
+    assert!(page.contains("No verified e-mail address"), "{page}");
+    assert!(!page.contains("victim@example.com"), "{page}");
+    assert_eq!(mock.token_requests(), 1);
+    assert_eq!(mock.emails_requests(), 1);
+    app.assert_logged_out().await;
+    assert_eq!(app.user_count().await, 0);
+}
+
+/// The account-takeover the seed allowed: someone adds the victim's address to their GitHub
+/// account without verifying it, and logs in as the victim.
+async fn unverified_address_cannot_log_into_an_existing_account(db: Db) {
+    let (mock, app) = with_github(db, "[providers.dev]\n").await;
+    app.login_dev("victim@example.com", true).await;
+    let (_, victim) = app.api_me().await;
+    app.logout().await;
+    assert_eq!(app.user_count().await, 1);
+
+    mock.set_userinfo(octocat(666, "mallory"));
+    mock.set_emails(Scripted::json(
+        200,
+        json!([{"email": "victim@example.com", "primary": true, "verified": false}]),
+    ));
+    expect_page(github_callback(&app).await, StatusCode::FORBIDDEN, "no verified primary e-mail address")
+        .await;
+    app.assert_logged_out().await;
+    assert_eq!(app.user_count().await, 1, "no user may be written");
+
+    // With the victim's address listed first, unverified, and the attacker's own as primary: the
+    // attacker gets an account of their own, never the victim's.
+    mock.set_emails(Scripted::json(
+        200,
+        json!([
+            {"email": "victim@example.com", "primary": false, "verified": false},
+            {"email": "mallory@example.com", "primary": true, "verified": true},
+        ]),
+    ));
+    let response = github_callback(&app).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    app.assert_logged_in_as("mallory@example.com").await;
+    let (_, mallory) = app.api_me().await;
+    assert_ne!(mallory["id"], victim["id"]);
+    app.logout().await;
+
+    // The victim's account still has only its own identity.
+    app.login_dev("victim@example.com", true).await;
+    let (_, me) = app.api_me().await;
+    assert_eq!(me["id"], victim["id"]);
+    assert_eq!(me["identities"].as_array().map(Vec::len), Some(1), "{me}");
+    assert_eq!(me["identities"][0]["provider"], "dev");
+    assert_eq!(app.user_count().await, 2);
+}
+
+async fn bad_verification_code_is_a_502(db: Db) {
+    let (mock, app) = with_github(db, "").await;
+    mock.set_token(Scripted::json(
+        200,
+        json!({"error": "bad_verification_code",
+               "error_description": "The code passed is incorrect or expired.",
+               "error_uri": "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/#bad-verification-code"}),
+    ));
+    let page =
+        expect_page(github_callback(&app).await, StatusCode::BAD_GATEWAY, "bad_verification_code").await;
+    assert!(page.contains("Login with GitHub failed"), "{page}");
+    assert_eq!(mock.token_requests(), 1);
+    assert_eq!(mock.userinfo_requests(), 0);
+    assert_eq!(mock.emails_requests(), 0);
+    app.assert_logged_out().await;
+    assert_eq!(app.user_count().await, 0);
+}
+
+async fn emails_endpoint_failure_is_a_502(db: Db) {
+    let (mock, app) = with_github(db, "").await;
+    mock.set_userinfo(octocat(4242, "octocat"));
+    mock.set_emails(Scripted::json(403, json!({"message": "Resource not accessible by integration"})));
+    expect_page(github_callback(&app).await, StatusCode::BAD_GATEWAY, "e-mail endpoint answered HTTP 403")
+        .await;
+    assert_eq!(mock.emails_requests(), 1);
+    app.assert_logged_out().await;
+    assert_eq!(app.user_count().await, 0);
+}
+
+async fn user_without_id_is_a_502(db: Db) {
+    let (mock, app) = with_github(db, "").await;
+    mock.set_userinfo(Scripted::json(200, json!({"login": "ghost", "id": null})));
+    expect_page(github_callback(&app).await, StatusCode::BAD_GATEWAY, "GitHub sent no account id").await;
+    assert_eq!(mock.token_requests(), 1);
+    app.assert_logged_out().await;
+    assert_eq!(app.user_count().await, 0);
+}
