@@ -201,8 +201,7 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         if sources.environment {
-            figment = figment
-                .merge(EnvStrings::prefixed("LOGINWITH_", &["CONFIG", "LOG"]));
+            figment = figment.merge(EnvStrings::prefixed("LOGINWITH_", &["CONFIG", "LOG"]));
             let file_providers = provider_names_in(&figment);
             for name in ENV_ENABLED_PRESETS.iter().map(|s| s.to_string()).chain(file_providers) {
                 figment = figment.merge(seed_env_vars(&name));
@@ -732,7 +731,8 @@ impl Walk<'_> {
                 Some(_) => {}
                 None => {
                     let tenant = config.tenant.clone().unwrap_or_else(|| "common".into());
-                    config.issuer = Url::parse(&format!("https://login.microsoftonline.com/{tenant}/v2.0")).ok();
+                    config.issuer =
+                        Url::parse(&format!("https://login.microsoftonline.com/{tenant}/v2.0")).ok();
                     config.tenant = Some(tenant);
                 }
             }

@@ -114,7 +114,8 @@ fn discover(config: &Config, p: &loginwith::config::ProviderConfig) -> Result<Ve
             discovery_url: url::Url::parse("http://127.0.0.1/").map_err(|e| e.to_string())?,
             client_secret: loginwith::domain::secret::ClientSecret::new(""),
         };
-        let provider = loginwith::providers::Provider::from_config(p, &dev).ok_or("incomplete configuration")?;
+        let provider =
+            loginwith::providers::Provider::from_config(p, &dev).ok_or("incomplete configuration")?;
         let oidc = provider.oidc().ok_or("not an OpenID Connect provider")?;
         let d = oidc.ensure_discovered(&http).await.map_err(|e| e.to_string())?;
         Ok(vec![

@@ -593,17 +593,24 @@ impl Oidc {
 
     fn profile_from_claims(&self, claims: &IdTokenClaims) -> Result<Option<Profile>, IdTokenError> {
         let subject = self.subject_of(claims)?;
-        let email = claims.email().map(|e| e.as_str().to_owned()).or_else(|| match self.quirk {
-            // Entra often has no `email` claim; the sign-in name is the usual address (unverified).
-            OidcQuirk::Microsoft { .. } => {
-                claims.preferred_username().map(|u| u.as_str().to_owned()).filter(|u| u.contains('@'))
+        let (email, verified) = match claims.email() {
+            Some(email) => {
+                (Some(email.as_str().to_owned()), self.email_verified(claims, claims.email_verified()))
             }
-            OidcQuirk::None => None,
-        });
+            // Entra often has no `email` claim; the sign-in name is the usual address, but it is
+            // changeable and `xms_edov` does not vouch for it: never verified.
+            None => match self.quirk {
+                OidcQuirk::Microsoft { .. } => (
+                    claims.preferred_username().map(|u| u.as_str().to_owned()).filter(|u| u.contains('@')),
+                    false,
+                ),
+                OidcQuirk::None => (None, false),
+            },
+        };
         let Some(email) = email.and_then(|e| Email::parse(&e).ok()) else { return Ok(None) };
         Ok(Some(Profile {
             subject,
-            email_verified: self.email_verified(claims, claims.email_verified()),
+            email_verified: verified,
             email,
             name: claims.name().and_then(|n| n.get(None)).map(|n| clip(n.as_str(), 200)),
             avatar: claims.picture().and_then(|p| p.get(None)).and_then(|p| https_url(p.as_str())),
@@ -703,7 +710,10 @@ mod tests {
         Oidc::new(
             issuer,
             url,
-            OidcQuirk::Microsoft { tenant: tenant.into(), authority: "https://login.microsoftonline.com".into() },
+            OidcQuirk::Microsoft {
+                tenant: tenant.into(),
+                authority: "https://login.microsoftonline.com".into(),
+            },
             false,
             UserinfoPointers::default(),
         )

@@ -1,6 +1,7 @@
 //! All integration tests, in one binary: each starts the real server on a random loopback port
 //! with a fresh database and talks HTTP to it.
 
+mod fake_oidc;
 mod helpers;
 mod mock_provider;
 
@@ -9,3 +10,5 @@ mod config_errors;
 mod dev_flow;
 mod github;
 mod hostile;
+mod microsoft;
+mod oidc;
