@@ -88,3 +88,20 @@ fn dev_provider_refuses_a_non_loopback_address() {
     assert!(!ok, "{text}");
     assert!(text.contains("loopback"), "{text}");
 }
+
+#[test]
+fn check_reports_an_undiscoverable_provider_clearly() {
+    // Nothing listens on port 1: discovery fails at once, and `check` says so with exit code 2.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("oidc.toml");
+    std::fs::write(
+        &file,
+        "[providers.corp]\nissuer = \"http://127.0.0.1:1\"\nclient_id = \"id\"\nclient_secret = \"secret\"\n",
+    )
+    .unwrap();
+    let (ok, text) = loginwith(&["--config", file.to_str().unwrap(), "check"], &[]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("redirect URI to register: http://127.0.0.1:5000/callback/corp"), "{text}");
+    assert!(text.contains("discovery FAILED"), "{text}");
+    assert!(text.contains("could not be reached"), "{text}");
+}
