@@ -158,6 +158,30 @@ pub struct ProviderConfig {
     pub dangerously_allow_non_loopback: bool,
 }
 
+impl ProviderConfig {
+    /// A provider with nothing set but its name, preset and button text; presets fill in the rest.
+    pub fn blank(name: ProviderName, preset: Option<Preset>, display_name: &str) -> Self {
+        ProviderConfig {
+            name,
+            preset,
+            display_name: display_name.to_owned(),
+            client_id: String::new(),
+            client_secret: None,
+            issuer: None,
+            tenant: None,
+            allow_hmac_id_tokens: false,
+            response_mode: ResponseMode::Query,
+            authorize_url: None,
+            token_url: None,
+            userinfo_url: None,
+            scopes: Vec::new(),
+            token_auth: None,
+            userinfo: UserinfoPointers::default(),
+            dangerously_allow_non_loopback: false,
+        }
+    }
+}
+
 /// Every problem found in a configuration, each naming its key and source.
 #[derive(Debug)]
 pub struct ConfigErrors(pub Vec<String>);
@@ -637,24 +661,10 @@ impl Walk<'_> {
         };
         let mut config = match preset {
             Some(preset) => preset.defaults(name),
-            None => ProviderConfig {
-                display_name: title_case(name.as_str()),
-                name,
-                preset: None,
-                client_id: String::new(),
-                client_secret: None,
-                issuer: None,
-                tenant: None,
-                allow_hmac_id_tokens: false,
-                response_mode: ResponseMode::Query,
-                authorize_url: None,
-                token_url: None,
-                userinfo_url: None,
-                scopes: Vec::new(),
-                token_auth: None,
-                userinfo: UserinfoPointers::default(),
-                dangerously_allow_non_loopback: false,
-            },
+            None => {
+                let display = title_case(name.as_str());
+                ProviderConfig::blank(name, None, &display)
+            }
         };
         let problems_before = self.problems.len();
 

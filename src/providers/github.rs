@@ -10,7 +10,7 @@
 
 use super::generic::{clip, get_json, https_url, text_at};
 use super::Profile;
-use crate::config::{ProviderConfig, ResponseMode, UserinfoPointers};
+use crate::config::{ProviderConfig, UserinfoPointers};
 use crate::domain::secret::AccessToken;
 use crate::domain::{Email, ProviderName, Subject};
 use crate::oauth::http::{ProviderHttp, Step};
@@ -20,30 +20,20 @@ use url::Url;
 
 /// GitHub's endpoints.
 pub fn defaults(name: ProviderName) -> ProviderConfig {
-    ProviderConfig {
-        name,
-        preset: Some(super::Preset::Github),
-        display_name: "GitHub".into(),
-        client_id: String::new(),
-        client_secret: None,
-        issuer: None,
-        tenant: None,
-        allow_hmac_id_tokens: false,
-        response_mode: ResponseMode::Query,
-        authorize_url: Url::parse("https://github.com/login/oauth/authorize").ok(),
-        token_url: Url::parse("https://github.com/login/oauth/access_token").ok(),
-        userinfo_url: Url::parse("https://api.github.com/user").ok(),
-        scopes: vec!["read:user".into(), "user:email".into()],
-        token_auth: None,
-        userinfo: UserinfoPointers {
-            email: Some("/email".into()),
-            email_verified: None,
-            subject: Some("/id".into()),
-            name: Some("/name".into()),
-            avatar: Some("/avatar_url".into()),
-        },
-        dangerously_allow_non_loopback: false,
-    }
+    let mut config = ProviderConfig::blank(name, Some(super::Preset::Github), "GitHub");
+    config.authorize_url = Url::parse("https://github.com/login/oauth/authorize").ok();
+    config.token_url = Url::parse("https://github.com/login/oauth/access_token").ok();
+    config.userinfo_url = Url::parse("https://api.github.com/user").ok();
+    config.scopes = vec!["read:user".into(), "user:email".into()];
+    // Read by the GitHub quirk itself; set so that the table is complete as data.
+    config.userinfo = UserinfoPointers {
+        email: Some("/email".into()),
+        email_verified: None,
+        subject: Some("/id".into()),
+        name: Some("/name".into()),
+        avatar: Some("/avatar_url".into()),
+    };
+    config
 }
 
 /// `/user/emails` sits beside `/user` (also on GitHub Enterprise's `/api/v3/user`).

@@ -68,30 +68,11 @@ impl Preset {
 }
 
 /// The defaults every OpenID Connect preset shares: discovery from `issuer`, the standard scopes.
-pub fn oidc_defaults(
-    name: ProviderName,
-    preset: Preset,
-    display: &str,
-    issuer: Option<&str>,
-) -> ProviderConfig {
-    ProviderConfig {
-        name,
-        preset: Some(preset),
-        display_name: display.into(),
-        client_id: String::new(),
-        client_secret: None,
-        issuer: issuer.and_then(|i| Url::parse(i).ok()),
-        tenant: None,
-        allow_hmac_id_tokens: false,
-        response_mode: ResponseMode::Query,
-        authorize_url: None,
-        token_url: None,
-        userinfo_url: None,
-        scopes: vec!["openid".into(), "email".into(), "profile".into()],
-        token_auth: None,
-        userinfo: UserinfoPointers::default(),
-        dangerously_allow_non_loopback: false,
-    }
+pub fn oidc_defaults(name: ProviderName, preset: Preset, display: &str, issuer: Option<&str>) -> ProviderConfig {
+    let mut config = ProviderConfig::blank(name, Some(preset), display);
+    config.issuer = issuer.and_then(|i| Url::parse(i).ok());
+    config.scopes = ["openid", "email", "profile"].map(String::from).to_vec();
+    config
 }
 
 fn issuer_url(config: &ProviderConfig) -> Option<&Url> {
