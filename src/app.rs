@@ -25,7 +25,8 @@ use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::session_store::ExpiredDeletion;
-use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions::{CachingSessionStore, Expiry, SessionManagerLayer};
+use tower_sessions_moka_store::MokaStore;
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 use url::Url;
 
@@ -76,12 +77,21 @@ pub enum StartError {
     Provider(String),
 }
 
-/// The session store, in the same database as the users.
+/// The session store, in the same database as the users, behind an in-process cache.
 #[derive(Debug, Clone)]
 enum Sessions {
     Sqlite(SqliteStore),
     Postgres(PostgresStore),
 }
+
+/// How many sessions the in-process cache keeps (about 300 bytes each).
+///
+/// Every page view loads its session; the cache turns that database read into a memory lookup
+/// (see docs/performance.md). Writes still go to the database first, so a restart loses nothing.
+/// With several instances behind one database, a session ended on one instance stays usable on
+/// another until that instance's copy is evicted — `[server] session_cache = false` is the
+/// setting for such deployments.
+const SESSION_CACHE_ENTRIES: u64 = 10_000;
 
 /// loginwith as a library: its routes and the layer that makes sessions and [`crate::CurrentUser`]
 /// work in any router.
@@ -92,6 +102,7 @@ pub struct Loginwith {
     key: Key,
     secure_cookies: bool,
     dev: Option<Arc<DevProvider>>,
+    cache: Option<MokaStore>,
 }
 
 impl Loginwith {
@@ -168,7 +179,8 @@ impl Loginwith {
             dev_only: config.dev_provider_by_default,
             login_ttl: config.server.login_timeout_secs,
         });
-        Ok(Self { state, sessions, key, secure_cookies, dev })
+        let cache = config.server.session_cache.then(|| MokaStore::new(Some(SESSION_CACHE_ENTRIES)));
+        Ok(Self { state, sessions, key, secure_cookies, dev, cache })
     }
 
     /// The shared state (store, providers).
@@ -194,9 +206,15 @@ impl Loginwith {
     /// [`crate::CurrentUser`] works in its handlers.
     pub fn layer(&self, router: Router) -> Router {
         let router = router.layer(MessagesManagerLayer);
-        let router = match &self.sessions {
-            Sessions::Sqlite(store) => router.layer(self.session_layer(store.clone())),
-            Sessions::Postgres(store) => router.layer(self.session_layer(store.clone())),
+        let router = match (&self.sessions, &self.cache) {
+            (Sessions::Sqlite(store), Some(cache)) => {
+                router.layer(self.session_layer(CachingSessionStore::new(cache.clone(), store.clone())))
+            }
+            (Sessions::Postgres(store), Some(cache)) => {
+                router.layer(self.session_layer(CachingSessionStore::new(cache.clone(), store.clone())))
+            }
+            (Sessions::Sqlite(store), None) => router.layer(self.session_layer(store.clone())),
+            (Sessions::Postgres(store), None) => router.layer(self.session_layer(store.clone())),
         };
         security_headers(router)
     }

@@ -4,7 +4,7 @@
 //! namespaced key `auth.user`, so pages need no database round trip per request. Logging in always
 //! rotates the session id first (session-fixation defence).
 
-use crate::store::User;
+use crate::store::{Identity, User};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,8 @@ use tower_sessions::Session;
 
 /// The session key of the logged-in user.
 pub const USER_KEY: &str = "auth.user";
+/// The session key of the identities that log into that user (for `/api/me`).
+pub const IDENTITIES_KEY: &str = "auth.identities";
 
 /// The logged-in user, as kept in the session.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -30,10 +32,16 @@ impl From<&User> for CurrentUser {
     }
 }
 
-/// Logs `user` in on this session: new session id, then the user.
-pub async fn log_in(session: &Session, user: &User) -> Result<(), tower_sessions::session::Error> {
+/// Logs `user` in on this session: new session id, then the user and their identities (which
+/// only change at a login, so `/api/me` can answer from the session without a query).
+pub async fn log_in(
+    session: &Session,
+    user: &User,
+    identities: &[Identity],
+) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
-    session.insert(USER_KEY, CurrentUser::from(user)).await
+    session.insert(USER_KEY, CurrentUser::from(user)).await?;
+    session.insert(IDENTITIES_KEY, identities).await
 }
 
 /// Reads the logged-in user, if any. A session that cannot be read counts as logged out.

@@ -55,6 +55,9 @@ pub struct ServerConfig {
     pub secret_key_file: PathBuf,
     /// How long a started login may take before its callback is refused (default 600 s).
     pub login_timeout_secs: i64,
+    /// Keep recently used sessions in memory (default true; turn off when several instances
+    /// share one database, so that a logout on one is seen at once by the others).
+    pub session_cache: bool,
 }
 
 /// `[database]`
@@ -278,6 +281,7 @@ impl Config {
                 secret_key: Some(SecretKey::new(crate::domain::secret::random_token(48))),
                 secret_key_file: PathBuf::from("loginwith.secret"),
                 login_timeout_secs: crate::oauth::pending::PENDING_TTL_SECS,
+                session_cache: true,
             },
             database: DatabaseConfig { url: database_url.to_owned() },
             http: HttpConfig::default(),
@@ -509,7 +513,14 @@ impl Walk<'_> {
             self.unknown_keys(
                 d,
                 "server",
-                &["bind", "public_url", "secret_key", "secret_key_file", "login_timeout_secs"],
+                &[
+                    "bind",
+                    "public_url",
+                    "secret_key",
+                    "secret_key_file",
+                    "login_timeout_secs",
+                    "session_cache",
+                ],
             );
         }
         let bind = match self.text(dict, "server", "bind") {
@@ -551,12 +562,14 @@ impl Walk<'_> {
         let login_timeout_secs = self
             .number(dict, "server", "login_timeout_secs", 1, 3600)
             .map_or(crate::oauth::pending::PENDING_TTL_SECS, |n| n as i64);
+        let session_cache = self.boolean(dict, "server", "session_cache").unwrap_or(true);
         ServerConfig {
             bind: bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
             public_url,
             secret_key,
             secret_key_file,
             login_timeout_secs,
+            session_cache,
         }
     }
 

@@ -68,7 +68,12 @@ impl Preset {
 }
 
 /// The defaults every OpenID Connect preset shares: discovery from `issuer`, the standard scopes.
-pub fn oidc_defaults(name: ProviderName, preset: Preset, display: &str, issuer: Option<&str>) -> ProviderConfig {
+pub fn oidc_defaults(
+    name: ProviderName,
+    preset: Preset,
+    display: &str,
+    issuer: Option<&str>,
+) -> ProviderConfig {
     let mut config = ProviderConfig::blank(name, Some(preset), display);
     config.issuer = issuer.and_then(|i| Url::parse(i).ok());
     config.scopes = ["openid", "email", "profile"].map(String::from).to_vec();

@@ -1,9 +1,10 @@
 //! The JSON API for single-page apps: `GET /api/me`.
 
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, IDENTITIES_KEY};
 use crate::domain::UserId;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::Identity;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,24 +16,28 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/me", get(me))
 }
 
-/// The logged-in user and the identities that log into it; 401 JSON when logged out.
+/// The logged-in user and the identities that log into it, from the session (both are written
+/// there at login; identities only change through a login, so a session shows the list as of its
+/// own login, not one linked later in another browser); 401 JSON when logged out.
 async fn me(
     State(state): State<AppState>,
     session: Session,
     user: Option<CurrentUser>,
 ) -> Result<Json<Value>, ApiError> {
     let user = user.ok_or(ApiError::Unauthenticated)?;
-    let id = UserId(user.id);
-    let Some(row) = state.store.user(id).await? else {
-        // The user was deleted while logged in: the session is worthless.
-        session.flush().await?;
-        return Err(ApiError::Unauthenticated);
+    let identities = match session.get::<Vec<Identity>>(IDENTITIES_KEY).await? {
+        Some(identities) => identities,
+        // A session from before identities were kept in it: read them once and keep them.
+        None => {
+            let identities = state.store.identities(UserId(user.id)).await?;
+            session.insert(IDENTITIES_KEY, &identities).await?;
+            identities
+        }
     };
-    let identities = state.store.identities(id).await?;
     Ok(Json(json!({
-        "id": row.id,
-        "email": row.email,
-        "username": row.username,
+        "id": user.id,
+        "email": user.email,
+        "username": user.username,
         "identities": identities,
     })))
 }

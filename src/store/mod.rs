@@ -75,7 +75,7 @@ pub struct User {
 }
 
 /// An identity row, as `/api/me` shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct Identity {
     /// Provider name.
     pub provider: String,

@@ -1,0 +1,550 @@
+//! The load benchmark: `cargo run --release --example loadtest -- --duration 15`.
+//!
+//! It starts, on 127.0.0.1 random ports, a fast mock OpenID Connect provider (in this process, on
+//! a runtime thread of its own), the loginwith binary of the same build profile (a separate
+//! process, configured against the mock, with a SQLite database in a temp dir or a fresh
+//! PostgreSQL database with `--database postgres://...`), and a bare axum server answering fixed
+//! bodies (also a separate process: this program re-executed with a hidden `--serve-bare PORT`).
+//! Then C virtual users (`--concurrency`, default 32), each with its own cookie jar and following
+//! no redirect, run these scenarios one after the other, each for `--duration` seconds (default
+//! 15):
+//!
+//! - **login**: GET /authorize/mock → the provider's authorize → GET /callback/mock (token
+//!   exchange, ID token checks, user upsert, session) → GET / showing the user's address →
+//!   POST /logout. Half the flows use a fresh address, half one of 100 returning addresses.
+//! - **reads**: each user logs in once, then loops GET /api/me for half the time, GET / for the
+//!   other half, checking the status and the address every time.
+//! - **bare**: the same two loops against the bare server: the reference.
+//!
+//! It reports per step the rate, p50 / p90 / p99 / max latency and errors by kind, the CPU used by
+//! the server and by this process, loginwith's peak RSS (VmHWM) and start-to-healthy time, and the
+//! ratios against the bare server measured in the same run; as a table, and as JSON with
+//! `--json FILE`. Any error (a wrong status, a page that does not show the logged-in user, a
+//! refused token request, an ERROR line in loginwith's log) makes the exit status non-zero;
+//! timings never do. `--smoke` is the CI variant: 2 s per scenario, 4 users.
+//!
+//! All parties share the machine's cores, so the report gives each one's CPU. The mock signs ID
+//! tokens with RS256 by default, like most real providers; that costs it a millisecond or two of
+//! CPU per login, taken from the cores loginwith runs on. `--provider-alg eddsa` makes signing
+//! nearly free, so that the login rate is loginwith's alone.
+//!
+//! **Against a running instance**: `--target http://127.0.0.1:PORT` loads that server instead of
+//! starting one (loopback addresses only). The target must be configured with the mock provider
+//! that `--print-provider-config` prints (issuer `http://127.0.0.1:5055`, the mock's port there
+//! with `--target`; change it with `--provider-port`), e.g.
+//!
+//! ```sh
+//! cargo run --release --example loadtest -- --print-provider-config >> loginwith.toml
+//! cargo run --release &                       # the instance, with that provider
+//! cargo run --release --example loadtest -- --target http://127.0.0.1:5000 --target-pid $!
+//! ```
+//!
+//! When the target has no provider named `mock` (or `--provider-name`) that points at this mock,
+//! the login and logged-in scenarios are skipped with a message, and logged-out reads run instead.
+//! `--target-pid` lets the report include the target's RSS and CPU.
+//!
+//! Everything is bounded: every request times out after 10 s, every loop ends at its deadline, and
+//! the started processes are killed at the end, on error and on Ctrl-C.
+
+#[path = "loadtest/mock.rs"]
+mod mock;
+#[path = "loadtest/procs.rs"]
+mod procs;
+#[path = "loadtest/report.rs"]
+mod report;
+#[path = "loadtest/vu.rs"]
+mod vu;
+
+use clap::Parser;
+use report::{Measured, Report, Stats};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use vu::{Phase, Read, Recorder, Site};
+
+/// The load benchmark of loginwith (see the doc comment of examples/loadtest.rs).
+#[derive(Debug, Parser)]
+#[command(about, after_help = "See the top of examples/loadtest.rs for what each scenario does.")]
+struct Args {
+    /// Seconds per scenario (default 15; 2 with --smoke).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Concurrent virtual users (default 32; 4 with --smoke).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Latency the mock provider adds to every token request, to model a real provider.
+    #[arg(long, default_value_t = 0)]
+    provider_latency_ms: u64,
+    /// How the mock signs ID tokens: rs256 (realistic; its signing takes CPU from the same cores)
+    /// or eddsa (nearly free, so that the login rate is loginwith's alone).
+    #[arg(long, value_enum, default_value_t = mock::Alg::Rs256)]
+    provider_alg: mock::Alg,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Load a running loginwith at this loopback URL instead of starting one. It must be configured
+    /// with the provider that --print-provider-config prints.
+    #[arg(long)]
+    target: Option<String>,
+    /// With --target: the target's process id, to report its RSS and CPU (default: the process
+    /// found listening on the target's port).
+    #[arg(long, requires = "target")]
+    target_pid: Option<u32>,
+    /// Run the started loginwith on PostgreSQL: a server URL such as
+    /// postgres://postgres@127.0.0.1:5432/postgres; a fresh database is created there and dropped
+    /// at the end.
+    #[arg(long, conflicts_with = "target")]
+    database: Option<String>,
+    /// The mock provider's port (default: a free one; 5055 with --target and
+    /// --print-provider-config).
+    #[arg(long)]
+    provider_port: Option<u16>,
+    /// The provider's name in loginwith's configuration.
+    #[arg(long, default_value = "mock")]
+    provider_name: String,
+    /// Print the [providers.NAME] table that points a loginwith at the mock provider, and exit.
+    #[arg(long)]
+    print_provider_config: bool,
+    /// CI smoke run: 2 s per scenario, 4 users (unless given), same checks.
+    #[arg(long)]
+    smoke: bool,
+    /// The loginwith binary to start (default: the one beside this example, built first).
+    #[arg(long, conflicts_with = "target")]
+    loginwith_bin: Option<PathBuf>,
+    /// Do not run `cargo build --bin loginwith` first (use the binary as it is).
+    #[arg(long)]
+    no_build: bool,
+    /// Internal: serve the bare reference on this port.
+    #[arg(long, hide = true)]
+    serve_bare: Option<u16>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(port) = args.serve_bare {
+        return procs::serve_bare(port);
+    }
+    let valid_name = !args.provider_name.is_empty()
+        && args.provider_name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid_name {
+        eprintln!("error: --provider-name must be lowercase letters, digits and '-'");
+        return ExitCode::from(2);
+    }
+    if args.print_provider_config {
+        let port = args.provider_port.unwrap_or(mock::DEFAULT_TARGET_PORT);
+        println!(
+            "# The load benchmark's mock provider (cargo run --release --example loadtest -- --target URL"
+        );
+        println!("# serves it on 127.0.0.1:{port} while it runs; the issuer must match exactly).");
+        print!("{}", mock::provider_toml(&args.provider_name, &format!("http://127.0.0.1:{port}")));
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // A database made for this run, dropped whatever happens.
+    let made_db: Arc<Mutex<Option<(String, String)>>> = Arc::new(Mutex::new(None));
+    let code = runtime.block_on(async {
+        let outcome = tokio::select! {
+            r = run(args, made_db.clone()) => r,
+            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
+        };
+        // The run's future is gone: its servers were killed (kill_on_drop), its temp dir removed.
+        let db = made_db.lock().ok().and_then(|mut d| d.take());
+        if let Some((admin, name)) = db {
+            procs::drop_postgres_db(&admin, &name).await;
+        }
+        match outcome {
+            Ok(0) => ExitCode::SUCCESS,
+            Ok(errors) => {
+                eprintln!("FAILED: {errors} error(s) (see above)");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    code
+}
+
+/// The loaded server: its pid (when known) for CPU and RSS.
+async fn measure(
+    name: &str,
+    unit: &'static str,
+    pid: Option<u32>,
+    run: impl std::future::Future<Output = Result<Phase, String>>,
+) -> Result<Measured, String> {
+    let server_before = pid.and_then(|p| procs::cpu_seconds(Some(p)));
+    let self_before = procs::cpu_seconds(None);
+    let mock_before = procs::thread_cpu_seconds(mock::THREAD_NAME);
+    let phase = run.await?;
+    let secs = phase.elapsed.as_secs_f64().max(1e-9);
+    let pct = |before: Option<f64>, after: Option<f64>| Some(((after? - before?) / secs * 100.0).max(0.0));
+    let mock_cpu = pct(mock_before, procs::thread_cpu_seconds(mock::THREAD_NAME));
+    let self_cpu = pct(self_before, procs::cpu_seconds(None));
+    let m = Measured {
+        name: name.to_owned(),
+        unit,
+        server_cpu: pct(server_before, pid.and_then(|p| procs::cpu_seconds(Some(p)))),
+        mock_cpu,
+        users_cpu: self_cpu.zip(mock_cpu).map(|(a, b)| (a - b).max(0.0)).or(self_cpu),
+        server_hwm_kib: pid.and_then(|p| procs::vm_kib(p, "VmHWM")),
+        phase,
+    };
+    eprintln!(
+        "  {name}: {} {unit} in {:.1} s ({:.1}/s), {} error(s)",
+        m.ops(),
+        m.phase.elapsed.as_secs_f64(),
+        m.rate(),
+        m.phase.rec.error_count()
+    );
+    Ok(m)
+}
+
+/// Whether the target's provider named like the mock leads to this mock: `Ok(None)` yes (and a
+/// probe login passed), `Ok(Some(why))` no (skip the login scenarios), `Err` a failure.
+async fn probe_login(site: &Site, managed: bool, run_id: &str) -> Result<Option<String>, String> {
+    let client = vu::browser();
+    let url = format!("{}/authorize/{}", site.base, site.provider);
+    let started = std::time::Instant::now();
+    loop {
+        let r = client.get(&url).send().await.map_err(|e| format!("GET {url}: {}", vu::error_chain(&e)))?;
+        let status = r.status();
+        let location =
+            r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let body = vu::excerpt(&r.text().await.unwrap_or_default());
+        match status {
+            StatusCode::FOUND if location.starts_with(&format!("{}/authorize?", site.mock_issuer)) => break,
+            StatusCode::FOUND if !managed => {
+                return Ok(Some(format!(
+                    "the target's provider `{}` sends browsers to {location}, not to this mock at {} \
+                     (configure it with --print-provider-config, and the same --provider-port)",
+                    site.provider, site.mock_issuer
+                )))
+            }
+            StatusCode::NOT_FOUND if !managed => {
+                return Ok(Some(format!(
+                    "the target has no provider named `{}` (configure it with the output of \
+                     --print-provider-config, or name it with --provider-name)",
+                    site.provider
+                )))
+            }
+            // Discovery is retried at most every 5 s (and the target may have started before the mock).
+            StatusCode::SERVICE_UNAVAILABLE if started.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            _ => return Err(format!("GET {url} answered {status} (Location {location:?}): {body}")),
+        }
+    }
+    let _ = client.post(format!("{}/logout", site.base)).send().await;
+    let mut rec = Recorder::default();
+    if vu::login_flow(&client, site, &mut rec, &format!("probe-{run_id}@bench.example"), true).await {
+        return Ok(None);
+    }
+    let why: Vec<String> = rec.errors.keys().map(|k| format!("{k}: {}", rec.examples[k])).collect();
+    Err(format!("a first login through the mock provider failed: {}", why.join("; ")))
+}
+
+async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Result<u64, String> {
+    let duration = args.duration.unwrap_or(if args.smoke { 2.0 } else { 15.0 });
+    let concurrency = args.concurrency.unwrap_or(if args.smoke { 4 } else { 32 });
+    if !(0.5..=3600.0).contains(&duration) || !(1..=4096).contains(&concurrency) {
+        return Err("--duration must be 0.5 to 3600 s and --concurrency 1 to 4096".into());
+    }
+    let duration = Duration::from_secs_f64(duration);
+    let half = duration / 2;
+    let run_id = mock::random_token(8).to_lowercase();
+    let (cpus, model) = procs::machine();
+    let commit = procs::git_commit();
+    println!(
+        "loginwith load benchmark{}: {concurrency} virtual users, {:.1} s per scenario, \
+         provider latency {} ms, ID tokens {:?}",
+        if args.smoke { " (smoke)" } else { "" },
+        duration.as_secs_f64(),
+        args.provider_latency_ms,
+        args.provider_alg,
+    );
+    println!("machine: {cpus} CPUs, {model}; commit {}", commit.as_deref().unwrap_or("unknown"));
+
+    let provider_port =
+        args.provider_port.unwrap_or(if args.target.is_some() { mock::DEFAULT_TARGET_PORT } else { 0 });
+    // Built first (a no-op when up to date), so that nothing waits on the compiler later.
+    let bin = match &args.target {
+        None => {
+            let explicit = args.loginwith_bin.clone();
+            let build = !args.no_build;
+            tokio::task::spawn_blocking(move || procs::loginwith_binary(explicit.as_deref(), build))
+                .await
+                .map_err(|e| e.to_string())??
+        }
+        Some(_) => PathBuf::new(),
+    };
+    eprintln!("starting mock provider...");
+    let latency = Duration::from_millis(args.provider_latency_ms);
+    let alg = args.provider_alg;
+    let mock = tokio::task::spawn_blocking(move || mock::Mock::start(provider_port, latency, alg))
+        .await
+        .map_err(|e| e.to_string())??;
+    eprintln!("mock provider at {}", mock.issuer);
+    let tmp = tempfile::Builder::new().prefix("loginwith-bench-").tempdir().map_err(|e| e.to_string())?;
+
+    // The server under test.
+    let mut database_kind = "sqlite";
+    let (base, mut loginwith, log) = match &args.target {
+        Some(target) => {
+            let url = url::Url::parse(target).map_err(|e| format!("--target: {e}"))?;
+            if url.scheme() != "http" || !procs::is_loopback_host(url.host()) {
+                return Err("--target must be an http URL on 127.0.0.1, ::1 or localhost".into());
+            }
+            let base = target.trim_end_matches('/').to_owned();
+            let health = vu::browser().get(format!("{base}/healthz")).send().await;
+            match health {
+                Ok(r) if r.status() == StatusCode::OK => eprintln!("target {base} is healthy"),
+                Ok(r) => return Err(format!("{base}/healthz answered {}", r.status())),
+                Err(e) => return Err(format!("{base}/healthz: {}", vu::error_chain(&e))),
+            }
+            database_kind = "target's";
+            (base, None, None)
+        }
+        None => {
+            let db_url = match &args.database {
+                Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                    database_kind = "postgres";
+                    let (db_url, name) = procs::create_postgres_db(url).await?;
+                    if let Ok(mut slot) = made_db.lock() {
+                        *slot = Some((url.clone(), name));
+                    }
+                    db_url
+                }
+                Some(url) if url.starts_with("sqlite:") => url.clone(),
+                Some(_) => return Err("--database must be a postgres:// or sqlite:// URL".into()),
+                None => format!("sqlite://{}", tmp.path().join("bench.db").display()),
+            };
+            let port = procs::free_port()?;
+            let config = format!(
+                "[server]\nbind = \"127.0.0.1:{port}\"\nsecret_key = \"{}\"\n\n[database]\nurl = \"{db_url}\"\n\n{}",
+                mock::random_token(48),
+                mock::provider_toml(&args.provider_name, &mock.issuer)
+            );
+            let config_path = tmp.path().join("loginwith.toml");
+            std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
+            let log_path = tmp.path().join("loginwith.log");
+            let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+            let mut cmd = procs::clean_command(&bin, tmp.path());
+            cmd.arg("--config")
+                .arg(&config_path)
+                .env("LOGINWITH_LOG", "warn")
+                .stdin(std::process::Stdio::null());
+            cmd.stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log);
+            eprintln!(
+                "starting loginwith ({}) on 127.0.0.1:{port}, {database_kind} database...",
+                bin.display()
+            );
+            let base = format!("http://127.0.0.1:{port}");
+            let server = procs::spawn_until_healthy(
+                cmd,
+                &format!("{base}/healthz"),
+                Duration::from_secs(60),
+                Some(&log_path),
+            )
+            .await?;
+            eprintln!(
+                "loginwith healthy in {:.1} ms (pid {})",
+                server.start_to_healthy.as_secs_f64() * 1000.0,
+                server.pid
+            );
+            (base, Some(server), Some(log_path))
+        }
+    };
+    let loginwith_pid = match (&loginwith, &args.target) {
+        (Some(server), _) => Some(server.pid),
+        (None, Some(_)) => {
+            let port = url::Url::parse(&base).ok().and_then(|u| u.port_or_known_default());
+            let listener = port.and_then(procs::listener_pid);
+            match (args.target_pid, listener) {
+                (Some(given), Some(found)) if given != found => eprintln!(
+                    "warning: --target-pid {given} does not listen on the target's port (pid {found} does); \
+                     reporting pid {given} anyway"
+                ),
+                (None, None) => eprintln!(
+                    "note: cannot tell which process serves {base}: no RSS or CPU for it (use --target-pid)"
+                ),
+                (None, Some(found)) => {
+                    eprintln!("target process: pid {found} (listens on the target's port)")
+                }
+                _ => {}
+            }
+            args.target_pid.or(listener)
+        }
+        (None, None) => None,
+    };
+
+    // The bare reference, another process.
+    eprintln!("starting the bare reference server...");
+    let bare_port = procs::free_port()?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut cmd = procs::clean_command(&exe, tmp.path());
+    cmd.arg("--serve-bare").arg(bare_port.to_string()).stdin(std::process::Stdio::piped());
+    let bare_base = format!("http://127.0.0.1:{bare_port}");
+    let bare =
+        procs::spawn_until_healthy(cmd, &format!("{bare_base}/healthz"), Duration::from_secs(30), None)
+            .await?;
+    eprintln!(
+        "bare server healthy in {:.1} ms (pid {})",
+        bare.start_to_healthy.as_secs_f64() * 1000.0,
+        bare.pid
+    );
+
+    let site =
+        Site { base: base.clone(), provider: args.provider_name.clone(), mock_issuer: mock.issuer.clone() };
+    let bare_site = Site { base: bare_base, ..site.clone() };
+    let skipped = probe_login(&site, loginwith.is_some(), &run_id).await?;
+    if let Some(why) = &skipped {
+        println!("SKIPPING the login and logged-in scenarios: {why}; running logged-out reads instead.");
+    }
+
+    let read = |name, path, status, needle, login| Read { name, path, status, needle, login };
+    let mut results = Vec::new();
+    let secs = duration.as_secs_f64();
+    if skipped.is_none() {
+        eprintln!("scenario login: {secs:.1} s...");
+        results.push(
+            measure(
+                "login",
+                "flows",
+                loginwith_pid,
+                vu::login_scenario(&site, concurrency, duration, &run_id),
+            )
+            .await?,
+        );
+        eprintln!("scenario reads (logged in): {secs:.1} s...");
+        let me = read("GET /api/me", "/api/me", StatusCode::OK, "\"email\":\"{email}\"", true);
+        results.push(
+            measure(
+                "reads /api/me",
+                "requests",
+                loginwith_pid,
+                vu::read_scenario(&site, me, concurrency, half),
+            )
+            .await?,
+        );
+        let page = read("GET /", "/", StatusCode::OK, "{email}", true);
+        results.push(
+            measure("reads /", "requests", loginwith_pid, vu::read_scenario(&site, page, concurrency, half))
+                .await?,
+        );
+    } else {
+        eprintln!("scenario reads (logged out): {secs:.1} s...");
+        let me = read("GET /api/me", "/api/me", StatusCode::UNAUTHORIZED, "unauthenticated", false);
+        results.push(
+            measure(
+                "anon /api/me",
+                "requests",
+                loginwith_pid,
+                vu::read_scenario(&site, me, concurrency, half),
+            )
+            .await?,
+        );
+        let page = read("GET /", "/", StatusCode::OK, "/authorize/", false);
+        results.push(
+            measure("anon /", "requests", loginwith_pid, vu::read_scenario(&site, page, concurrency, half))
+                .await?,
+        );
+    }
+    eprintln!("scenario bare: {secs:.1} s...");
+    let me = read("GET /api/me", "/api/me", StatusCode::OK, "bare@bench.example", false);
+    results.push(
+        measure(
+            "bare /api/me",
+            "requests",
+            Some(bare.pid),
+            vu::read_scenario(&bare_site, me, concurrency, half),
+        )
+        .await?,
+    );
+    let page = read("GET /", "/", StatusCode::OK, "bare@bench.example", false);
+    results.push(
+        measure("bare /", "requests", Some(bare.pid), vu::read_scenario(&bare_site, page, concurrency, half))
+            .await?,
+    );
+
+    // Peaks and the provider's and server's own view.
+    let loginwith_hwm = loginwith_pid.and_then(|p| procs::vm_kib(p, "VmHWM"));
+    let bare_hwm = procs::vm_kib(bare.pid, "VmHWM");
+    let mut errors: Vec<(String, u64, String)> = Vec::new();
+    for m in &results {
+        for (kind, n) in &m.phase.rec.errors {
+            errors.push((
+                format!("{}: {kind}", m.name),
+                *n,
+                m.phase.rec.examples.get(kind).cloned().unwrap_or_default(),
+            ));
+        }
+    }
+    for (kind, (n, example)) in mock.errors() {
+        errors.push((kind, n, example));
+    }
+    if let Some(server) = loginwith.as_mut() {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            let tail = log.as_deref().map(procs::log_tail).unwrap_or_default();
+            errors.push(("loginwith: the process ended during the run".into(), 1, format!("{status}{tail}")));
+        }
+    }
+    let (log_warns, log_errors, log_first) = log.as_deref().map(procs::log_problems).unwrap_or_default();
+    if log_errors > 0 {
+        errors.push((
+            "loginwith log: ERROR lines".into(),
+            log_errors as u64,
+            log_first.first().cloned().unwrap_or_default(),
+        ));
+    }
+    let token_service = mock.state.token_service_us.lock().map(|v| v.clone()).unwrap_or_default();
+    let report = Report {
+        results: &results,
+        loginwith_start: loginwith.as_ref().map(|s| s.start_to_healthy),
+        loginwith_hwm,
+        bare_start: bare.start_to_healthy,
+        bare_hwm,
+        token_service: Stats::of(&token_service),
+        counters: mock.state.counters.snapshot(),
+        errors: &errors,
+        log_warns,
+        log_first: &log_first,
+    };
+    report.print();
+    if let Some(path) = &args.json {
+        let doc = json!({
+            "benchmark": "loginwith loadtest",
+            "version": 1,
+            "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            "git_commit": commit,
+            "machine": {"cpus": cpus, "model": model},
+            "settings": {
+                "duration_s": secs, "concurrency": concurrency, "provider_latency_ms": args.provider_latency_ms,
+                "provider_alg": format!("{:?}", args.provider_alg),
+                "smoke": args.smoke, "target": args.target, "database": database_kind,
+                "provider": args.provider_name, "login_skipped": skipped,
+            },
+            "results": report.json(),
+        });
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("JSON written to {}", path.display());
+    }
+    bare.stop().await;
+    if let Some(server) = loginwith {
+        server.stop().await;
+    }
+    drop(mock);
+    Ok(errors.iter().map(|e| e.1).sum())
+}
