@@ -75,7 +75,8 @@ struct Args {
     /// Concurrent virtual users (default 32; 4 with --smoke).
     #[arg(long)]
     concurrency: Option<usize>,
-    /// Latency the mock provider adds to every token request, to model a real provider.
+    /// Latency the mock provider adds to every token request, to model a real provider (each
+    /// request waits a uniformly random 0.5–1.5 × this, so that users do not move in lockstep).
     #[arg(long, default_value_t = 0)]
     provider_latency_ms: u64,
     /// How the mock signs ID tokens: rs256 (realistic; its signing takes CPU from the same cores)

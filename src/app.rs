@@ -24,7 +24,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::{Key, SameSite};
-use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, ExpiredDeletion};
+use tower_sessions::SessionStore;
 use tower_sessions::{CachingSessionStore, Expiry, SessionManagerLayer};
 use tower_sessions_moka_store::MokaStore;
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
@@ -84,6 +86,35 @@ enum Sessions {
     Postgres(PostgresStore),
 }
 
+/// A session store whose `create` is a single upsert.
+///
+/// The sqlx stores create a session inside a transaction that first checks the new id is unused:
+/// three statements where one will do, for an id of 128 random bits that cannot collide in
+/// practice. Each login creates two sessions (the anonymous one at `/authorize` and the rotated
+/// one at login), and on SQLite every statement is a round trip to sqlx's worker thread, so this
+/// saves four per login (docs/performance.md).
+#[derive(Debug, Clone)]
+struct UpsertOnCreate<S>(S);
+
+#[async_trait::async_trait]
+impl<S: SessionStore> SessionStore for UpsertOnCreate<S> {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.0.save(record).await
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.0.save(record).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.0.load(id).await
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.0.delete(id).await
+    }
+}
+
 /// How many sessions the in-process cache keeps (about 300 bytes each).
 ///
 /// Every page view loads its session; the cache turns that database read into a memory lookup
@@ -91,7 +122,7 @@ enum Sessions {
 /// With several instances behind one database, a session ended on one instance stays usable on
 /// another until that instance's copy is evicted — `[server] session_cache = false` is the
 /// setting for such deployments.
-const SESSION_CACHE_ENTRIES: u64 = 10_000;
+const SESSION_CACHE_ENTRIES: u64 = 4_096;
 
 /// loginwith as a library: its routes and the layer that makes sessions and [`crate::CurrentUser`]
 /// work in any router.
@@ -207,14 +238,18 @@ impl Loginwith {
     pub fn layer(&self, router: Router) -> Router {
         let router = router.layer(MessagesManagerLayer);
         let router = match (&self.sessions, &self.cache) {
-            (Sessions::Sqlite(store), Some(cache)) => {
-                router.layer(self.session_layer(CachingSessionStore::new(cache.clone(), store.clone())))
+            (Sessions::Sqlite(store), Some(cache)) => router.layer(
+                self.session_layer(CachingSessionStore::new(cache.clone(), UpsertOnCreate(store.clone()))),
+            ),
+            (Sessions::Postgres(store), Some(cache)) => router.layer(
+                self.session_layer(CachingSessionStore::new(cache.clone(), UpsertOnCreate(store.clone()))),
+            ),
+            (Sessions::Sqlite(store), None) => {
+                router.layer(self.session_layer(UpsertOnCreate(store.clone())))
             }
-            (Sessions::Postgres(store), Some(cache)) => {
-                router.layer(self.session_layer(CachingSessionStore::new(cache.clone(), store.clone())))
+            (Sessions::Postgres(store), None) => {
+                router.layer(self.session_layer(UpsertOnCreate(store.clone())))
             }
-            (Sessions::Sqlite(store), None) => router.layer(self.session_layer(store.clone())),
-            (Sessions::Postgres(store), None) => router.layer(self.session_layer(store.clone())),
         };
         security_headers(router)
     }

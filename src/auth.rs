@@ -4,7 +4,7 @@
 //! namespaced key `auth.user`, so pages need no database round trip per request. Logging in always
 //! rotates the session id first (session-fixation defence).
 
-use crate::store::{Identity, User};
+use crate::store::User;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
@@ -32,21 +32,29 @@ impl From<&User> for CurrentUser {
     }
 }
 
-/// Logs `user` in on this session: new session id, then the user and their identities (which
-/// only change at a login, so `/api/me` can answer from the session without a query).
-pub async fn log_in(
-    session: &Session,
-    user: &User,
-    identities: &[Identity],
-) -> Result<(), tower_sessions::session::Error> {
+/// Logs `user` in on this session: new session id, then the user. The identities for `/api/me`
+/// are read on its first call and kept in the session (the callback stays one query shorter).
+pub async fn log_in(session: &Session, user: &User) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
     session.insert(USER_KEY, CurrentUser::from(user)).await?;
-    session.insert(IDENTITIES_KEY, identities).await
+    session.insert(REFRESHED_KEY, time::OffsetDateTime::now_utc().unix_timestamp() / 86_400).await
 }
 
+/// The session key of the day (Unix days) the session was last written.
+pub const REFRESHED_KEY: &str = "auth.refreshed";
+
 /// Reads the logged-in user, if any. A session that cannot be read counts as logged out.
+///
+/// tower-sessions only extends an `OnInactivity` expiry when the session is written, and reading
+/// is not writing; so once a day a logged-in request writes a new day stamp, which saves the
+/// session and pushes its expiry back — "two weeks idle" then means idle, not "since login".
 pub async fn current_user(session: &Session) -> Option<CurrentUser> {
-    session.get::<CurrentUser>(USER_KEY).await.ok().flatten()
+    let user = session.get::<CurrentUser>(USER_KEY).await.ok().flatten()?;
+    let today = time::OffsetDateTime::now_utc().unix_timestamp() / 86_400;
+    if session.get::<i64>(REFRESHED_KEY).await.ok().flatten() != Some(today) {
+        let _ = session.insert(REFRESHED_KEY, today).await;
+    }
+    Some(user)
 }
 
 /// The rejection when a handler needs a user and there is none: 401 JSON.

@@ -137,7 +137,10 @@ impl AppError {
 
     fn log(&self) {
         let status = self.status();
-        if status.is_server_error() {
+        if let AppError::Unavailable { .. } = self {
+            // Already logged once by the discovery task; each click on the button need not be an error.
+            tracing::warn!(status = status.as_u16(), error = %error_chain(self), "provider unavailable");
+        } else if status.is_server_error() {
             tracing::error!(status = status.as_u16(), error = %error_chain(self), "request failed");
         } else {
             tracing::debug!(status = status.as_u16(), error = %error_chain(self), "request refused");

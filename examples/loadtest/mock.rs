@@ -410,10 +410,19 @@ fn form_decode(s: &str) -> String {
 }
 
 /// Exchanges a code: client authentication, single use, redirect URI and PKCE, then the tokens.
+/// The mock's whole time on each token request (latency included), by code, so that a virtual user
+/// can subtract it from its callback and get loginwith's own share ("callback − provider").
+pub static TOKEN_TIME_BY_CODE: std::sync::LazyLock<Mutex<HashMap<String, Duration>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+
 async fn token(State(s): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let entered = Instant::now();
     s.counters.token.fetch_add(1, Ordering::Relaxed);
     if !s.latency.is_zero() {
-        tokio::time::sleep(s.latency).await;
+        // Uniform in [0.5, 1.5] × the latency: real providers vary, and a fixed delay would keep
+        // the virtual users in lockstep, all arriving at the callback in the same instant.
+        let factor = 0.5 + rand::random::<f64>();
+        tokio::time::sleep(s.latency.mul_f64(factor)).await;
     }
     let started = Instant::now();
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
@@ -480,6 +489,12 @@ async fn token(State(s): State<Arc<MockState>>, headers: HeaderMap, body: Bytes)
         })),
     )
         .into_response();
+    if let Ok(mut times) = TOKEN_TIME_BY_CODE.lock() {
+        if times.len() > 100_000 {
+            times.clear();
+        }
+        times.insert(field("code").to_owned(), entered.elapsed());
+    }
     let us = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
     if let Ok(mut samples) = s.token_service_us.lock() {
         samples.push(us);

@@ -204,10 +204,13 @@ impl Report<'_> {
         let ratios: Vec<String> =
             self.ratios().iter().filter_map(|(n, v)| v.map(|v| format!("{n} {v:.3}"))).collect();
         let callback = self.find("login").and_then(|m| m.step_p99_ms(vu::CALLBACK));
+        let server_side = self.find("login").and_then(|m| m.step_p99_ms(vu::CALLBACK_SERVER));
         println!(
-            "vs bare (same run): {}{}",
+            "vs bare (same run): {}{}{}",
             if ratios.is_empty() { "n/a".to_owned() } else { ratios.join(", ") },
-            callback.map_or_else(String::new, |p| format!("; callback p99 {p:.2} ms"))
+            callback.map_or_else(String::new, |p| format!("; callback p99 {p:.2} ms")),
+            server_side
+                .map_or_else(String::new, |p| format!(" (server side, provider time excluded: {p:.2} ms)"))
         );
         let per_op = |name: &str| self.find(name).and_then(Measured::server_us_per_op);
         let cost: Vec<String> =
@@ -278,6 +281,7 @@ impl Report<'_> {
         let ratios: serde_json::Map<String, Value> =
             self.ratios().into_iter().map(|(n, v)| (n.to_owned(), json!(v))).collect();
         let callback = self.find("login").and_then(|m| m.step_p99_ms(vu::CALLBACK));
+        let server_side = self.find("login").and_then(|m| m.step_p99_ms(vu::CALLBACK_SERVER));
         json!({
             "scenarios": scenarios,
             "loginwith": {
@@ -288,6 +292,7 @@ impl Report<'_> {
             "bare": {"start_to_healthy_ms": self.bare_start.as_secs_f64() * 1000.0, "peak_rss_kib": self.bare_hwm},
             "ratios": ratios,
             "callback_p99_ms": callback,
+            "callback_server_side_p99_ms": server_side,
             "mock_provider": {
                 "requests": self.counters.iter().map(|(n, c)| (n.to_string(), json!(c))).collect::<serde_json::Map<_, _>>(),
                 "token_service": self.token_service.as_ref().map(Stats::json),

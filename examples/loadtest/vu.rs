@@ -21,6 +21,9 @@ pub const POOL_SIZE: usize = 100;
 pub const AUTHORIZE: &str = "authorize";
 pub const PROVIDER: &str = "provider";
 pub const CALLBACK: &str = "callback";
+/// The callback minus the mock provider's own time on the token request: loginwith's server-side
+/// cost of the callback, queueing included, provider latency excluded.
+pub const CALLBACK_SERVER: &str = "callback − provider";
 pub const HOME: &str = "home";
 pub const LOGOUT: &str = "logout";
 pub const FLOW: &str = "flow";
@@ -252,9 +255,18 @@ pub async fn login_flow(client: &Client, site: &Site, rec: &mut Recorder, email:
         }
     };
     // 3. The callback: state, token exchange, ID token, user upsert, session.
+    let callback_started = Instant::now();
     let Some(r) = step(rec, CALLBACK, client.get(&callback), StatusCode::SEE_OTHER).await else {
         return false;
     };
+    let callback_time = callback_started.elapsed();
+    let code = Url::parse(&callback)
+        .ok()
+        .and_then(|u| u.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()));
+    let provider_time = code.and_then(|c| crate::mock::TOKEN_TIME_BY_CODE.lock().ok()?.remove(&c));
+    if let Some(provider_time) = provider_time {
+        rec.record(CALLBACK_SERVER, callback_time.saturating_sub(provider_time));
+    }
     if r.location.as_deref() != Some("/") {
         rec.error(CALLBACK, "redirect not to /", format!("{:?}", r.location));
         return false;
@@ -336,7 +348,8 @@ pub async fn login_scenario(
         let run_id = run_id.clone();
         async move {
             let client = browser();
-            let mut rec = Recorder::with_steps(&[AUTHORIZE, PROVIDER, CALLBACK, HOME, LOGOUT, FLOW]);
+            let mut rec =
+                Recorder::with_steps(&[AUTHORIZE, PROVIDER, CALLBACK, CALLBACK_SERVER, HOME, LOGOUT, FLOW]);
             barrier.wait().await;
             let deadline = Instant::now() + duration;
             let mut n: usize = 0;

@@ -16,9 +16,10 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/me", get(me))
 }
 
-/// The logged-in user and the identities that log into it, from the session (both are written
-/// there at login; identities only change through a login, so a session shows the list as of its
-/// own login, not one linked later in another browser); 401 JSON when logged out.
+/// The logged-in user and the identities that log into it, from the session: the user is written
+/// there at login, the identities on the first call. Identities only change through a login, so a
+/// session shows the list as of its own login, not one linked later in another browser. 401 JSON
+/// when logged out.
 async fn me(
     State(state): State<AppState>,
     session: Session,
@@ -27,7 +28,7 @@ async fn me(
     let user = user.ok_or(ApiError::Unauthenticated)?;
     let identities = match session.get::<Vec<Identity>>(IDENTITIES_KEY).await? {
         Some(identities) => identities,
-        // A session from before identities were kept in it: read them once and keep them.
+        // First call in this session: read them once and keep them.
         None => {
             let identities = state.store.identities(UserId(user.id)).await?;
             session.insert(IDENTITIES_KEY, &identities).await?;

@@ -309,8 +309,7 @@ async fn finish_login(
         }
     };
     let (user, kind) = state.store.record_login(&provider.name, &profile, now()).await?;
-    let identities = state.store.identities(crate::domain::UserId(user.id)).await?;
-    log_in(session, &user, &identities).await?;
+    log_in(session, &user).await?;
     tracing::info!(provider = %provider.name, user_id = user.id, kind = kind.as_str(), "login");
     Ok(Redirect::to("/").into_response())
 }

@@ -117,9 +117,20 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
+                // 1 MiB of page cache instead of 2: the hot data (sessions) is cached above the
+                // database, and memory is a target (docs/performance.md).
+                .pragma("cache_size", "-1024")
                 .foreign_keys(true);
+            // One connection: SQLite allows one writer at a time, and with several connections
+            // concurrent logins fought over the write lock through SQLite's busy handler, which
+            // sleeps 1–25 ms between tries (callback p99 ~60 ms at 32 users). One connection turns
+            // that into an async queue of sub-millisecond statements; reads are rare since
+            // sessions are cached in memory. See docs/performance.md.
             let pool = SqlitePoolOptions::new()
-                .max_connections(8)
+                .max_connections(1)
+                // sqlx pings a connection before lending it out, by default: one more round trip
+                // to the worker thread per statement, for a local file that cannot go stale.
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;
@@ -200,34 +211,26 @@ impl Store {
         profile: &Profile,
         now: i64,
     ) -> Result<Option<User>, StoreError> {
-        let find = "SELECT user_id FROM identities WHERE provider = $1 AND subject = $2";
+        // Two single statements, no transaction: each is atomic on its own, and a login racing
+        // with another can only stamp the same values. (Fewer statements matter: on SQLite each is
+        // a round trip to sqlx's worker thread; see docs/performance.md.)
         let update_identity = "UPDATE identities SET email = $1, email_normalized = $2, email_verified = $3 \
-                               WHERE provider = $4 AND subject = $5";
+                               WHERE provider = $4 AND subject = $5 RETURNING user_id";
         let touch = format!("UPDATE users SET last_login_at = $1 WHERE id = $2 RETURNING {USER_COLUMNS}");
         let email = profile.email.as_str();
         let normalized = profile.email.normalized();
         Ok(on_pool!(self, pool => {
-            let found: Option<i64> = sqlx::query_scalar(find)
+            let found: Option<i64> = sqlx::query_scalar(update_identity)
+                .bind(email)
+                .bind(&normalized)
+                .bind(profile.email_verified)
                 .bind(provider.as_str())
                 .bind(profile.subject.as_str())
                 .fetch_optional(pool)
                 .await?;
             match found {
                 None => None,
-                Some(user_id) => {
-                    let mut tx = pool.begin().await?;
-                    sqlx::query(update_identity)
-                        .bind(email)
-                        .bind(&normalized)
-                        .bind(profile.email_verified)
-                        .bind(provider.as_str())
-                        .bind(profile.subject.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                    let user = sqlx::query_as::<_, User>(&touch).bind(now).bind(user_id).fetch_optional(&mut *tx).await?;
-                    tx.commit().await?;
-                    user
-                }
+                Some(user_id) => sqlx::query_as::<_, User>(&touch).bind(now).bind(user_id).fetch_optional(pool).await?,
             }
         }))
     }
