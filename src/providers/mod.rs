@@ -127,7 +127,7 @@ pub struct OAuth2Endpoints {
 #[derive(Debug, Clone)]
 pub enum Protocol {
     /// OAuth 2.0 with configured endpoints and a userinfo call.
-    OAuth2(OAuth2Endpoints),
+    OAuth2(Box<OAuth2Endpoints>),
     /// OpenID Connect from an issuer.
     Oidc(Arc<Oidc>),
 }
@@ -210,13 +210,13 @@ impl Provider {
                 config.userinfo.clone(),
             )))
         } else {
-            Protocol::OAuth2(OAuth2Endpoints {
+            Protocol::OAuth2(Box::new(OAuth2Endpoints {
                 authorize_url: config.authorize_url.clone()?,
                 token_url: config.token_url.clone()?,
                 userinfo_url: config.userinfo_url.clone()?,
                 pointers: config.userinfo.clone(),
                 quirk: if config.preset == Some(Preset::Github) { Quirk::GithubEmails } else { Quirk::None },
-            })
+            }))
         };
         let client_secret = if is_dev {
             Some(config.client_secret.clone().unwrap_or_else(|| dev.client_secret.clone()))

@@ -15,6 +15,8 @@ db_tests!(
     login_survives_a_restart,
     two_tabs_can_log_in_at_once,
     healthz_answers,
+    logged_in_user_is_sent_home_by_authorize,
+    api_me_lists_a_linked_identity_after_the_next_login,
 );
 
 async fn dev_login_then_logout(db: Db) {
@@ -172,6 +174,30 @@ async fn two_tabs_can_log_in_at_once(db: Db) {
     // The second tab's answer still finds its attempt (and, being logged in already, lands home).
     assert_eq!(app.complete_callback(&cb2).await.status(), StatusCode::SEE_OTHER);
     app.assert_logged_in_as("tabs@example.com").await;
+}
+
+async fn logged_in_user_is_sent_home_by_authorize(db: Db) {
+    let app = spawn_app(db).await;
+    app.login_dev("home@example.com", true).await;
+    let response = app.get("/authorize/dev").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+}
+
+async fn api_me_lists_a_linked_identity_after_the_next_login(db: Db) {
+    let mock = crate::mock_provider::MockProvider::start().await;
+    let app = spawn_app_with(db, &format!("[providers.dev]\n{}", mock.provider_toml("mock"))).await;
+    app.login_dev("someone@example.com", true).await;
+    let (_, first) = app.api_me().await;
+    assert_eq!(first["identities"].as_array().unwrap().len(), 1);
+    app.client.post(app.url("/logout")).send().await.unwrap();
+    // The mock vouches for the same address: the next login links, and /api/me shows both.
+    mock_login(&app, "mock").await;
+    let (_, me) = app.api_me().await;
+    assert_eq!(me["id"], first["id"]);
+    let providers: Vec<_> =
+        me["identities"].as_array().unwrap().iter().map(|i| i["provider"].clone()).collect();
+    assert_eq!(providers, vec![serde_json::json!("dev"), serde_json::json!("mock")]);
 }
 
 async fn healthz_answers(db: Db) {
