@@ -157,17 +157,8 @@ pub fn excerpt(text: &str) -> String {
     }
 }
 
-/// An error and its causes, on one line.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+/// An error and its causes, on one line (the library's own formatter).
+pub use loginwith::error::error_chain;
 
 fn classify(err: &reqwest::Error) -> &'static str {
     if err.is_timeout() {
