@@ -209,6 +209,13 @@ impl Loginwith {
             public_origin,
             dev_only: config.dev_provider_by_default,
             login_ttl: config.server.login_timeout_secs,
+            canonical_host: match &config.server.public_url {
+                Some(_) => None,
+                None => public_url.host_str().map(|h| match public_url.port() {
+                    Some(port) => format!("{h}:{port}"),
+                    None => h.to_owned(),
+                }),
+            },
         });
         let cache = config.server.session_cache.then(|| MokaStore::new(Some(SESSION_CACHE_ENTRIES)));
         Ok(Self { state, sessions, key, secure_cookies, dev, cache })
@@ -230,7 +237,9 @@ impl Loginwith {
         if let Some(dev) = &self.dev {
             router = router.merge(dev.clone().router());
         }
-        router.with_state(self.state.clone())
+        router
+            .layer(axum::middleware::from_fn_with_state(self.state.clone(), canonical_loopback_host))
+            .with_state(self.state.clone())
     }
 
     /// Wraps a router with sessions, flash messages and security headers, so that
@@ -274,6 +283,31 @@ impl Loginwith {
             .with_expiry(Expiry::OnInactivity(SESSION_IDLE))
             .with_signed(self.key.clone())
     }
+}
+
+/// Without a configured `public_url`, the redirect URI names the bound address (`127.0.0.1:5000`).
+/// A browser that opened `http://localhost:5000/` would get its session cookie for `localhost` and
+/// come back from the provider to `127.0.0.1`, without it: the login would fail as "unknown
+/// state". So GET requests that arrive by another *loopback* name are sent to the canonical one
+/// first. Only loopback names, and only when `public_url` is unset: behind a proxy that rewrites
+/// Host, redirecting to the public URL would loop.
+async fn canonical_loopback_host(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(canonical) = &state.canonical_host else { return next.run(request).await };
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let other_loopback_name = !host.is_empty()
+        && !host.eq_ignore_ascii_case(canonical)
+        && Url::parse(&format!("http://{host}/")).is_ok_and(|u| is_loopback_url(&u));
+    if request.method() != axum::http::Method::GET || !other_loopback_name {
+        return next.run(request).await;
+    }
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let location = format!("{}{path}", state.public_url);
+    (axum::http::StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response()
 }
 
 /// The loopback address to call ourselves on (a server bound to `0.0.0.0` answers on 127.0.0.1).

@@ -29,6 +29,9 @@ pub struct Shared {
     pub dev_only: bool,
     /// Lifetime of a pending login, in seconds.
     pub login_ttl: i64,
+    /// When `public_url` was not configured: its `host:port`, to send browsers that arrived by
+    /// another loopback name (`localhost` for `127.0.0.1`) to the one the cookies belong to.
+    pub canonical_host: Option<String>,
 }
 
 impl AppState {

@@ -16,6 +16,7 @@ db_tests!(
     two_tabs_can_log_in_at_once,
     healthz_answers,
     logged_in_user_is_sent_home_by_authorize,
+    localhost_is_sent_to_the_address_the_cookies_belong_to,
     api_me_lists_a_linked_identity_after_the_next_login,
 );
 
@@ -198,6 +199,22 @@ async fn api_me_lists_a_linked_identity_after_the_next_login(db: Db) {
     let providers: Vec<_> =
         me["identities"].as_array().unwrap().iter().map(|i| i["provider"].clone()).collect();
     assert_eq!(providers, vec![serde_json::json!("dev"), serde_json::json!("mock")]);
+}
+
+async fn localhost_is_sent_to_the_address_the_cookies_belong_to(db: Db) {
+    let app = spawn_app(db).await;
+    let response = app
+        .client
+        .get(app.url("/authorize/dev?x=1"))
+        .header("Host", format!("localhost:{}", app.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(location(&response), app.url("/authorize/dev?x=1"));
+    assert!(app.session_cookie().is_none(), "no session is started under the wrong host name");
+    // The canonical name itself is served normally.
+    assert_eq!(app.get("/").await.status(), StatusCode::OK);
 }
 
 async fn healthz_answers(db: Db) {
