@@ -348,9 +348,7 @@ fn security_headers(router: Router) -> Router {
 /// Discovers every OpenID Connect provider in the background, so that start-up never waits on the
 /// network; one that fails is retried every minute (and on demand when someone clicks its button).
 fn spawn_discovery(providers: &[Provider], http: &ProviderHttp) {
-    for provider in providers {
-        let Some(oidc) = provider.oidc() else { continue };
-        let _ = oidc;
+    for provider in providers.iter().filter(|p| p.oidc().is_some()) {
         let provider = provider.clone();
         let http = http.clone();
         tokio::spawn(async move {
