@@ -122,7 +122,7 @@ impl<S: SessionStore> SessionStore for UpsertOnCreate<S> {
 /// With several instances behind one database, a session ended on one instance stays usable on
 /// another until that instance's copy is evicted — `[server] session_cache = false` is the
 /// setting for such deployments.
-const SESSION_CACHE_ENTRIES: u64 = 4_096;
+const SESSION_CACHE_ENTRIES: u64 = 2_048;
 
 /// loginwith as a library: its routes and the layer that makes sessions and [`crate::CurrentUser`]
 /// work in any router.

@@ -121,7 +121,8 @@ impl Store {
                 // database, and memory is a target (docs/performance.md).
                 .pragma("cache_size", "-1024")
                 .foreign_keys(true);
-            let checkpointer_options = options.clone();
+            // The checkpointer reads little through its page cache: 64 KiB is plenty.
+            let checkpointer_options = options.clone().pragma("cache_size", "-64");
             // Checkpoints copy the WAL into the database file and fsync it: milliseconds. Left to
             // SQLite they run inside whichever commit crosses 1,000 pages, stalling every request
             // queued behind it; a side connection does them instead (see `checkpoint_loop`). The
