@@ -161,12 +161,7 @@ impl Store {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
     }
 
-    /// Closes the pool (tests drop their database afterwards).
-    pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
-    }
-
-    /// A user by id.
+    /// A user by id (for embedding apps: `CurrentUser::id` → the full row).
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(&sql).bind(id.0).fetch_optional(pool).await?))

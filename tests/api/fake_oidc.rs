@@ -153,15 +153,7 @@ pub struct FakeOidc {
     /// `http://127.0.0.1:PORT`, which is also the issuer it publishes by default.
     pub base: String,
     pub state: Arc<FakeState>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for FakeOidc {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
+    _server: crate::helpers::Served,
 }
 
 impl FakeOidc {
@@ -198,15 +190,8 @@ impl FakeOidc {
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))
             .with_state(state.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        FakeOidc { base, state, shutdown: Some(tx) }
+        let _server = crate::helpers::serve_until_dropped(listener, router);
+        FakeOidc { base, state, _server }
     }
 
     /// `[providers.NAME]` for this provider as a generic OpenID Connect issuer, with extra keys.

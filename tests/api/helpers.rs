@@ -355,3 +355,29 @@ impl TestApp {
         self.store.count_users().await.expect("count users")
     }
 }
+
+/// A test server (fake provider) running on a loopback listener; dropping it stops the server.
+pub struct Served {
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Serves `router` on `listener` until the returned guard is dropped.
+pub fn serve_until_dropped(listener: tokio::net::TcpListener, router: axum::Router) -> Served {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Served { shutdown: Some(tx) }
+}

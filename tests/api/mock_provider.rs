@@ -104,15 +104,7 @@ pub struct MockState {
 pub struct MockProvider {
     pub base: String,
     pub state: Arc<MockState>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for MockProvider {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
+    _server: crate::helpers::Served,
 }
 
 impl MockProvider {
@@ -148,15 +140,8 @@ impl MockProvider {
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
         let addr = listener.local_addr().expect("mock addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        MockProvider { base: format!("http://{addr}"), state, shutdown: Some(tx) }
+        let _server = crate::helpers::serve_until_dropped(listener, router);
+        MockProvider { base: format!("http://{addr}"), state, _server }
     }
 
     /// A `[providers.NAME]` table pointing at this mock, generic OAuth 2.0 with JSON Pointers.
