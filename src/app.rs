@@ -9,7 +9,7 @@ use crate::dev_provider::DevProvider;
 use crate::domain::secret::{random_token, ClientSecret, SecretKey};
 use crate::oauth::http::ProviderHttp;
 use crate::providers::dev::{DevEndpoints, DEV_CLIENT_ID};
-use crate::providers::Provider;
+use crate::providers::{Preset, Provider};
 use crate::routes;
 use crate::state::{public_parts, redirect_uri, AppState, Shared};
 use crate::store::{Store, StoreError};
@@ -57,11 +57,11 @@ pub enum StartError {
     Sessions(#[source] sqlx::Error),
     /// The development provider would be reachable from a network.
     #[error(
-        "the development provider accepts any e-mail address typed into it, so it only runs on a loopback \
-         address; the server binds to {0}. Bind to 127.0.0.1 or ::1, configure a real provider, or set \
+        "the development provider believes any e-mail address typed into it, so it only runs locally: {0}. \
+         Remove [providers.dev], serve on a loopback address with an http loopback public_url, or set \
          `dangerously_allow_non_loopback = true` in [providers.dev] if you really mean it"
     )]
-    DevProviderExposed(SocketAddr),
+    DevProviderExposed(String),
     /// The generated signing key could not be read or written.
     #[error("cannot read or write the secret key file {path}")]
     SecretKeyFile {
@@ -134,6 +134,8 @@ pub struct Loginwith {
     secure_cookies: bool,
     dev: Option<Arc<DevProvider>>,
     cache: Option<MokaStore>,
+    /// `Strict-Transport-Security`, only with an https `public_url`.
+    hsts: Option<HeaderValue>,
 }
 
 impl Loginwith {
@@ -147,6 +149,18 @@ impl Loginwith {
             .or_else(|| Url::parse(&format!("http://{local_addr}")).ok())
             .ok_or_else(|| StartError::Provider("public_url".into()))?;
         let (public_base, public_origin) = public_parts(&public_url);
+        // The same rule as the configuration check, here too: an embedding app may build its
+        // Config by hand and serve on an address of its choosing.
+        let exposed_dev = config
+            .providers
+            .iter()
+            .any(|p| p.preset == Some(Preset::Dev) && !p.dangerously_allow_non_loopback);
+        if exposed_dev {
+            if let Some(why) = crate::providers::dev::exposure(config.server.public_url.as_ref(), local_addr)
+            {
+                return Err(StartError::DevProviderExposed(why));
+            }
+        }
 
         let store = Store::connect(&config.database.url).await?;
         let sessions = match &store {
@@ -218,7 +232,12 @@ impl Loginwith {
             },
         });
         let cache = config.server.session_cache.then(|| MokaStore::new(Some(SESSION_CACHE_ENTRIES)));
-        Ok(Self { state, sessions, key, secure_cookies, dev, cache })
+        // HSTS over plain http is ignored by browsers (RFC 6797 §8.1) and would be a lie: only
+        // with https, and only when not switched off.
+        let hsts = (secure_cookies && config.server.hsts_max_age_secs > 0)
+            .then(|| HeaderValue::from_str(&format!("max-age={}", config.server.hsts_max_age_secs)).ok())
+            .flatten();
+        Ok(Self { state, sessions, key, secure_cookies, dev, cache, hsts })
     }
 
     /// The shared state (store, providers).
@@ -260,7 +279,7 @@ impl Loginwith {
                 router.layer(self.session_layer(UpsertOnCreate(store.clone())))
             }
         };
-        security_headers(router)
+        security_headers(router, self.hsts.clone())
     }
 
     /// The whole server: routes wrapped in the layer.
@@ -321,7 +340,7 @@ fn loopback_of(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn security_headers(router: Router) -> Router {
+fn security_headers(router: Router, hsts: Option<HeaderValue>) -> Router {
     let headers = [
         (
             header::CONTENT_SECURITY_POLICY,
@@ -338,6 +357,9 @@ fn security_headers(router: Router) -> Router {
     let mut router = router;
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+    }
+    if let Some(hsts) = hsts {
+        router = router.layer(SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, hsts));
     }
     router.layer(SetResponseHeaderLayer::if_not_present(
         header::CACHE_CONTROL,
@@ -420,18 +442,40 @@ fn load_or_create_key_file(path: &Path) -> Result<SecretKey, StartError> {
     Ok(SecretKey::new(key))
 }
 
-#[cfg(unix)]
+/// Writes `text` to `path` readable by the owner only, atomically: a temporary file in the same
+/// directory, created with mode 0600, synced, then renamed over `path`. A crash leaves either the
+/// old file or the new one, never half a key, and a replaced file never keeps a looser mode.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    file.write_all(text.as_bytes())
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = dir.join(format!(".{file_name}.{}.tmp", random_token(6)));
+    let result = (|| {
+        let mut file = create_private(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }
 
-#[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, text)
+/// Creates a new file that only its owner can read or write (on Unix; elsewhere the platform's
+/// default permissions apply).
+pub(crate) fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
 }
 
 /// The ready server.
@@ -446,12 +490,15 @@ impl App {
     /// Binds the configured address (port 0 picks a free one) and prepares everything.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let addr = config.server.bind;
-        let dev_exposed =
-            config.providers.iter().any(|p| {
-                p.preset == Some(crate::providers::Preset::Dev) && !p.dangerously_allow_non_loopback
-            }) && !addr.ip().is_loopback();
-        if dev_exposed {
-            return Err(StartError::DevProviderExposed(addr));
+        if let Some(why) = config
+            .providers
+            .iter()
+            .any(|p| p.preset == Some(Preset::Dev) && !p.dangerously_allow_non_loopback)
+            .then(|| crate::providers::dev::exposure(config.server.public_url.as_ref(), addr))
+            .flatten()
+        {
+            // Refused before binding, so a misconfigured server never even listens.
+            return Err(StartError::DevProviderExposed(why));
         }
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;

@@ -15,6 +15,7 @@ use crate::providers::Preset;
 use figment::providers::{Format, Toml};
 use figment::value::{Dict, Value};
 use figment::Figment;
+use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -26,6 +27,9 @@ use url::Url;
 pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
 /// The default database: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://loginwith.db";
+/// One year: what HSTS preload lists ask for, and long enough that a browser that saw the site
+/// once never tries plain http again.
+pub const DEFAULT_HSTS_MAX_AGE_SECS: u64 = 31_536_000;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -36,6 +40,10 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// `[http]`: limits on every call to a provider.
     pub http: HttpConfig,
+    /// `[limits]`: per-client request rates.
+    pub limits: LimitsConfig,
+    /// `[log]`: how log lines are written.
+    pub log: LogConfig,
     /// `[providers.NAME]`, in name order. Empty means "use the development provider".
     pub providers: Vec<ProviderConfig>,
     /// True when no provider was configured and the development provider was added for that reason.
@@ -58,6 +66,47 @@ pub struct ServerConfig {
     /// Keep recently used sessions in memory (default true; turn off when several instances
     /// share one database, so that a logout on one is seen at once by the others).
     pub session_cache: bool,
+    /// `Strict-Transport-Security` max-age sent with an https `public_url`; 0 sends none.
+    pub hsts_max_age_secs: u64,
+    /// Proxies whose `X-Forwarded-For` names the client; empty means the peer address is the
+    /// client, whatever headers say.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// `[limits]`: how many requests one client address may make per minute to each area; 0 means
+/// no limit. A client over its limit gets 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// `/authorize/NAME` (starting a login; each start writes a pending attempt).
+    pub authorize_per_minute: u32,
+    /// `/callback/NAME` (each may cost a token request to the provider).
+    pub callback_per_minute: u32,
+    /// The development provider's pages (`/dev-provider/authorize`).
+    pub dev_provider_per_minute: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        // A person needs a handful per minute; a page reload loop or a script needs hundreds.
+        Self { authorize_per_minute: 30, callback_per_minute: 30, dev_provider_per_minute: 60 }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogConfig {
+    /// Text for people or JSON lines for log collectors.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, with every field (for the audit trail).
+    Json,
 }
 
 /// `[database]`
@@ -159,6 +208,10 @@ pub struct ProviderConfig {
     pub userinfo: UserinfoPointers,
     /// Development provider only: allow it on a non-loopback address.
     pub dangerously_allow_non_loopback: bool,
+    /// Believe this provider's "the address is verified": the address then counts as verified
+    /// and may link to an existing account with the same verified address. On by default only
+    /// for presets whose verification is known to be sound (see `Preset::trusts_email_verified`).
+    pub trust_email_verified: bool,
 }
 
 impl ProviderConfig {
@@ -181,6 +234,7 @@ impl ProviderConfig {
             token_auth: None,
             userinfo: UserinfoPointers::default(),
             dangerously_allow_non_loopback: false,
+            trust_email_verified: false,
         }
     }
 }
@@ -249,11 +303,13 @@ impl Config {
             Err(err) => return Err(ConfigErrors(err.into_iter().map(|e| e.to_string()).collect())),
         };
         let mut walk = Walk { figment, problems: Vec::new() };
-        walk.unknown_keys(&root, "", &["server", "database", "http", "providers"]);
+        walk.unknown_keys(&root, "", &["server", "database", "http", "limits", "log", "providers"]);
 
         let server = walk.server(root.get("server"));
         let database = walk.database(root.get("database"));
         let http = walk.http(root.get("http"));
+        let limits = walk.limits(root.get("limits"));
+        let log = walk.log(root.get("log"));
         let mut providers = walk.providers(root.get("providers"));
 
         let dev_provider_by_default = providers.is_empty();
@@ -262,9 +318,10 @@ impl Config {
                 providers.push(Preset::Dev.defaults(name));
             }
         }
+        walk.dev_provider_exposure(&server, &providers, dev_provider_by_default, root.get("providers"));
 
         if walk.problems.is_empty() {
-            Ok(Config { server, database, http, providers, dev_provider_by_default })
+            Ok(Config { server, database, http, limits, log, providers, dev_provider_by_default })
         } else {
             Err(ConfigErrors(walk.problems))
         }
@@ -282,9 +339,13 @@ impl Config {
                 secret_key_file: PathBuf::from("loginwith.secret"),
                 login_timeout_secs: crate::oauth::pending::PENDING_TTL_SECS,
                 session_cache: true,
+                hsts_max_age_secs: DEFAULT_HSTS_MAX_AGE_SECS,
+                trusted_proxies: Vec::new(),
             },
             database: DatabaseConfig { url: database_url.to_owned() },
             http: HttpConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
             providers: dev.into_iter().collect(),
             dev_provider_by_default: true,
         }
@@ -520,6 +581,8 @@ impl Walk<'_> {
                     "secret_key_file",
                     "login_timeout_secs",
                     "session_cache",
+                    "hsts_max_age_secs",
+                    "trusted_proxies",
                 ],
             );
         }
@@ -563,6 +626,10 @@ impl Walk<'_> {
             .number(dict, "server", "login_timeout_secs", 1, 3600)
             .map_or(crate::oauth::pending::PENDING_TTL_SECS, |n| n as i64);
         let session_cache = self.boolean(dict, "server", "session_cache").unwrap_or(true);
+        let hsts_max_age_secs = self
+            .number(dict, "server", "hsts_max_age_secs", 0, 10 * DEFAULT_HSTS_MAX_AGE_SECS)
+            .unwrap_or(DEFAULT_HSTS_MAX_AGE_SECS);
+        let trusted_proxies = self.networks(dict, "server", "trusted_proxies");
         ServerConfig {
             bind: bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
             public_url,
@@ -570,6 +637,119 @@ impl Walk<'_> {
             secret_key_file,
             login_timeout_secs,
             session_cache,
+            hsts_max_age_secs,
+            trusted_proxies,
+        }
+    }
+
+    /// A list of IP addresses or CIDR networks, as a TOML array or (from the environment) one
+    /// string separated by commas or spaces. A bare address is a /32 or /128 network.
+    fn networks(&mut self, dict: Option<&Dict>, section: &str, key: &str) -> Vec<IpNet> {
+        let Some(value) = dict.and_then(|d| d.get(key)) else { return Vec::new() };
+        let full = format!("{section}.{key}");
+        let items: Option<Vec<String>> = match value {
+            Value::String(_, s) => {
+                Some(s.split([',', ' ']).filter(|i| !i.is_empty()).map(str::to_owned).collect())
+            }
+            Value::Array(_, items) => items.iter().map(|i| i.as_str().map(str::to_owned)).collect(),
+            _ => None,
+        };
+        let Some(items) = items else {
+            self.problem(
+                Some(value),
+                &full,
+                "must be a list of IP addresses or networks, e.g. [\"10.0.0.0/8\"]",
+            );
+            return Vec::new();
+        };
+        let mut networks = Vec::new();
+        for item in items {
+            let parsed = item.parse::<IpNet>().or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from));
+            match parsed {
+                Ok(net) => networks.push(net.trunc()),
+                Err(_) => self.problem(
+                    Some(value),
+                    &full,
+                    format!("{item:?} is not an IP address or a network like 10.0.0.0/8"),
+                ),
+            }
+        }
+        networks
+    }
+
+    fn limits(&mut self, value: Option<&Value>) -> LimitsConfig {
+        let dict = self.table(value, "limits");
+        let keys = ["authorize_per_minute", "callback_per_minute", "dev_provider_per_minute"];
+        if let Some(d) = dict {
+            self.unknown_keys(d, "limits", &keys);
+        }
+        let defaults = LimitsConfig::default();
+        let mut per_minute = |key: &str, default: u32| {
+            self.number(dict, "limits", key, 0, 1_000_000).map_or(default, |n| n as u32)
+        };
+        LimitsConfig {
+            authorize_per_minute: per_minute("authorize_per_minute", defaults.authorize_per_minute),
+            callback_per_minute: per_minute("callback_per_minute", defaults.callback_per_minute),
+            dev_provider_per_minute: per_minute("dev_provider_per_minute", defaults.dev_provider_per_minute),
+        }
+    }
+
+    fn log(&mut self, value: Option<&Value>) -> LogConfig {
+        let dict = self.table(value, "log");
+        if let Some(d) = dict {
+            self.unknown_keys(d, "log", &["format"]);
+        }
+        let format = match self.text(dict, "log", "format").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                self.problem(
+                    dict.and_then(|d| d.get("format")),
+                    "log.format",
+                    format!("{other:?} is not text or json"),
+                );
+                LogFormat::Text
+            }
+        };
+        LogConfig { format }
+    }
+
+    /// The development provider believes any address typed into it, so it must never be
+    /// reachable by anyone else: refused with a deployment's `public_url` (https or not
+    /// loopback) or a non-loopback bind address, unless forced; and never switched on by
+    /// default there.
+    fn dev_provider_exposure(
+        &mut self,
+        server: &ServerConfig,
+        providers: &[ProviderConfig],
+        implicit: bool,
+        table: Option<&Value>,
+    ) {
+        let exposed = crate::providers::dev::exposure(server.public_url.as_ref(), server.bind);
+        let Some(why) = exposed else { return };
+        if implicit {
+            self.problems.push(format!(
+                "configuration: `providers`: no login provider is configured, and the development provider \
+                 (which believes any address typed into it) is only enabled by default for a local try-out: \
+                 {why}. Configure a provider (for example GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET, or a \
+                 [providers.NAME] table)"
+            ));
+            return;
+        }
+        for p in
+            providers.iter().filter(|p| p.preset == Some(Preset::Dev) && !p.dangerously_allow_non_loopback)
+        {
+            let key = format!("providers.{}", p.name);
+            let value = table.and_then(|t| t.as_dict()).and_then(|d| d.get(p.name.as_str()));
+            self.problem(
+                value,
+                &key,
+                format!(
+                    "the development provider believes any address typed into it, so it only runs locally: \
+                     {why}. Remove [{key}] (it is for development only), or set \
+                     `{key}.dangerously_allow_non_loopback = true` if you really mean it"
+                ),
+            );
         }
     }
 
@@ -639,7 +819,7 @@ impl Walk<'_> {
         table: &Dict,
         key: &str,
     ) -> Option<ProviderConfig> {
-        const KNOWN: [&str; 15] = [
+        const KNOWN: [&str; 16] = [
             "preset",
             "display_name",
             "client_id",
@@ -655,6 +835,7 @@ impl Walk<'_> {
             "tenant",
             "allow_hmac_id_tokens",
             "response_mode",
+            "trust_email_verified",
         ];
         self.unknown_keys(table, key, &KNOWN);
         let t = Some(table);
@@ -802,6 +983,22 @@ impl Walk<'_> {
             }
             config.dangerously_allow_non_loopback = v;
         }
+        if preset == Some(Preset::Gitlab)
+            && !config.issuer.as_ref().is_some_and(|i| is_gitlab_com(i.as_str()))
+        {
+            // A self-hosted GitLab's administrators decide what counts as verified there.
+            config.trust_email_verified = false;
+        }
+        if let Some(v) = self.boolean(t, key, "trust_email_verified") {
+            if preset == Some(Preset::Dev) && v {
+                self.problem(
+                    table.get("trust_email_verified"),
+                    &format!("{key}.trust_email_verified"),
+                    "the development provider believes anything typed into it; its addresses never count for linking",
+                );
+            }
+            config.trust_email_verified = v && preset != Some(Preset::Dev);
+        }
         let userinfo_key = format!("{key}.userinfo");
         if let Some(ui) = self.table(table.get("userinfo"), &userinfo_key) {
             self.unknown_keys(ui, &userinfo_key, &["email", "email_verified", "subject", "name", "avatar"]);
@@ -915,6 +1112,12 @@ fn is_json_pointer(s: &str) -> bool {
 fn title_case(name: &str) -> String {
     let mut chars = name.chars();
     chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+}
+
+/// True for gitlab.com's own issuer (its e-mail verification is GitLab's, not an instance admin's).
+fn is_gitlab_com(issuer: &str) -> bool {
+    Url::parse(issuer)
+        .is_ok_and(|u| u.scheme() == "https" && u.host_str() == Some("gitlab.com") && u.path() == "/")
 }
 
 /// True when the URL's host is a loopback address or `localhost`.
@@ -1062,6 +1265,106 @@ mod tests {
         let text = include_str!("../loginwith.example.toml");
         let config = Config::from_toml(text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.providers.len(), 1);
+        // The example ships the development provider commented out: a copy of it deployed with a
+        // public URL must not offer it.
+        assert!(config.dev_provider_by_default);
+        let deployed = format!(
+            "{}\n",
+            text.replace(
+                "# public_url = \"https://app.example.com\"",
+                "public_url = \"https://app.example.com\""
+            )
+        );
+        let errors = Config::from_toml(&deployed).unwrap_err().0.join("\n");
+        assert!(errors.contains("no login provider is configured"), "{errors}");
+    }
+
+    fn problems(text: &str) -> String {
+        Config::from_toml(text).err().map(|e| e.0.join("\n")).unwrap_or_default()
+    }
+
+    const GOOGLE: &str = "[providers.google]\nclient_id = \"id\"\nclient_secret = \"secret\"\n";
+
+    #[test]
+    fn the_dev_provider_refuses_a_deployment() {
+        for server in [
+            "public_url = \"https://login.example.com\"",
+            "public_url = \"https://localhost:8443\"",
+            "public_url = \"http://login.example.com\"",
+            "bind = \"0.0.0.0:5000\"",
+        ] {
+            let all = problems(&format!("[server]\n{server}\n[providers.dev]\n{GOOGLE}"));
+            assert!(
+                all.contains("`providers.dev`: the development provider believes any address"),
+                "{server}: {all}"
+            );
+            assert!(all.contains("dangerously_allow_non_loopback"), "{all}");
+            // Forced, it starts.
+            let forced = format!(
+                "[server]\n{server}\n[providers.dev]\ndangerously_allow_non_loopback = true\n{GOOGLE}"
+            );
+            assert_eq!(problems(&forced), "", "{server}");
+        }
+        // Locally, it is fine.
+        assert_eq!(problems("[server]\npublic_url = \"http://127.0.0.1:5000\"\n[providers.dev]\n"), "");
+    }
+
+    #[test]
+    fn the_dev_provider_is_never_implicit_in_a_deployment() {
+        let all = problems("[server]\npublic_url = \"https://login.example.com\"\n");
+        assert!(all.contains("`providers`: no login provider is configured"), "{all}");
+        let all = problems("[server]\nbind = \"0.0.0.0:5000\"\n");
+        assert!(all.contains("no login provider is configured"), "{all}");
+        // With a real provider, nothing is implicit and nothing is wrong.
+        let config =
+            Config::from_toml(&format!("[server]\npublic_url = \"https://login.example.com\"\n{GOOGLE}"))
+                .unwrap();
+        assert!(!config.dev_provider_by_default);
+        assert!(config.providers.iter().all(|p| p.preset != Some(Preset::Dev)));
+    }
+
+    #[test]
+    fn linking_trust_defaults_per_provider() {
+        let text = format!(
+            "{GOOGLE}[providers.github]\nclient_id = \"i\"\nclient_secret = \"s\"\n\
+             [providers.gitlab]\nclient_id = \"i\"\nclient_secret = \"s\"\n\
+             [providers.selfhosted]\npreset = \"gitlab\"\nissuer = \"https://gitlab.corp.example\"\nclient_id = \"i\"\nclient_secret = \"s\"\n\
+             [providers.sso]\nissuer = \"https://sso.example.com\"\nclient_id = \"i\"\nclient_secret = \"s\"\n\
+             [providers.trusted]\nissuer = \"https://idp.example.com\"\nclient_id = \"i\"\nclient_secret = \"s\"\ntrust_email_verified = true\n\
+             [providers.dev]\n"
+        );
+        let config = Config::from_toml(&text).unwrap_or_else(|e| panic!("{e}"));
+        let trust =
+            |n: &str| config.providers.iter().find(|p| p.name.as_str() == n).unwrap().trust_email_verified;
+        assert!(trust("google") && trust("github") && trust("gitlab") && trust("trusted"));
+        assert!(!trust("selfhosted") && !trust("sso") && !trust("dev"));
+        let all = problems("[providers.dev]\ntrust_email_verified = true\n");
+        assert!(all.contains("`providers.dev.trust_email_verified`"), "{all}");
+    }
+
+    #[test]
+    fn limits_log_proxies_and_hsts() {
+        let config = Config::from_toml(
+            "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.1.2.3/8\", \"::1\"]\nhsts_max_age_secs = 0\n\
+             [limits]\nauthorize_per_minute = 0\ncallback_per_minute = 5\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let nets: Vec<String> = config.server.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        assert_eq!(config.server.hsts_max_age_secs, 0);
+        assert_eq!(config.limits.authorize_per_minute, 0);
+        assert_eq!(config.limits.callback_per_minute, 5);
+        assert_eq!(config.limits.dev_provider_per_minute, LimitsConfig::default().dev_provider_per_minute);
+        assert_eq!(config.log.format, LogFormat::Json);
+        let all = problems("[server]\ntrusted_proxies = [\"nonsense\"]\n[limits]\nburst = 3\ncallback_per_minute = -1\n[log]\nformat = \"xml\"\n");
+        for expected in [
+            "`server.trusted_proxies`: \"nonsense\"",
+            "`limits.burst`: unknown key",
+            "`limits.callback_per_minute`",
+            "`log.format`",
+        ] {
+            assert!(all.contains(expected), "missing {expected}: {all}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The `loginwith` command: parse arguments, load the configuration, call the library.
 
 use clap::{Parser, Subcommand};
-use loginwith::config::{default_file, Config, Sources};
+use loginwith::config::{default_file, Config, LogFormat, Sources};
 use loginwith::state::redirect_uri;
 use loginwith::App;
 use std::path::PathBuf;
@@ -34,7 +34,6 @@ fn main() -> ExitCode {
         }
     }
     let cli = Cli::parse();
-    init_logging();
     let sources = Sources { file: default_file(cli.config.as_deref()), environment: true };
     let config = match Config::load(&sources) {
         Ok(config) => config,
@@ -43,17 +42,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    init_logging(config.log.format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Check => check(&config),
         Command::Serve => serve(config),
     }
 }
 
-fn init_logging() {
+/// Logs go to standard output, as text or as one JSON object per line (`[log] format`), filtered
+/// by `LOGINWITH_LOG` (or `RUST_LOG`), default `info`. The target is printed, so that audit lines
+/// (`loginwith::audit`) can be told apart and selected.
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGINWITH_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+    }
 }
 
 fn check(config: &Config) -> ExitCode {
@@ -72,6 +79,7 @@ fn check(config: &Config) -> ExitCode {
         println!();
         println!("provider {} (\"Login with {}\")", p.name, p.display_name);
         println!("  redirect URI to register: {}", redirect_uri(&base, &p.name));
+        println!("  links accounts by verified e-mail: {}", linking_line(p));
         if p.preset == Some(loginwith::providers::Preset::Dev) {
             println!("  built-in development provider (OpenID Connect, served at {base}/dev-provider/)");
         } else if let Some(issuer) = &p.issuer {
@@ -101,6 +109,24 @@ fn check(config: &Config) -> ExitCode {
         println!();
         println!("error: some providers could not be discovered (see above)");
         ExitCode::from(2)
+    }
+}
+
+/// Whether a provider's verified addresses may log into an existing account, and why.
+fn linking_line(p: &loginwith::config::ProviderConfig) -> &'static str {
+    use loginwith::providers::Preset;
+    match (p.preset, p.trust_email_verified) {
+        (Some(Preset::Dev), _) => "no (the development provider believes anything typed into it)",
+        (Some(Preset::Google), true) => {
+            "yes (only @gmail.com and Workspace addresses, where Google is authoritative)"
+        }
+        (Some(Preset::Microsoft), true) => "yes (only addresses with xms_edov, verified by the domain owner)",
+        (Some(Preset::Github), true) => "yes (the primary verified address)",
+        (_, true) => "yes (trust_email_verified = true)",
+        (Some(Preset::Gitlab), false) => {
+            "no (a self-hosted GitLab; set trust_email_verified = true if its admins verify addresses)"
+        }
+        (_, false) => "no (set trust_email_verified = true only if this provider really verifies addresses)",
     }
 }
 

@@ -6,6 +6,7 @@ use super::{oidc_defaults, Preset};
 use crate::config::ProviderConfig;
 use crate::domain::secret::ClientSecret;
 use crate::domain::ProviderName;
+use std::net::SocketAddr;
 use url::Url;
 
 /// The client id the development provider knows; its secret is made at each start.
@@ -27,4 +28,44 @@ pub fn defaults(name: ProviderName) -> ProviderConfig {
     let mut config = oidc_defaults(name, Preset::Dev, "Dev", None);
     config.client_id = DEV_CLIENT_ID.into();
     config
+}
+
+/// Why the development provider must not run here, if it must not: it believes any address
+/// typed into it, so anyone who can reach it can log in as anyone. It runs only when the server
+/// listens on a loopback address and its public URL (when set) is plain http on a loopback host;
+/// an https `public_url` means a deployment behind TLS, even with a loopback bind address behind
+/// a reverse proxy.
+pub fn exposure(public_url: Option<&Url>, listen: SocketAddr) -> Option<String> {
+    if let Some(url) = public_url {
+        if url.scheme() == "https" {
+            return Some(format!("`server.public_url` is {url}, an https address, i.e. a deployment"));
+        }
+        if !crate::config::is_loopback_url(url) {
+            return Some(format!("`server.public_url` is {url}, which is not a loopback address"));
+        }
+    }
+    if !listen.ip().is_loopback() {
+        return Some(format!(
+            "the server listens on {listen} (`server.bind`), which is not a loopback address"
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_addresses_may_run_the_dev_provider() {
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let url = |u: &str| Url::parse(u).unwrap();
+        assert_eq!(exposure(None, local), None);
+        assert_eq!(exposure(Some(&url("http://localhost:5000")), local), None);
+        assert_eq!(exposure(Some(&url("http://[::1]:5000")), "[::1]:5000".parse().unwrap()), None);
+        assert!(exposure(Some(&url("https://localhost")), local).unwrap().contains("https"));
+        assert!(exposure(Some(&url("https://app.example.com")), local).unwrap().contains("https"));
+        assert!(exposure(Some(&url("http://app.example.com")), local).unwrap().contains("not a loopback"));
+        assert!(exposure(None, "0.0.0.0:5000".parse().unwrap()).unwrap().contains("server.bind"));
+    }
 }

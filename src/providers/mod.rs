@@ -57,12 +57,29 @@ impl Preset {
 
     /// A provider configuration with this preset's defaults and no credentials.
     pub fn defaults(self, name: ProviderName) -> ProviderConfig {
-        match self {
+        let mut config = match self {
             Preset::Google => google::defaults(name),
             Preset::Github => github::defaults(name),
             Preset::Microsoft => microsoft::defaults(name),
             Preset::Gitlab => gitlab::defaults(name),
             Preset::Dev => dev::defaults(name),
+        };
+        config.trust_email_verified = self.trusts_email_verified();
+        config
+    }
+
+    /// Whether this provider's "the address is verified" is believed by default. Only where the
+    /// provider's verification is known to be sound *and* the preset reads it the strict way:
+    /// Google only where its documentation calls itself authoritative (`@gmail.com`, or a
+    /// Workspace `hd`); GitHub's primary *and* verified address; Microsoft only with `xms_edov`
+    /// (domain-owner verified); gitlab.com (a self-hosted GitLab is switched off in the
+    /// configuration, its admins decide what "verified" means). Generic providers are off: any
+    /// realm or server can claim any address is verified. The development provider can never be
+    /// trusted: it believes whatever is typed into it.
+    pub fn trusts_email_verified(self) -> bool {
+        match self {
+            Preset::Google | Preset::Github | Preset::Microsoft | Preset::Gitlab => true,
+            Preset::Dev => false,
         }
     }
 }

@@ -121,6 +121,7 @@ impl Store {
                 // database, and memory is a target (docs/performance.md).
                 .pragma("cache_size", "-1024")
                 .foreign_keys(true);
+            create_private_database(options.get_filename()).map_err(|e| StoreError::Connect(e.into()))?;
             // The checkpointer reads little through its page cache: 64 KiB is plenty.
             let checkpointer_options = options.clone().pragma("cache_size", "-64");
             // Checkpoints copy the WAL into the database file and fsync it: milliseconds. Left to
@@ -304,6 +305,23 @@ impl Store {
         let taken: Vec<String> =
             on_pool!(self, pool => sqlx::query_scalar(sql).bind(stem).bind(len).fetch_all(pool).await?);
         Ok(first_free_username(stem, &taken))
+    }
+}
+
+/// Creates a missing SQLite database file with mode 0600 before SQLite opens it: it holds every
+/// session, so other local users must not read it, and SQLite would create it with the umask's
+/// 0644. SQLite gives its `-wal` and `-shm` files the database file's mode. An empty file is a
+/// valid empty database. An existing file is left as it is (its owner chose its mode).
+fn create_private_database(path: &std::path::Path) -> std::io::Result<()> {
+    let name = path.as_os_str();
+    if name.is_empty() || name == ":memory:" || path.exists() {
+        return Ok(());
+    }
+    match crate::app::create_private(path) {
+        Ok(_) => Ok(()),
+        // Created by someone else in between: theirs to decide.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
