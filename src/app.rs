@@ -7,13 +7,15 @@
 use crate::config::{is_loopback_url, Config};
 use crate::dev_provider::DevProvider;
 use crate::domain::secret::{random_token, ClientSecret, SecretKey};
+use crate::limits::{self, Area, RateLimits};
 use crate::oauth::http::ProviderHttp;
 use crate::providers::dev::{DevEndpoints, DEV_CLIENT_ID};
 use crate::providers::{Preset, Provider};
 use crate::routes;
 use crate::state::{public_parts, redirect_uri, AppState, Shared};
-use crate::store::{Store, StoreError};
+use crate::store::{Pool, Store, StoreError};
 use axum::http::{header, HeaderValue};
+use axum::middleware::from_fn_with_state;
 use axum::Router;
 use axum_messages::MessagesManagerLayer;
 use sha2::{Digest, Sha512};
@@ -115,6 +117,67 @@ impl<S: SessionStore> SessionStore for UpsertOnCreate<S> {
     }
 }
 
+/// Keeps sessions that only serve a login in flight no longer than the login may take.
+///
+/// A session that holds nothing but pending attempts and flash messages (an anonymous visitor who
+/// clicked "Login with X", or who came back with a provider error) is stored with an expiry of
+/// `login_timeout_secs` (plus a minute's grace) instead of the two weeks of a logged-in session: anonymous traffic leaves
+/// no long-lived rows, whatever it does. Each save pushes the expiry back by the same short time;
+/// logging in (which adds the user) gives the session its full life. A session that holds
+/// anything else (data an embedding app keeps for its visitors) keeps the normal expiry. This
+/// sits outside the cache, so the cache and the database both see the short expiry.
+#[derive(Debug, Clone)]
+struct AnonymousExpiry<S> {
+    inner: S,
+    ttl: time::Duration,
+}
+
+impl<S> AnonymousExpiry<S> {
+    fn new(ttl: time::Duration, inner: S) -> Self {
+        Self { inner, ttl }
+    }
+
+    /// The record to store: the same, or a copy with the short expiry.
+    fn clamp<'r>(&self, record: &'r Record) -> std::borrow::Cow<'r, Record> {
+        let login_only = record.data.keys().all(|k| ANONYMOUS_KEYS.contains(&k.as_str()));
+        let short = time::OffsetDateTime::now_utc() + self.ttl;
+        if login_only && record.expiry_date > short {
+            let mut clamped = record.clone();
+            clamped.expiry_date = short;
+            std::borrow::Cow::Owned(clamped)
+        } else {
+            std::borrow::Cow::Borrowed(record)
+        }
+    }
+}
+
+/// How much longer than `login_timeout_secs` a session that only serves a login is kept.
+const ANONYMOUS_GRACE_SECS: i64 = 60;
+
+/// Session keys that a login in flight writes for an anonymous visitor.
+const ANONYMOUS_KEYS: [&str; 2] = [crate::oauth::pending::SESSION_KEY, "axum-messages.data"];
+
+#[async_trait::async_trait]
+impl<S: SessionStore> SessionStore for AnonymousExpiry<S> {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let short = self.clamp(record).expiry_date;
+        record.expiry_date = short;
+        self.inner.create(record).await
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.inner.save(&self.clamp(record)).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.inner.load(id).await
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.inner.delete(id).await
+    }
+}
+
 /// How many sessions the in-process cache keeps (about 300 bytes each).
 ///
 /// Every page view loads its session; the cache turns that database read into a memory lookup
@@ -136,6 +199,8 @@ pub struct Loginwith {
     cache: Option<MokaStore>,
     /// `Strict-Transport-Security`, only with an https `public_url`.
     hsts: Option<HeaderValue>,
+    /// How long a session without a user is kept (`login_timeout_secs`).
+    anonymous_ttl: time::Duration,
 }
 
 impl Loginwith {
@@ -162,14 +227,14 @@ impl Loginwith {
             }
         }
 
-        let store = Store::connect(&config.database.url).await?;
-        let sessions = match &store {
-            Store::Sqlite(pool) => {
+        let store = Store::connect_with(&config.database.url, config.server.session_cache).await?;
+        let sessions = match store.pool() {
+            Pool::Sqlite(pool) => {
                 let s = SqliteStore::new(pool.clone());
                 s.migrate().await.map_err(StartError::Sessions)?;
                 Sessions::Sqlite(s)
             }
-            Store::Postgres(pool) => {
+            Pool::Postgres(pool) => {
                 let s = PostgresStore::new(pool.clone());
                 s.migrate().await.map_err(StartError::Sessions)?;
                 Sessions::Postgres(s)
@@ -207,6 +272,7 @@ impl Loginwith {
                 loopback.clone(),
             ))
         });
+        bind_issuers(&store, &providers).await?;
         spawn_discovery(&providers, &http);
         // A public page served over http on a non-loopback host would send the cookie in clear;
         // Secure follows the scheme of public_url.
@@ -230,6 +296,8 @@ impl Loginwith {
                     None => h.to_owned(),
                 }),
             },
+            limits: RateLimits::new(&config.limits),
+            trusted_proxies: config.server.trusted_proxies.clone(),
         });
         let cache = config.server.session_cache.then(|| MokaStore::new(Some(SESSION_CACHE_ENTRIES)));
         // HSTS over plain http is ignored by browsers (RFC 6797 §8.1) and would be a lie: only
@@ -237,7 +305,10 @@ impl Loginwith {
         let hsts = (secure_cookies && config.server.hsts_max_age_secs > 0)
             .then(|| HeaderValue::from_str(&format!("max-age={}", config.server.hsts_max_age_secs)).ok())
             .flatten();
-        Ok(Self { state, sessions, key, secure_cookies, dev, cache, hsts })
+        // A minute beyond the login window, so that someone who comes back just too late is told
+        // their login expired, rather than that it is unknown.
+        let anonymous_ttl = time::Duration::seconds(config.server.login_timeout_secs + ANONYMOUS_GRACE_SECS);
+        Ok(Self { state, sessions, key, secure_cookies, dev, cache, hsts, anonymous_ttl })
     }
 
     /// The shared state (store, providers).
@@ -248,13 +319,15 @@ impl Loginwith {
     /// loginwith's own routes, without the session layer: merge them into your router, then call
     /// [`Loginwith::layer`] on the result.
     pub fn routes(&self) -> Router {
+        let limited = |area: Area| from_fn_with_state((self.state.clone(), area), limits::limit);
         let mut router = Router::new()
             .merge(routes::pages::router())
-            .merge(routes::login::router())
+            .merge(routes::login::authorize_router().route_layer(limited(Area::Authorize)))
+            .merge(routes::login::callback_router().route_layer(limited(Area::Callback)))
             .merge(routes::api::router())
             .merge(routes::health::router());
         if let Some(dev) = &self.dev {
-            router = router.merge(dev.clone().router());
+            router = router.merge(dev.clone().router().route_layer(limited(Area::DevProvider)));
         }
         router
             .layer(axum::middleware::from_fn_with_state(self.state.clone(), canonical_loopback_host))
@@ -266,18 +339,22 @@ impl Loginwith {
     pub fn layer(&self, router: Router) -> Router {
         let router = router.layer(MessagesManagerLayer);
         let router = match (&self.sessions, &self.cache) {
-            (Sessions::Sqlite(store), Some(cache)) => router.layer(
-                self.session_layer(CachingSessionStore::new(cache.clone(), UpsertOnCreate(store.clone()))),
-            ),
-            (Sessions::Postgres(store), Some(cache)) => router.layer(
-                self.session_layer(CachingSessionStore::new(cache.clone(), UpsertOnCreate(store.clone()))),
-            ),
-            (Sessions::Sqlite(store), None) => {
-                router.layer(self.session_layer(UpsertOnCreate(store.clone())))
+            (Sessions::Sqlite(store), Some(cache)) => router.layer(self.session_layer(AnonymousExpiry::new(
+                self.anonymous_ttl,
+                CachingSessionStore::new(cache.clone(), UpsertOnCreate(store.clone())),
+            ))),
+            (Sessions::Postgres(store), Some(cache)) => {
+                router.layer(self.session_layer(AnonymousExpiry::new(
+                    self.anonymous_ttl,
+                    CachingSessionStore::new(cache.clone(), UpsertOnCreate(store.clone())),
+                )))
             }
-            (Sessions::Postgres(store), None) => {
-                router.layer(self.session_layer(UpsertOnCreate(store.clone())))
-            }
+            (Sessions::Sqlite(store), None) => router.layer(
+                self.session_layer(AnonymousExpiry::new(self.anonymous_ttl, UpsertOnCreate(store.clone()))),
+            ),
+            (Sessions::Postgres(store), None) => router.layer(
+                self.session_layer(AnonymousExpiry::new(self.anonymous_ttl, UpsertOnCreate(store.clone()))),
+            ),
         };
         security_headers(router, self.hsts.clone())
     }
@@ -365,6 +442,28 @@ fn security_headers(router: Router, hsts: Option<HeaderValue>) -> Router {
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ))
+}
+
+/// Binds identities recorded before issuers were stored to their provider's issuer, and says,
+/// once per start, when a provider's identities were recorded under another issuer than the one
+/// configured now: those identities no longer log in (a subject is only meaningful to its
+/// issuer), and whoever changed the issuer should know.
+async fn bind_issuers(store: &Store, providers: &[Provider]) -> Result<(), StartError> {
+    for provider in providers {
+        for (recorded, count) in store.bind_issuer(&provider.name, &provider.issuer_binding).await? {
+            tracing::warn!(
+                provider = %provider.name,
+                recorded_issuer = %recorded,
+                configured_issuer = %provider.issuer_binding,
+                identities = count,
+                "identities of this provider were recorded under another issuer: they will not log in, \
+                 because a subject from one issuer is never mapped to another's users. If the new issuer \
+                 really is the same account system at a new address, rebind them in the database: \
+                 UPDATE identities SET issuer = '<configured>' WHERE provider = '<provider>' AND issuer = '<recorded>'"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Discovers every OpenID Connect provider in the background, so that start-up never waits on the
@@ -528,7 +627,8 @@ impl App {
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let router = self.loginwith.router();
+        // With the peer address, for rate limits and the audit log (see `client`).
+        let router = self.loginwith.router().into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await
     }
 }

@@ -169,6 +169,8 @@ pub struct UserinfoPointers {
     pub name: Option<String>,
     /// An avatar URL.
     pub avatar: Option<String>,
+    /// The account's login name at the provider (a username when the address is unverified).
+    pub username: Option<String>,
 }
 
 /// One `[providers.NAME]` table, validated and with its preset's defaults filled in.
@@ -1001,7 +1003,11 @@ impl Walk<'_> {
         }
         let userinfo_key = format!("{key}.userinfo");
         if let Some(ui) = self.table(table.get("userinfo"), &userinfo_key) {
-            self.unknown_keys(ui, &userinfo_key, &["email", "email_verified", "subject", "name", "avatar"]);
+            self.unknown_keys(
+                ui,
+                &userinfo_key,
+                &["email", "email_verified", "subject", "name", "avatar", "username"],
+            );
             let p = &mut config.userinfo;
             for (field, slot) in [
                 ("email", &mut p.email),
@@ -1009,6 +1015,7 @@ impl Walk<'_> {
                 ("subject", &mut p.subject),
                 ("name", &mut p.name),
                 ("avatar", &mut p.avatar),
+                ("username", &mut p.username),
             ] {
                 if let Some(pointer) = self.text(Some(ui), &userinfo_key, field) {
                     if is_json_pointer(&pointer) {

@@ -68,6 +68,21 @@ pub enum AppError {
     /// The session store failed.
     #[error("the session store failed")]
     Session(#[from] tower_sessions::session::Error),
+    /// The client went over a rate limit.
+    #[error("too many requests from this address; try again in {retry_after_secs} seconds")]
+    RateLimited {
+        /// When to try again.
+        retry_after_secs: u64,
+    },
+    /// The identity belongs to the provider's former issuer.
+    #[error("login with {provider} cannot be completed")]
+    IssuerChanged {
+        /// Display name of the provider.
+        provider: String,
+        /// What the store found.
+        #[source]
+        source: StoreError,
+    },
 }
 
 impl AppError {
@@ -85,6 +100,8 @@ impl AppError {
                 ProviderError::NoVerifiedEmail => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_GATEWAY,
             },
+            AppError::IssuerChanged { .. } => StatusCode::CONFLICT,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Store(_) | AppError::Session(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -104,6 +121,8 @@ impl AppError {
                 "The login provider did not answer"
             }
             AppError::Provider { .. } => "The login provider answered badly",
+            AppError::IssuerChanged { .. } => "This account belongs to another issuer",
+            AppError::RateLimited { .. } => "Too many requests",
             AppError::Store(_) | AppError::Session(_) => "Something went wrong on our side",
         }
     }
@@ -123,6 +142,11 @@ impl AppError {
             AppError::Unavailable { provider, source } => {
                 format!("Login with {provider} is not available right now: {source}.")
             }
+            AppError::IssuerChanged { provider, source } => format!(
+                "Your {provider} account is known here from another issuer than the one {provider} is \
+                 configured with now ({source}). Accounts of one issuer are never given to another's \
+                 users, so nobody was logged in. Please tell the administrator of this site."
+            ),
             AppError::Store(_) | AppError::Session(_) => "Please try again in a moment.".into(),
             other => {
                 let mut s = other.to_string();
@@ -135,11 +159,39 @@ impl AppError {
         }
     }
 
+    /// A stable code for the audit log.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AppError::UnknownProvider(_) => "unknown_provider",
+            AppError::State(StateError::Missing) => "state_missing",
+            AppError::State(StateError::Unknown) => "state_unknown",
+            AppError::State(StateError::Expired) => "state_expired",
+            AppError::State(StateError::WrongProvider) => "state_wrong_provider",
+            AppError::MissingCode => "code_missing",
+            AppError::BadCallback(_) => "bad_callback",
+            AppError::Provider { source: ProviderError::Timeout { .. }, .. } => "provider_timeout",
+            AppError::Provider { source: ProviderError::NoVerifiedEmail, .. } => "no_verified_email",
+            AppError::Provider { source: ProviderError::TokenRefused { .. }, .. } => "code_refused",
+            AppError::Provider { .. } => "provider_failed",
+            AppError::IdToken { .. } => "id_token_refused",
+            AppError::IssuerMismatch => "iss_mismatch",
+            AppError::Unavailable { .. } => "provider_unavailable",
+            AppError::CrossSite => "cross_site",
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::IssuerChanged { .. } => "issuer_changed",
+            AppError::Store(_) => "database",
+            AppError::Session(_) => "session_store",
+        }
+    }
+
     fn log(&self) {
         let status = self.status();
         if let AppError::Unavailable { .. } = self {
             // Already logged once by the discovery task; each click on the button need not be an error.
             tracing::warn!(status = status.as_u16(), error = %error_chain(self), "provider unavailable");
+        } else if let AppError::IssuerChanged { .. } = self {
+            // Not the person's doing: the configuration changed under their account.
+            tracing::warn!(status = status.as_u16(), error = %error_chain(self), "login refused");
         } else if status.is_server_error() {
             tracing::error!(status = status.as_u16(), error = %error_chain(self), "request failed");
         } else {
@@ -152,11 +204,15 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
         let status = self.status();
-        render(
+        let mut response = render(
             status,
             "error.html",
             json!({ "status": status.as_u16(), "title": self.title(), "detail": self.detail() }),
-        )
+        );
+        if let AppError::RateLimited { retry_after_secs } = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+        }
+        response
     }
 }
 

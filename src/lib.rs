@@ -14,6 +14,8 @@
 //! - [`store`]: users and identities in SQLite or PostgreSQL.
 //! - [`dev_provider`]: the built-in development OAuth server, mounted only when configured.
 //! - [`domain`]: validated types and secrets that never print.
+//! - [`client`], [`limits`], [`audit`]: the client's address (trusted proxies), per-client rate
+//!   limits, the audit trail.
 //! - [`auth`], [`error`], [`state`], [`templates`]: who is logged in, errors → pages, shared state,
 //!   compiled-in HTML.
 
@@ -21,11 +23,14 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod audit;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod dev_provider;
 pub mod domain;
 pub mod error;
+pub mod limits;
 pub mod oauth;
 pub mod providers;
 pub mod routes;

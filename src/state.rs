@@ -32,6 +32,10 @@ pub struct Shared {
     /// When `public_url` was not configured: its `host:port`, to send browsers that arrived by
     /// another loopback name (`localhost` for `127.0.0.1`) to the one the cookies belong to.
     pub canonical_host: Option<String>,
+    /// Per-client rate limits.
+    pub limits: crate::limits::RateLimits,
+    /// Proxies whose `X-Forwarded-For` is believed (see [`crate::client`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl AppState {

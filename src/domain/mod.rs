@@ -144,14 +144,16 @@ impl fmt::Display for UserId {
     }
 }
 
-/// Builds the username stem from an e-mail's local part: lower-case letters, digits, `.`, `_` and `-`,
-/// at most 32 characters, never empty. Uniqueness is the store's job.
+/// Builds the username stem from an e-mail's local part (without a `+tag`).
 pub fn username_stem(email: &Email) -> String {
-    let mut stem: String = email
-        .local_part()
-        .split('+')
-        .next()
-        .unwrap_or_default()
+    username_stem_from(email.local_part().split('+').next().unwrap_or_default())
+}
+
+/// Builds a username stem from any text (an address's local part, a provider's login name):
+/// lower-case letters, digits, `.`, `_` and `-`, at most 32 characters, never empty. Uniqueness is
+/// the store's job.
+pub fn username_stem_from(text: &str) -> String {
+    let mut stem: String = text
         .chars()
         .filter_map(|c| {
             let c = c.to_ascii_lowercase();
@@ -192,5 +194,6 @@ mod tests {
         assert_eq!(stem("Alice.Smith+news@x.org"), "alice.smith");
         assert_eq!(stem("ünï@x.org"), "n");
         assert_eq!(stem("!!!@x.org"), "user");
+        assert_eq!(username_stem_from("The-Octocat"), "the-octocat");
     }
 }

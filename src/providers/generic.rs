@@ -57,6 +57,7 @@ pub fn profile_from_json(json: &Value, pointers: &UserinfoPointers) -> Result<Pr
         email_verified,
         name: pointers.name.as_deref().and_then(|p| text_at(json, p)).map(|n| clip(&n, 200)),
         avatar: pointers.avatar.as_deref().and_then(|p| text_at(json, p)).and_then(|a| https_url(&a)),
+        username: pointers.username.as_deref().and_then(|p| text_at(json, p)).map(|u| clip(&u, 100)),
     })
 }
 
@@ -91,6 +92,7 @@ mod tests {
             subject: Some("/id".into()),
             name: Some("/name".into()),
             avatar: Some("/pic".into()),
+            username: None,
         }
     }
 

@@ -32,6 +32,7 @@ pub fn defaults(name: ProviderName) -> ProviderConfig {
         subject: Some("/id".into()),
         name: Some("/name".into()),
         avatar: Some("/avatar_url".into()),
+        username: Some("/login".into()),
     };
     config
 }
@@ -69,6 +70,7 @@ pub fn profile_from(user: &Value, emails: &Value) -> Result<Profile, ProviderErr
         email_verified: true,
         name: name.map(|n| clip(&n, 200)),
         avatar: text_at(user, "/avatar_url").and_then(|a| https_url(&a)),
+        username: text_at(user, "/login").map(|l| clip(&l, 100)),
     })
 }
 

@@ -117,8 +117,13 @@ pub struct Profile {
     pub subject: Subject,
     /// The e-mail address the provider gave.
     pub email: Email,
-    /// True only when the provider says it verified that address.
+    /// True only when the provider says it verified that address (as read by the preset's
+    /// rules). Whether *we* believe it is the provider's `trust_email_verified`, applied by
+    /// [`Provider::believe`].
     pub email_verified: bool,
+    /// The provider's own login name (GitHub `login`, OpenID Connect `preferred_username` when it
+    /// is not an address), for a username when the address is not verified.
+    pub username: Option<String>,
     /// A display name, if any.
     pub name: Option<String>,
     /// An avatar URL, if any (https only).
@@ -197,7 +202,17 @@ pub struct Provider {
     pub protocol: Protocol,
     /// Whether this is the built-in development provider.
     pub is_dev: bool,
+    /// Believe the provider's "the address is verified" (`trust_email_verified`).
+    pub trust_email_verified: bool,
+    /// Who issues this provider's subjects, stored with each identity: the OpenID Connect issuer
+    /// (Microsoft: the cloud's authority, since its subjects are `tid:oid`), or the OAuth 2.0
+    /// token endpoint's origin. A subject means nothing outside its issuer.
+    pub issuer_binding: String,
 }
+
+/// The issuer binding of the development provider's identities: its subjects are made from the
+/// address alone, whatever URL it is served at.
+pub const DEV_ISSUER_BINDING: &str = "urn:loginwith:dev-provider";
 
 impl Provider {
     /// Builds a provider from its validated configuration. `dev` gives, for the built-in
@@ -235,6 +250,14 @@ impl Provider {
                 quirk: if config.preset == Some(Preset::Github) { Quirk::GithubEmails } else { Quirk::None },
             }))
         };
+        let issuer_binding = match &protocol {
+            _ if is_dev => DEV_ISSUER_BINDING.to_owned(),
+            Protocol::Oidc(oidc) => match oidc.quirk() {
+                OidcQuirk::Microsoft { authority, .. } => authority.clone(),
+                _ => oidc.issuer.clone(),
+            },
+            Protocol::OAuth2(endpoints) => endpoints.token_url.origin().ascii_serialization(),
+        };
         let client_secret = if is_dev {
             Some(config.client_secret.clone().unwrap_or_else(|| dev.client_secret.clone()))
         } else {
@@ -250,7 +273,23 @@ impl Provider {
             response_mode: config.response_mode,
             protocol,
             is_dev,
+            trust_email_verified: config.trust_email_verified && !is_dev,
+            issuer_binding,
         })
+    }
+
+    /// The profile as *we* take it: the address counts as verified only when the provider says
+    /// so and is trusted to (`trust_email_verified`). The development provider's checkbox is
+    /// believed for display (it is a local try-out), but see [`Provider::links_accounts`].
+    pub fn believe(&self, mut profile: Profile) -> Profile {
+        profile.email_verified = profile.email_verified && (self.trust_email_verified || self.is_dev);
+        profile
+    }
+
+    /// Whether a login's verified address may attach it to another user's account (and be found
+    /// by another provider's login). Never for the development provider, in either direction.
+    pub fn links_accounts(&self, believed: &Profile) -> bool {
+        believed.email_verified && !self.is_dev
     }
 
     /// The OpenID Connect state, if this provider speaks it.

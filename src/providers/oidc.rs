@@ -217,6 +217,11 @@ impl Oidc {
         }
     }
 
+    /// The provider-specific rules in force.
+    pub fn quirk(&self) -> &OidcQuirk {
+        &self.quirk
+    }
+
     /// `{issuer}/.well-known/openid-configuration` (OpenID Connect Discovery §4).
     pub fn discovery_url_for(issuer: &str) -> Option<Url> {
         Url::parse(&format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))).ok()
@@ -614,6 +619,7 @@ impl Oidc {
             email,
             name: claims.name().and_then(|n| n.get(None)).map(|n| clip(n.as_str(), 200)),
             avatar: claims.picture().and_then(|p| p.get(None)).and_then(|p| https_url(p.as_str())),
+            username: login_name(claims.preferred_username().map(|u| u.as_str())),
         }))
     }
 
@@ -648,8 +654,18 @@ impl Oidc {
             email,
             name: text_at(json, &pointer(&self.pointers.name, "/name")).map(|n| clip(&n, 200)),
             avatar: text_at(json, &pointer(&self.pointers.avatar, "/picture")).and_then(|a| https_url(&a)),
+            username: login_name(
+                text_at(json, &pointer(&self.pointers.username, "/preferred_username")).as_deref(),
+            )
+            .or_else(|| login_name(claims.preferred_username().map(|u| u.as_str()))),
         })
     }
+}
+
+/// `preferred_username` as a login name, unless it looks like an address: Entra's is the
+/// changeable, unverified sign-in name (`admin@corp.example`), which must not pick a username.
+fn login_name(preferred: Option<&str>) -> Option<String> {
+    preferred.filter(|u| !u.contains('@') && !u.trim().is_empty()).map(|u| clip(u, 100))
 }
 
 /// at_hash for HMAC-signed tokens: the left half of the hash named by the algorithm.

@@ -1,19 +1,24 @@
 //! `GET /authorize/NAME` and `/callback/NAME`: the authorization code flow with PKCE, and for
 //! OpenID Connect providers a nonce, ID token validation and the RFC 9207 `iss` check.
 //!
-//! The callback checks, in order: the provider exists; the provider did not report an error
-//! (flashed, no token request); the `state` matches a pending attempt of *this* session for *this*
-//! provider, not expired, not used (it is consumed here, whatever happens next); a code is present;
-//! the `iss` parameter names the provider's issuer (when the provider promises it, or sends one).
-//! Only then is the code exchanged, the ID token checked, the profile read, the user found or
-//! created, the session id rotated and the user logged in.
+//! The callback checks, in order: the provider exists; the `state` matches a pending attempt of
+//! *this* session for *this* provider, not expired, not used (it is consumed here, whatever
+//! happens next); only then is a provider-reported error shown (flashed, no token request) —
+//! without a matching attempt, `error` and `error_description` are someone else's text and get
+//! the generic 400 page; a code is present; the `iss` parameter names the provider's issuer (when
+//! the provider promises it, or sends one). Then the session id is rotated (which makes the
+//! attempt's removal durable before the provider is called, see [`crate::auth`]), the code is
+//! exchanged, the ID token checked, the profile read and believed as far as the provider is
+//! trusted, the user found or created, and the session started afresh for them.
 //!
 //! Callbacks by `response_mode=form_post` arrive as a cross-site POST, which does not carry our
 //! SameSite=Lax session cookie. Rather than loosen the cookie, such a POST gets a tiny page that
 //! re-posts the same fields to the same URL from our own origin — a same-site request, so the
 //! cookie comes along and the state is checked against the session exactly as for a GET.
 
-use crate::auth::{current_user, log_in};
+use crate::audit;
+use crate::auth::{current_user, log_in, rotate};
+use crate::client::ClientAddr;
 use crate::config::ResponseMode;
 use crate::domain::secret::{random_token, AuthCode, PkceVerifier, StateToken};
 use crate::error::AppError;
@@ -22,6 +27,7 @@ use crate::oauth::{exchange_code, sanitize_code};
 use crate::providers::oidc::OidcLoginError;
 use crate::providers::{Provider, Resolved};
 use crate::state::AppState;
+use crate::store::{LoginRecord, StoreError};
 use crate::templates::render;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -34,11 +40,14 @@ use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 use tower_sessions::Session;
 
-/// `/authorize/{provider}` and `/callback/{provider}`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/authorize/{provider}", get(authorize))
-        .route("/callback/{provider}", get(callback_get).post(callback_post))
+/// `/authorize/{provider}` (apart, so that it gets its own rate limit).
+pub fn authorize_router() -> Router<AppState> {
+    Router::new().route("/authorize/{provider}", get(authorize))
+}
+
+/// `/callback/{provider}`, by GET or (form_post) POST.
+pub fn callback_router() -> Router<AppState> {
+    Router::new().route("/callback/{provider}", get(callback_get).post(callback_post))
 }
 
 fn now() -> i64 {
@@ -161,12 +170,32 @@ async fn callback_get(
     State(state): State<AppState>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
+    client: ClientAddr,
     session: Session,
     messages: Messages,
 ) -> Result<Response, AppError> {
-    let provider = state.provider(&name)?;
-    let params = parse_callback(query.as_deref().unwrap_or_default())?;
-    finish_login(&state, provider, params, &session, messages).await
+    let result = async {
+        let provider = state.provider(&name)?;
+        let params = parse_callback(query.as_deref().unwrap_or_default())?;
+        finish_login(&state, provider, params, client, &session, messages).await
+    }
+    .await;
+    audit_refusal(&state, &name, client, result)
+}
+
+/// Writes the audit line of a refused callback, and passes the result on.
+fn audit_refusal(
+    state: &AppState,
+    name: &str,
+    client: ClientAddr,
+    result: Result<Response, AppError>,
+) -> Result<Response, AppError> {
+    if let Err(err) = &result {
+        // The name in the path is the client's text until it names a configured provider.
+        let provider = state.provider(name).ok().map(|p| p.name.as_str());
+        audit::refusal(client, provider, err.reason(), &crate::error::error_chain(err));
+    }
+    result
 }
 
 /// The marker field of our own re-post.
@@ -185,25 +214,30 @@ static RESUBMIT_CSP: LazyLock<String> = LazyLock::new(|| {
 async fn callback_post(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    client: ClientAddr,
     headers: HeaderMap,
     session: Session,
     messages: Messages,
     body: String,
 ) -> Result<Response, AppError> {
-    let provider = state.provider(&name)?;
-    if provider.response_mode != ResponseMode::FormPost {
-        return Err(AppError::BadCallback("this provider answers by redirect, not by form post".into()));
+    let result = async {
+        let provider = state.provider(&name)?;
+        if provider.response_mode != ResponseMode::FormPost {
+            return Err(AppError::BadCallback("this provider answers by redirect, not by form post".into()));
+        }
+        let params = parse_callback(&body)?;
+        let cookie_sent = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|c| c.split(';').any(|kv| kv.trim_start().starts_with(crate::app::SESSION_COOKIE)));
+        if !cookie_sent && !params.resubmitted {
+            return Ok(resubmit_page(&name, &body));
+        }
+        finish_login(&state, provider, params, client, &session, messages).await
     }
-    let params = parse_callback(&body)?;
-    let cookie_sent = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|c| c.split(';').any(|kv| kv.trim_start().starts_with(crate::app::SESSION_COOKIE)));
-    if !cookie_sent && !params.resubmitted {
-        return Ok(resubmit_page(&name, &body));
-    }
-    finish_login(&state, provider, params, &session, messages).await
+    .await;
+    audit_refusal(&state, &name, client, result)
 }
 
 /// The page that re-posts a cross-site form_post from our own origin (see the module doc).
@@ -235,31 +269,34 @@ async fn finish_login(
     state: &AppState,
     provider: &Provider,
     params: CallbackParams,
+    client: ClientAddr,
     session: &Session,
     messages: Messages,
 ) -> Result<Response, AppError> {
     let mut pending: PendingLogins = session.get(SESSION_KEY).await?.unwrap_or_default();
-
-    if let Some(error) = &params.error {
-        // The person denied access or the provider failed: tell them, burn the attempt, and make
-        // no token request.
-        if let Some(s) = &params.state {
-            let _ = pending.take(s, &provider.name, now(), state.login_ttl);
-            save_pending(session, &pending).await?;
-        }
-        messages.error(provider_error_message(provider, error, &params));
-        return Ok(Redirect::to("/").into_response());
-    }
-
-    let attempt = match &params.state {
+    let taken = match &params.state {
         None => Err(StateError::Missing),
         Some(s) => pending.take(s, &provider.name, now(), state.login_ttl),
     };
-    if params.state.is_some() {
+    if !matches!(taken, Err(StateError::Missing | StateError::Unknown)) {
+        // The attempt was found, so it is used up, whatever happens next.
         save_pending(session, &pending).await?;
     }
-    let attempt = attempt?;
+    // A provider error is shown only for an attempt of this browser for this provider: anything
+    // else is someone else's text, and gets the generic page below.
+    let attempt = taken?;
+
+    if let Some(error) = &params.error {
+        // The person denied access or the provider failed: tell them, and make no token request.
+        audit::refusal(client, Some(provider.name.as_str()), "provider_error", &sanitize_code(error));
+        messages.error(provider_error_message(provider, error, &params));
+        return Ok(Redirect::to("/").into_response());
+    }
     let code = params.code.filter(|c| !c.is_empty()).map(AuthCode::new).ok_or(AppError::MissingCode)?;
+    // From here on the provider is called, and tower-sessions does not save a session whose
+    // answer is a 5xx (unavailable, 502, timeout): the new id, which deletes the old one's stored
+    // record, is what makes the used attempt stay used.
+    let rotated = rotate(session).await?;
 
     let resolved = provider
         .resolve(&state.http)
@@ -308,9 +345,21 @@ async fn finish_login(
             })?
         }
     };
-    let (user, kind) = state.store.record_login(&provider.name, &profile, now()).await?;
-    log_in(session, &user).await?;
-    tracing::info!(provider = %provider.name, user_id = user.id, kind = kind.as_str(), "login");
+    let profile = provider.believe(profile);
+    let record = LoginRecord {
+        provider: &provider.name,
+        issuer: &provider.issuer_binding,
+        links: provider.links_accounts(&profile),
+        profile: &profile,
+    };
+    let (user, kind) = state.store.record_login(&record, now()).await.map_err(|e| match e {
+        StoreError::IssuerChanged { .. } => {
+            AppError::IssuerChanged { provider: provider.display_name.clone(), source: e }
+        }
+        other => AppError::Store(other),
+    })?;
+    log_in(rotated, &user).await?;
+    audit::login(client, provider.name.as_str(), user.id, kind);
     Ok(Redirect::to("/").into_response())
 }
 

@@ -1,6 +1,8 @@
 //! The start page, the stylesheet and logout.
 
+use crate::audit;
 use crate::auth::CurrentUser;
+use crate::client::ClientAddr;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::templates::render;
@@ -60,16 +62,19 @@ async fn stylesheet() -> impl IntoResponse {
 /// them outright in browsers that send it.
 async fn logout(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     session: Session,
 ) -> Result<Redirect, AppError> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         if origin.as_bytes() != state.public_origin.as_bytes() {
-            return Err(AppError::CrossSite);
+            let err = AppError::CrossSite;
+            audit::refusal(client, None, err.reason(), "logout form sent from another site");
+            return Err(err);
         }
     }
     if let Some(user) = crate::auth::current_user(&session).await {
-        tracing::info!(user_id = user.id, "logout");
+        audit::logout(client, user.id);
     }
     session.flush().await?;
     Ok(Redirect::to("/"))

@@ -1,30 +1,45 @@
 //! Users and identities, in SQLite (the default) or PostgreSQL.
 //!
-//! One [`Store`] enum rather than a trait object: the two back ends run the *same* SQL (sqlx's
-//! SQLite driver understands PostgreSQL's `$1` placeholders), so each query is written once and the
-//! [`on_pool!`] macro runs it on whichever pool is configured. Only the migrations differ, for the
-//! column types.
+//! One [`Store`] over a [`Pool`] enum rather than a trait object: the two back ends run the *same*
+//! SQL (sqlx's SQLite driver understands PostgreSQL's `$1` placeholders), so each query is written
+//! once and the [`on_pool!`] macro runs it on whichever pool is configured. Only the migrations
+//! differ, for the column types.
 //!
-//! The login rule lives in [`Store::record_login`]: find the identity by (provider, subject); else
-//! link to the user who already owns a *verified* identity with the same address, but only when
-//! this provider vouches for the address too; else create a user. Races (two first logins of the
-//! same identity at once) are settled by the primary key on identities and a retry.
+//! The login rule lives in [`Store::record_login`]:
+//! 1. Find the identity by (provider, subject) *and issuer*. A subject is only meaningful to the
+//!    issuer that made it: when a provider's issuer changed, its old identities are never handed
+//!    to the new issuer's subjects ([`StoreError::IssuerChanged`]).
+//! 2. Else link to the user who owns an identity with the same address, but only when both sides
+//!    may link: a verified address of a provider we trust (`trust_email_verified`), never the
+//!    development provider's.
+//! 3. Else create a user. Its username comes from a verified address, else from the provider's own
+//!    login name, else it is a neutral `user-N`: an unverified `admin@corp.example` must not
+//!    become `admin`.
+//!
+//! Races (two first logins of the same identity at once) are settled by the primary key on
+//! identities and a retry. Reads of a user's account go through [`accounts::AccountCache`], which
+//! every write here invalidates.
+
+mod accounts;
 
 use crate::domain::{username_stem, ProviderName, UserId};
 use crate::providers::Profile;
+pub use accounts::Account;
+use accounts::AccountCache;
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs the same query code on whichever pool the store holds.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
         }
     };
 }
@@ -44,15 +59,30 @@ pub enum StoreError {
     /// Retries ran out (an unusual amount of contention on one identity or username).
     #[error("could not record the login after several attempts")]
     Contention,
+    /// The identity was recorded under another issuer than the provider's current one.
+    #[error("this account was registered with issuer {recorded}, but the provider is now configured with issuer {current}")]
+    IssuerChanged {
+        /// The issuer stored with the identity.
+        recorded: String,
+        /// The provider's issuer now.
+        current: String,
+    },
 }
 
-/// The user database.
+/// The connection pool of one of the two databases.
 #[derive(Debug, Clone)]
-pub enum Store {
+pub enum Pool {
     /// SQLite file (WAL).
     Sqlite(SqlitePool),
     /// PostgreSQL.
     Postgres(PgPool),
+}
+
+/// The user database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Pool,
+    accounts: Arc<AccountCache>,
 }
 
 /// A user row.
@@ -60,9 +90,11 @@ pub enum Store {
 pub struct User {
     /// Our id.
     pub id: i64,
-    /// The address they first logged in with.
+    /// The address they logged in with: the first one, or the first verified one.
     pub email: String,
-    /// Unique, made from the address's local part.
+    /// A provider we trust vouched for `email`.
+    pub email_verified: bool,
+    /// Unique: from a verified address, the provider's login name, or `user-N`.
     pub username: String,
     /// From the provider's profile.
     pub display_name: Option<String>,
@@ -81,6 +113,14 @@ pub struct Identity {
     pub provider: String,
     /// Provider's account id.
     pub subject: String,
+    /// The address the provider gave at the last login.
+    pub email: String,
+    /// The provider vouched for it and is trusted to.
+    pub email_verified: bool,
+    /// Unix seconds: when it was linked.
+    pub created_at: i64,
+    /// Unix seconds: when it last logged in.
+    pub last_login_at: i64,
 }
 
 /// How a login was recorded.
@@ -105,12 +145,38 @@ impl LoginKind {
     }
 }
 
-const USER_COLUMNS: &str = "id, email, username, display_name, avatar_url, created_at, last_login_at";
+/// One login to record: who the provider says this is, and how far to believe it.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginRecord<'a> {
+    /// The provider's name.
+    pub provider: &'a ProviderName,
+    /// Who issued the subject ([`crate::providers::Provider::issuer_binding`]).
+    pub issuer: &'a str,
+    /// The profile; its `email_verified` already says whether *we* believe it.
+    pub profile: &'a Profile,
+    /// The verified address may link this identity to another user's, and theirs to it.
+    pub links: bool,
+}
+
+const USER_COLUMNS: &str =
+    "id, email, email_verified, username, display_name, avatar_url, created_at, last_login_at";
+/// Stamps a login on a user; a verified address replaces an unverified one ($3 verified, $4 address).
+const TOUCH_USER: &str = "UPDATE users SET last_login_at = $1, \
+     email = CASE WHEN email_verified OR NOT $3 THEN email ELSE $4 END, \
+     email_verified = email_verified OR $3 \
+     WHERE id = $2 RETURNING id, email, email_verified, username, display_name, avatar_url, created_at, last_login_at";
 
 impl Store {
-    /// Opens the database named by `url` and brings its schema up to date.
+    /// Opens the database named by `url` and brings its schema up to date; accounts are cached.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        if url.starts_with("sqlite:") {
+        Self::connect_with(url, true).await
+    }
+
+    /// Like [`Store::connect`]; `cache_accounts = false` reads every account from the database
+    /// (for several instances sharing one database, where another instance's write would not
+    /// invalidate this one's cache).
+    pub async fn connect_with(url: &str, cache_accounts: bool) -> Result<Self, StoreError> {
+        let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(StoreError::Connect)?
                 .create_if_missing(true)
@@ -144,7 +210,7 @@ impl Store {
                 .map_err(StoreError::Connect)?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(StoreError::Migrate)?;
             tokio::spawn(checkpoint_loop(pool.clone(), checkpointer_options));
-            Ok(Store::Sqlite(pool))
+            Pool::Sqlite(pool)
         } else {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -153,8 +219,14 @@ impl Store {
                 .await
                 .map_err(StoreError::Connect)?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(StoreError::Migrate)?;
-            Ok(Store::Postgres(pool))
-        }
+            Pool::Postgres(pool)
+        };
+        Ok(Store { pool, accounts: Arc::new(AccountCache::new(cache_accounts)) })
+    }
+
+    /// The connection pool (the session store shares it).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// True when the database answers.
@@ -170,8 +242,22 @@ impl Store {
 
     /// The identities that log into a user, oldest first.
     pub async fn identities(&self, id: UserId) -> Result<Vec<Identity>, StoreError> {
-        let sql = "SELECT provider, subject FROM identities WHERE user_id = $1 ORDER BY created_at, provider";
+        let sql = "SELECT provider, subject, email, email_verified, created_at, last_login_at \
+                   FROM identities WHERE user_id = $1 ORDER BY created_at, provider";
         Ok(on_pool!(self, pool => sqlx::query_as::<_, Identity>(sql).bind(id.0).fetch_all(pool).await?))
+    }
+
+    /// The user and their identities as they are now (from the cache, which every write here
+    /// invalidates). `None` when the user no longer exists.
+    pub async fn account(&self, id: UserId) -> Result<Option<Arc<Account>>, StoreError> {
+        if let Some(account) = self.accounts.get(id) {
+            return Ok(Some(account));
+        }
+        let generation = self.accounts.generation();
+        let Some(user) = self.user(id).await? else { return Ok(None) };
+        let account = Arc::new(Account { identities: self.identities(id).await?, user });
+        self.accounts.insert_if_current(id, account.clone(), generation);
+        Ok(Some(account))
     }
 
     /// How many users exist (tests and the benchmark check for duplicates with it).
@@ -180,24 +266,61 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await?))
     }
 
+    /// Adopts `issuer` for this provider's identities recorded before issuers were stored, and
+    /// counts those recorded under another issuer (they no longer log in). Run at start.
+    pub async fn bind_issuer(
+        &self,
+        provider: &ProviderName,
+        issuer: &str,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let adopt = "UPDATE identities SET issuer = $1 WHERE provider = $2 AND issuer = ''";
+        let others = "SELECT issuer, COUNT(*) FROM identities WHERE provider = $1 AND issuer <> $2 \
+                      GROUP BY issuer ORDER BY issuer";
+        Ok(on_pool!(self, pool => {
+            sqlx::query(adopt).bind(issuer).bind(provider.as_str()).execute(pool).await?;
+            sqlx::query_as::<_, (String, i64)>(others)
+                .bind(provider.as_str())
+                .bind(issuer)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
     /// Finds or creates the user for a provider's profile and stamps the login.
     pub async fn record_login(
         &self,
-        provider: &ProviderName,
-        profile: &Profile,
+        login: &LoginRecord<'_>,
+        now: i64,
+    ) -> Result<(User, LoginKind), StoreError> {
+        let result = self.record_login_uncached(login, now).await;
+        if let Ok((user, _)) = &result {
+            self.accounts.invalidate(UserId(user.id));
+        }
+        result
+    }
+
+    async fn record_login_uncached(
+        &self,
+        login: &LoginRecord<'_>,
         now: i64,
     ) -> Result<(User, LoginKind), StoreError> {
         // Each pass either finds the identity, or tries to create it; a unique violation means a
         // concurrent login created it (or took our username) first, and the next pass sees that.
         for _ in 0..5 {
-            if let Some(user) = self.returning(provider, profile, now).await? {
+            if let Some(user) = self.returning(login, now).await? {
                 return Ok((user, LoginKind::Returning));
             }
-            let attempt = match self.link_target(profile).await? {
-                Some(user_id) => {
-                    self.link(provider, profile, user_id, now).await.map(|u| (u, LoginKind::Linked))
+            match self.recorded_issuer(login).await? {
+                Some(recorded) if recorded != login.issuer => {
+                    return Err(StoreError::IssuerChanged { recorded, current: login.issuer.to_owned() })
                 }
-                None => self.create(provider, profile, now).await.map(|u| (u, LoginKind::Created)),
+                // A concurrent first login created it since `returning` looked: look again.
+                Some(_) => continue,
+                None => {}
+            }
+            let attempt = match self.link_target(login).await? {
+                Some(user_id) => self.link(login, user_id, now).await.map(|u| (u, LoginKind::Linked)),
+                None => self.create(login, now).await.map(|u| (u, LoginKind::Created)),
             };
             match attempt {
                 Ok(done) => return Ok(done),
@@ -208,91 +331,114 @@ impl Store {
         Err(StoreError::Contention)
     }
 
-    /// A known identity: refresh its address and the user's last login.
-    async fn returning(
-        &self,
-        provider: &ProviderName,
-        profile: &Profile,
-        now: i64,
-    ) -> Result<Option<User>, StoreError> {
+    /// A known identity of this issuer: refresh its address and the user's last login.
+    async fn returning(&self, login: &LoginRecord<'_>, now: i64) -> Result<Option<User>, StoreError> {
         // Two single statements, no transaction: each is atomic on its own, and a login racing
         // with another can only stamp the same values. (Fewer statements matter: on SQLite each is
         // a round trip to sqlx's worker thread; see docs/performance.md.)
-        let update_identity = "UPDATE identities SET email = $1, email_normalized = $2, email_verified = $3 \
-                               WHERE provider = $4 AND subject = $5 RETURNING user_id";
-        let touch = format!("UPDATE users SET last_login_at = $1 WHERE id = $2 RETURNING {USER_COLUMNS}");
-        let email = profile.email.as_str();
+        let update_identity =
+            "UPDATE identities SET email = $1, email_normalized = $2, email_verified = $3, \
+                               links = $4, last_login_at = $5 \
+                               WHERE provider = $6 AND subject = $7 AND issuer = $8 RETURNING user_id";
+        let profile = login.profile;
         let normalized = profile.email.normalized();
         Ok(on_pool!(self, pool => {
             let found: Option<i64> = sqlx::query_scalar(update_identity)
-                .bind(email)
+                .bind(profile.email.as_str())
                 .bind(&normalized)
                 .bind(profile.email_verified)
-                .bind(provider.as_str())
+                .bind(login.links)
+                .bind(now)
+                .bind(login.provider.as_str())
                 .bind(profile.subject.as_str())
+                .bind(login.issuer)
                 .fetch_optional(pool)
                 .await?;
             match found {
                 None => None,
-                Some(user_id) => sqlx::query_as::<_, User>(&touch).bind(now).bind(user_id).fetch_optional(pool).await?,
+                Some(user_id) => sqlx::query_as::<_, User>(TOUCH_USER)
+                    .bind(now)
+                    .bind(user_id)
+                    .bind(profile.email_verified)
+                    .bind(profile.email.as_str())
+                    .fetch_optional(pool)
+                    .await?,
             }
         }))
     }
 
-    /// The user to attach a new identity to: only when this provider vouches for the address *and*
-    /// an existing identity was vouched for with the same address. An unverified address never
-    /// links, in either direction (that would let anyone claim anyone's account).
-    async fn link_target(&self, profile: &Profile) -> Result<Option<UserId>, StoreError> {
-        if !profile.email_verified {
+    /// The issuer this (provider, subject) was recorded under, if it exists.
+    async fn recorded_issuer(&self, login: &LoginRecord<'_>) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT issuer FROM identities WHERE provider = $1 AND subject = $2";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(login.provider.as_str())
+            .bind(login.profile.subject.as_str())
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    /// The user to attach a new identity to: only when this login may link (a trusted provider's
+    /// verified address) *and* an existing identity may too, with the same address. An
+    /// unverified or untrusted address never links, in either direction: that would let anyone
+    /// claim anyone's account.
+    async fn link_target(&self, login: &LoginRecord<'_>) -> Result<Option<UserId>, StoreError> {
+        if !login.links {
             return Ok(None);
         }
-        let sql = "SELECT user_id FROM identities WHERE email_normalized = $1 AND email_verified \
+        let sql = "SELECT user_id FROM identities WHERE email_normalized = $1 AND links \
                    ORDER BY created_at LIMIT 1";
-        let normalized = profile.email.normalized();
+        let normalized = login.profile.email.normalized();
         let found: Option<i64> =
             on_pool!(self, pool => sqlx::query_scalar(sql).bind(&normalized).fetch_optional(pool).await?);
         Ok(found.map(UserId))
     }
 
-    async fn link(
-        &self,
-        provider: &ProviderName,
-        profile: &Profile,
-        user_id: UserId,
-        now: i64,
-    ) -> Result<User, sqlx::Error> {
-        let touch = format!("UPDATE users SET last_login_at = $1 WHERE id = $2 RETURNING {USER_COLUMNS}");
+    async fn link(&self, login: &LoginRecord<'_>, user_id: UserId, now: i64) -> Result<User, sqlx::Error> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            insert_identity_sql(provider, profile, user_id, now).execute(&mut *tx).await?;
-            let user = sqlx::query_as::<_, User>(&touch).bind(now).bind(user_id.0).fetch_one(&mut *tx).await?;
+            insert_identity_sql(login, user_id, now).execute(&mut *tx).await?;
+            let user = sqlx::query_as::<_, User>(TOUCH_USER)
+                .bind(now)
+                .bind(user_id.0)
+                .bind(login.profile.email_verified)
+                .bind(login.profile.email.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(user)
         })
     }
 
-    async fn create(
-        &self,
-        provider: &ProviderName,
-        profile: &Profile,
-        now: i64,
-    ) -> Result<User, sqlx::Error> {
-        let username = self.free_username(&username_stem(&profile.email)).await?;
+    async fn create(&self, login: &LoginRecord<'_>, now: i64) -> Result<User, sqlx::Error> {
+        let profile = login.profile;
+        let username = match username_source(profile) {
+            Some(stem) => self.free_username(&stem).await?,
+            // Named after the row's id once it has one (below); this placeholder cannot collide
+            // with a real username, whose characters never include '~'.
+            None => format!("~{}", crate::domain::secret::random_token(12)),
+        };
+        let neutral = username.starts_with('~');
         let insert_user = format!(
-            "INSERT INTO users (email, username, display_name, avatar_url, created_at, last_login_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING {USER_COLUMNS}"
+            "INSERT INTO users (email, email_verified, username, display_name, avatar_url, created_at, last_login_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {USER_COLUMNS}"
         );
+        let rename =
+            format!("UPDATE users SET username = 'user-' || id WHERE id = $1 RETURNING {USER_COLUMNS}");
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let user = sqlx::query_as::<_, User>(&insert_user)
+            let mut user = sqlx::query_as::<_, User>(&insert_user)
                 .bind(profile.email.as_str())
+                .bind(profile.email_verified)
                 .bind(&username)
                 .bind(profile.name.as_deref())
                 .bind(profile.avatar.as_deref())
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
-            insert_identity_sql(provider, profile, UserId(user.id), now).execute(&mut *tx).await?;
+            if neutral {
+                user = sqlx::query_as::<_, User>(&rename).bind(user.id).fetch_one(&mut *tx).await?;
+            }
+            insert_identity_sql(login, UserId(user.id), now).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(user)
         })
@@ -306,6 +452,18 @@ impl Store {
             on_pool!(self, pool => sqlx::query_scalar(sql).bind(stem).bind(len).fetch_all(pool).await?);
         Ok(first_free_username(stem, &taken))
     }
+}
+
+/// What a new user's username is made from: a verified address's local part, else the provider's
+/// own login name; `None` means a neutral `user-N`. An unverified address never names anyone.
+fn username_source(profile: &Profile) -> Option<String> {
+    if profile.email_verified {
+        return Some(username_stem(&profile.email));
+    }
+    let login = profile.username.as_deref()?;
+    let stem = crate::domain::username_stem_from(login);
+    // "user" is what a login name of nothing but punctuation becomes: no better than neutral.
+    (stem != "user").then_some(stem)
 }
 
 /// Creates a missing SQLite database file with mode 0600 before SQLite opens it: it holds every
@@ -349,8 +507,7 @@ async fn checkpoint_loop(pool: SqlitePool, options: SqliteConnectOptions) {
 }
 
 fn insert_identity_sql<'q, DB: sqlx::Database>(
-    provider: &'q ProviderName,
-    profile: &'q Profile,
+    login: &'q LoginRecord<'q>,
     user_id: UserId,
     now: i64,
 ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
@@ -360,16 +517,19 @@ where
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    let profile = login.profile;
     sqlx::query(
-        "INSERT INTO identities (provider, subject, user_id, email, email_normalized, email_verified, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO identities (provider, subject, issuer, user_id, email, email_normalized, email_verified, \
+         links, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
     )
-    .bind(provider.as_str())
+    .bind(login.provider.as_str())
     .bind(profile.subject.as_str())
+    .bind(login.issuer)
     .bind(user_id.0)
     .bind(profile.email.as_str())
     .bind(profile.email.normalized())
     .bind(profile.email_verified)
+    .bind(login.links)
     .bind(now)
 }
 

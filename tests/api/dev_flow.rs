@@ -2,6 +2,7 @@
 
 use crate::db_tests;
 use crate::helpers::*;
+use crate::mock_provider::{MockProvider, Scripted};
 use reqwest::StatusCode;
 
 db_tests!(
@@ -17,7 +18,7 @@ db_tests!(
     healthz_answers,
     logged_in_user_is_sent_home_by_authorize,
     localhost_is_sent_to_the_address_the_cookies_belong_to,
-    api_me_lists_a_linked_identity_after_the_next_login,
+    api_me_shows_an_identity_linked_from_another_browser,
 );
 
 async fn dev_login_then_logout(db: Db) {
@@ -92,9 +93,10 @@ async fn username_collisions_get_a_number(db: Db) {
     let (_, me) = app.api_me().await;
     assert_eq!(me["username"], "sam2");
     app.client.post(app.url("/logout")).send().await.unwrap();
+    // An unverified address does not choose a username: it gets a neutral one.
     app.login_dev("Sam@three.example", false).await;
     let (_, me) = app.api_me().await;
-    assert_eq!(me["username"], "sam3");
+    assert_eq!(me["username"], format!("user-{}", me["id"]), "{me}");
     assert_eq!(app.user_count().await, 3);
 }
 
@@ -123,32 +125,44 @@ async fn concurrent_first_logins_create_one_user(db: Db) {
     assert_eq!(app.user_count().await, 1);
 }
 
-async fn verified_address_links_and_unverified_does_not(db: Db) {
-    let mock = crate::mock_provider::MockProvider::start().await;
-    let app = spawn_app_with(db, &format!("[providers.dev]\n{}", mock.provider_toml("mock"))).await;
-    // Owner logs in with a verified address through dev.
-    app.login_dev("owner@example.com", true).await;
-    let (_, owner) = app.api_me().await;
-    app.client.post(app.url("/logout")).send().await.unwrap();
+/// Two mock providers that are both trusted to verify addresses, as `[providers.a]` and `[providers.b]`.
+pub async fn two_trusted_mocks(db: Db) -> (MockProvider, MockProvider, TestApp) {
+    let (a, b) = (MockProvider::start().await, MockProvider::start().await);
+    let toml = format!(
+        "{}{}",
+        a.provider_toml_with("a", "trust_email_verified = true"),
+        b.provider_toml_with("b", "trust_email_verified = true")
+    );
+    let app = spawn_app_with(db, &toml).await;
+    (a, b, app)
+}
 
-    // The same address, *unverified* at another provider: a new user, not the owner's account.
-    mock.set_userinfo(crate::mock_provider::Scripted::json(
-        200,
-        serde_json::json!({"sub": "attacker", "email": "owner@example.com", "email_verified": false}),
-    ));
-    mock_login(&app, "mock").await;
+pub fn profile(sub: &str, email: &str, verified: bool) -> Scripted {
+    Scripted::json(200, serde_json::json!({"sub": sub, "email": email, "email_verified": verified}))
+}
+
+async fn verified_address_links_and_unverified_does_not(db: Db) {
+    let (a, b, app) = two_trusted_mocks(db).await;
+    // Owner logs in with a verified address at provider a.
+    a.set_userinfo(profile("owner-at-a", "owner@example.com", true));
+    mock_login(&app, "a").await;
+    let (_, owner) = app.api_me().await;
+    app.logout().await;
+
+    // The same address, *unverified* at provider b: a new user, not the owner's account.
+    b.set_userinfo(profile("attacker", "owner@example.com", false));
+    mock_login(&app, "b").await;
     let (_, me) = app.api_me().await;
     assert_ne!(me["id"], owner["id"], "an unverified address must never log into someone else's account");
-    app.client.post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(me["email_verified"], false, "{me}");
+    app.logout().await;
 
-    // Verified at the other provider: linked to the owner.
-    mock.set_userinfo(crate::mock_provider::Scripted::json(
-        200,
-        serde_json::json!({"sub": "owner-at-mock", "email": "Owner@Example.com", "email_verified": true}),
-    ));
-    mock_login(&app, "mock").await;
+    // Verified at provider b: linked to the owner.
+    b.set_userinfo(profile("owner-at-b", "Owner@Example.com", true));
+    mock_login(&app, "b").await;
     let (_, me) = app.api_me().await;
     assert_eq!(me["id"], owner["id"]);
+    assert_eq!(me["email_verified"], true);
     assert_eq!(me["identities"].as_array().unwrap().len(), 2);
 }
 
@@ -185,20 +199,28 @@ async fn logged_in_user_is_sent_home_by_authorize(db: Db) {
     assert_eq!(location(&response), "/");
 }
 
-async fn api_me_lists_a_linked_identity_after_the_next_login(db: Db) {
-    let mock = crate::mock_provider::MockProvider::start().await;
-    let app = spawn_app_with(db, &format!("[providers.dev]\n{}", mock.provider_toml("mock"))).await;
-    app.login_dev("someone@example.com", true).await;
+/// `/api/me` is always current: an identity linked in another browser shows up in a session that
+/// was logged in before, without logging in again.
+async fn api_me_shows_an_identity_linked_from_another_browser(db: Db) {
+    let (a, b, app) = two_trusted_mocks(db).await;
+    a.set_userinfo(profile("someone-at-a", "someone@example.com", true));
+    mock_login(&app, "a").await;
     let (_, first) = app.api_me().await;
-    assert_eq!(first["identities"].as_array().unwrap().len(), 1);
-    app.client.post(app.url("/logout")).send().await.unwrap();
-    // The mock vouches for the same address: the next login links, and /api/me shows both.
-    mock_login(&app, "mock").await;
+    assert_eq!(identity_keys(&first), [("a".to_owned(), "someone-at-a".to_owned())]);
+
+    // Another browser logs in through b with the same verified address: linked.
+    let other = app.another_browser();
+    b.set_userinfo(profile("someone-at-b", "someone@example.com", true));
+    mock_login(&other, "b").await;
+
     let (_, me) = app.api_me().await;
     assert_eq!(me["id"], first["id"]);
-    let providers: Vec<_> =
-        me["identities"].as_array().unwrap().iter().map(|i| i["provider"].clone()).collect();
-    assert_eq!(providers, vec![serde_json::json!("dev"), serde_json::json!("mock")]);
+    assert_eq!(
+        identity_keys(&me),
+        [("a".to_owned(), "someone-at-a".to_owned()), ("b".to_owned(), "someone-at-b".to_owned())],
+        "the first browser sees the new identity without logging in again"
+    );
+    assert_eq!(me["identities"][1]["email_verified"], true);
 }
 
 async fn localhost_is_sent_to_the_address_the_cookies_belong_to(db: Db) {

@@ -129,6 +129,23 @@ impl Drop for TestDb {
     }
 }
 
+/// Runs one SQL statement on a test database (to set up what an older version left behind).
+pub async fn execute(db: &TestDb, sql: &str) {
+    use sqlx::{Connection, Executor};
+    match db.kind {
+        Db::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect to SQLite");
+            conn.execute(sql).await.expect("execute");
+            let _ = conn.close().await;
+        }
+        Db::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect to PostgreSQL");
+            conn.execute(sql).await.expect("execute");
+            let _ = conn.close().await;
+        }
+    }
+}
+
 /// A running app and a browser-like client (cookie jar, no redirect following).
 pub struct TestApp {
     pub address: String,
@@ -181,9 +198,16 @@ pub async fn spawn_app_on(test_db: Arc<TestDb>, extra_toml: &str) -> TestApp {
 
 /// The app on an existing test database, with extra `[server]` keys and extra TOML.
 pub async fn spawn_app_on_with_server(test_db: Arc<TestDb>, server_keys: &str, extra_toml: &str) -> TestApp {
+    // Tests make many logins from 127.0.0.1 in a row: no rate limits unless the test is about them
+    // (then its TOML has its own [limits] table).
+    let limits = if extra_toml.contains("[limits]") {
+        ""
+    } else {
+        "[limits]\nauthorize_per_minute = 0\ncallback_per_minute = 0\ndev_provider_per_minute = 0\n"
+    };
     let toml = format!(
         "[server]\nbind = \"127.0.0.1:0\"\nsecret_key = \"test-secret-key-that-is-long-enough-0123456789\"\n\
-         {server_keys}\n[database]\nurl = \"{}\"\n{extra_toml}",
+         {server_keys}\n[database]\nurl = \"{}\"\n{limits}{extra_toml}",
         test_db.url
     );
     let config = Config::from_toml(&toml).unwrap_or_else(|e| panic!("test configuration: {e}"));
@@ -227,6 +251,21 @@ pub async fn expect_page(response: Response, status: StatusCode, phrase: &str) -
     page
 }
 
+/// `/api/me`'s identities as (provider, subject) pairs, in its order.
+pub fn identity_keys(me: &serde_json::Value) -> Vec<(String, String)> {
+    me["identities"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .map(|i| {
+                    let text = |k: &str| i[k].as_str().unwrap_or_default().to_owned();
+                    (text("provider"), text("subject"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let url = Url::parse(url).ok()?;
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
@@ -243,6 +282,22 @@ impl TestApp {
 
     pub async fn get_url(&self, url: &str) -> Response {
         self.client.get(url).send().await.expect("GET")
+    }
+
+    /// A browser for a server the test started itself (e.g. an embedding router) at `address`.
+    pub fn attach(address: &str, store: Store) -> TestApp {
+        let jar = Arc::new(Jar::default());
+        let port = Url::parse(address).ok().and_then(|u| u.port()).unwrap_or_default();
+        let db = TestDb { url: String::new(), kind: Db::Sqlite, _dir: None, pg_name: None };
+        TestApp {
+            address: address.to_owned(),
+            port,
+            client: browser_client(jar.clone()),
+            jar,
+            store,
+            db: Arc::new(db),
+            shutdown: None,
+        }
     }
 
     /// The same server seen from another browser (its own cookie jar).

@@ -20,6 +20,8 @@ db_tests!(
     unknown_provider_is_a_404,
     provider_error_is_flashed_escaped_once_and_burns_the_state,
     provider_error_code_and_uri_cannot_inject_markup,
+    provider_error_without_a_matching_attempt_shows_no_attacker_text,
+    a_state_whose_callback_ended_in_a_5xx_cannot_be_used_again,
     missing_state_is_refused,
     wrong_state_is_refused,
     state_from_another_browser_is_refused,
@@ -199,6 +201,70 @@ async fn provider_error_code_and_uri_cannot_inject_markup(db: Db) {
     assert!(!home.contains("javascript:"), "a non-https error_uri is dropped:\n{home}");
     assert_eq!(mock.token_requests(), 0);
     assert_nothing_written(&app).await;
+}
+
+/// Text injection: a link to `/callback/X?error=...&error_description=...` that matches no login
+/// of this browser must not put its text on our pages.
+async fn provider_error_without_a_matching_attempt_shows_no_attacker_text(db: Db) {
+    let (mock, app) = with_mock(db).await;
+    let real = begin(&app, "mock").await;
+    let lure = "Your account is locked. Call +1 555 0100 now";
+    let forged = format!("{real}x");
+    for pairs in [
+        vec![("error", "access_denied"), ("error_description", lure)],
+        vec![("error", "access_denied"), ("error_description", lure), ("state", forged.as_str())],
+        vec![("error", "access_denied"), ("error_description", lure), ("state", "")],
+    ] {
+        let page = expect_page(
+            app.get(&callback_path("mock", &pairs)).await,
+            StatusCode::BAD_REQUEST,
+            "This login cannot be completed",
+        )
+        .await;
+        assert!(!page.contains("Call +1 555"), "no attacker text on the error page:\n{page}");
+        assert!(!page.contains("access_denied"), "{page}");
+    }
+    let home = app.get("/").await.text().await.unwrap();
+    assert!(!home.contains("Call +1 555") && !home.contains("not completed"), "no flash:\n{home}");
+
+    // A browser with no session at all gets the same page, and no session is made for it.
+    let stranger = app.another_browser();
+    let response = stranger
+        .get(&callback_path("mock", &[("error", "x"), ("error_description", lure), ("state", "s")]))
+        .await;
+    expect_page(response, StatusCode::BAD_REQUEST, "This login cannot be completed").await;
+    assert!(stranger.session_cookie().is_none(), "no session row for a stranger's error link");
+
+    // The real attempt was not touched by any of this: it still completes.
+    let response = app.get(&callback_path("mock", &[("code", "good-code"), ("state", &real)])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    app.assert_logged_in_as("someone@example.com").await;
+    assert_eq!(mock.token_requests(), 1);
+}
+
+/// tower-sessions does not save a session whose answer is a 5xx. The attempt's removal must be
+/// durable before the provider is called, or the same state would work again with another code.
+async fn a_state_whose_callback_ended_in_a_5xx_cannot_be_used_again(db: Db) {
+    let (mock, app) = with_mock_and(db, "", TIMEOUT_500).await;
+    let good = Scripted::json(200, json!({"access_token": "mock-token", "token_type": "bearer"}));
+    for (failing, status) in [
+        (Scripted::text(500, "text/plain", "down"), StatusCode::BAD_GATEWAY),
+        (good.clone().delayed(Duration::from_secs(30)), StatusCode::GATEWAY_TIMEOUT),
+    ] {
+        mock.set_token(failing);
+        let state = begin(&app, "mock").await;
+        let before = mock.token_requests();
+        let response = app.get(&callback_path("mock", &[("code", "first-code"), ("state", &state)])).await;
+        assert_eq!(response.status(), status);
+        assert_eq!(mock.token_requests(), before + 1);
+
+        mock.set_token(good.clone());
+        let response = app.get(&callback_path("mock", &[("code", "second-code"), ("state", &state)])).await;
+        expect_page(response, StatusCode::BAD_REQUEST, "does not belong to a login started in this browser")
+            .await;
+        assert_eq!(mock.token_requests(), before + 1, "the replay made no token request");
+        assert_nothing_written(&app).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ mod config_errors;
 mod dev_flow;
 mod github;
 mod hostile;
+mod linking;
 mod microsoft;
 mod oidc;
 mod production;

@@ -7,6 +7,7 @@
 use crate::db_tests;
 use crate::fake_oidc::*;
 use crate::helpers::*;
+use crate::mock_provider::{MockProvider, Scripted};
 use reqwest::Response;
 use serde_json::{json, Value};
 
@@ -100,16 +101,30 @@ async fn organizations_refuses_a_personal_account(db: Db) {
     expect_refused(&app, response, "tenant is not accepted").await;
 }
 
-/// The victim's account, made through the development provider with a verified address.
+/// A mock OAuth 2.0 provider trusted to verify addresses, as `[providers.victim]`: where the
+/// victim's account comes from (the development provider's accounts never link).
+async fn trusted_mock() -> (MockProvider, String) {
+    let mock = MockProvider::start().await;
+    mock.set_userinfo(Scripted::json(
+        200,
+        json!({"sub": "victim-1", "email": "victim@example.com", "email_verified": true}),
+    ));
+    let toml = mock.provider_toml_with("victim", "trust_email_verified = true");
+    (mock, toml)
+}
+
+/// The victim's account, made with a verified address through the trusted mock.
 async fn victim_account(app: &TestApp) -> Value {
-    app.login_dev("victim@example.com", true).await;
+    crate::dev_flow::mock_login(app, "victim").await;
     let (_, me) = app.api_me().await;
+    assert_eq!(me["email_verified"], true, "{me}");
     app.logout().await;
     me
 }
 
 async fn entra_email_without_xms_edov_does_not_link(db: Db) {
-    let (fake, app) = setup(db, "common", "[providers.dev]").await;
+    let (_mock, victim_toml) = trusted_mock().await;
+    let (fake, app) = setup(db, "common", &victim_toml).await;
     let victim = victim_account(&app).await;
 
     // An attacker's tenant sets the victim's address on its own user, and even claims it verified.
@@ -130,7 +145,8 @@ async fn entra_email_without_xms_edov_does_not_link(db: Db) {
 }
 
 async fn entra_email_with_xms_edov_links(db: Db) {
-    let (fake, app) = setup(db, "common", "[providers.dev]").await;
+    let (_mock, victim_toml) = trusted_mock().await;
+    let (fake, app) = setup(db, "common", &victim_toml).await;
     let victim = victim_account(&app).await;
 
     let response = ms_login(&app, &fake, |nonce| {
@@ -150,7 +166,8 @@ async fn entra_email_with_xms_edov_links(db: Db) {
 /// which it documents as unverified: `xms_edov` vouches for the `email` claim only, so it must
 /// not make the sign-in name a verified address that links to someone else's account.
 async fn entra_sign_in_name_is_not_a_verified_address_even_with_xms_edov(db: Db) {
-    let (fake, app) = setup(db, "common", "[providers.dev]").await;
+    let (_mock, victim_toml) = trusted_mock().await;
+    let (fake, app) = setup(db, "common", &victim_toml).await;
     let victim = victim_account(&app).await;
 
     let response = ms_login(&app, &fake, |nonce| {

@@ -1,0 +1,59 @@
+//! The audit trail: one structured log line per login, refusal, logout and rate-limit hit, under
+//! the target `loginwith::audit`, so that it can be selected (`LOGINWITH_LOG=loginwith::audit=info`)
+//! and written as JSON (`[log] format = "json"`).
+//!
+//! Every line has `event` and `client` (the client address, see [`crate::client`]); logins carry
+//! `user_id`, `provider` and `outcome` (`new`, `returning`, `linked`); refusals carry `reason`, a
+//! stable code, and `detail`, a sentence. Nothing here takes a token, a code, a state or a secret,
+//! so none can be written: the functions accept only ids, names and our own error texts.
+
+use crate::client::ClientAddr;
+use crate::limits::Area;
+use crate::store::LoginKind;
+
+/// The log target of audit lines.
+pub const TARGET: &str = "loginwith::audit";
+
+/// A user logged in.
+pub fn login(client: ClientAddr, provider: &str, user_id: i64, kind: LoginKind) {
+    tracing::info!(
+        target: TARGET,
+        event = "login",
+        outcome = kind.as_str(),
+        user_id,
+        provider,
+        client = %client,
+        "login"
+    );
+}
+
+/// A login (or a logout) was refused; `reason` is a stable code, `detail` a sentence.
+pub fn refusal(client: ClientAddr, provider: Option<&str>, reason: &str, detail: &str) {
+    tracing::info!(
+        target: TARGET,
+        event = "refusal",
+        outcome = "refused",
+        reason,
+        provider = provider.unwrap_or(""),
+        client = %client,
+        detail,
+        "refusal"
+    );
+}
+
+/// A user logged out.
+pub fn logout(client: ClientAddr, user_id: i64) {
+    tracing::info!(target: TARGET, event = "logout", outcome = "logged_out", user_id, client = %client, "logout");
+}
+
+/// A client went over a rate limit.
+pub fn rate_limited(client: ClientAddr, area: Area) {
+    tracing::info!(
+        target: TARGET,
+        event = "rate_limited",
+        outcome = "refused",
+        area = area.as_str(),
+        client = %client,
+        "rate limit"
+    );
+}
