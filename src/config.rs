@@ -788,6 +788,11 @@ impl Walk<'_> {
                 config.scopes.insert(0, "openid".into());
             }
         }
+        if preset == Some(Preset::Microsoft) && !config.scopes.iter().any(|s| s == "profile") {
+            // Entra puts `oid` (half of the identity key, see providers::microsoft) in the ID
+            // token only with the `profile` scope; without it every login would fail.
+            config.scopes.push("profile".into());
+        }
         if config.issuer.is_some() {
             for field in ["authorize_url", "token_url", "userinfo_url"] {
                 if table.contains_key(field) {
