@@ -143,6 +143,8 @@ pub struct FakeState {
     pub iss_parameter_supported: AtomicBool,
     pub algorithms: Mutex<Vec<String>>,
     pub jwks: Mutex<Value>,
+    /// How long `/jwks` takes to answer (a slow provider keeps a refetch in flight).
+    pub jwks_delay: Mutex<Option<std::time::Duration>>,
     /// What the next `/token` call returns as `id_token` (`None`: no `id_token` member).
     pub id_token: Mutex<Option<String>>,
     /// What a `/token` call for one of these codes returns as `id_token`, before `id_token`.
@@ -180,6 +182,7 @@ impl FakeOidc {
             iss_parameter_supported: AtomicBool::new(true),
             algorithms: Mutex::new(vec!["RS256".into()]),
             jwks: Mutex::new(jwks_of(&[&key1()])),
+            jwks_delay: Mutex::new(None),
             id_token: Mutex::new(None),
             id_tokens_by_code: Mutex::new(HashMap::new()),
             access_token: Mutex::new(ACCESS_TOKEN.into()),
@@ -204,9 +207,14 @@ impl FakeOidc {
 
     /// `[providers.NAME]` for this provider as a generic OpenID Connect issuer, with extra keys.
     pub fn provider_toml(&self, name: &str, extra_keys: &str) -> String {
+        self.provider_toml_for_issuer(name, &self.base, extra_keys)
+    }
+
+    /// Like [`provider_toml`](Self::provider_toml), configured with `issuer` (e.g. the base with a
+    /// trailing slash).
+    pub fn provider_toml_for_issuer(&self, name: &str, issuer: &str, extra_keys: &str) -> String {
         format!(
-            "[providers.{name}]\nissuer = \"{base}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{extra_keys}\n",
-            base = self.base
+            "[providers.{name}]\nissuer = \"{issuer}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{extra_keys}\n"
         )
     }
 
@@ -235,6 +243,10 @@ impl FakeOidc {
     /// The key set `/jwks` serves.
     pub fn set_jwks(&self, jwks: Value) {
         *self.state.jwks.lock().unwrap() = jwks;
+    }
+    /// How long `/jwks` waits before answering.
+    pub fn set_jwks_delay(&self, delay: std::time::Duration) {
+        *self.state.jwks_delay.lock().unwrap() = Some(delay);
     }
     /// The `id_token` the next `/token` answers carry.
     pub fn set_id_token(&self, jwt: impl Into<String>) {
@@ -376,6 +388,10 @@ fn discovery_document(state: &FakeState, issuer: Option<String>) -> Response {
 
 async fn jwks(State(state): State<Arc<FakeState>>) -> Response {
     state.jwks_requests.fetch_add(1, Ordering::SeqCst);
+    let delay = *state.jwks_delay.lock().unwrap();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let body = state.jwks.lock().unwrap().clone();
     Json(body).into_response()
 }
