@@ -128,7 +128,10 @@ mod tests {
     #[test]
     fn keeps_the_text_exactly_trailing_slash_included() {
         assert_eq!(Issuer::parse("https://tenant.auth0.com/").unwrap().as_str(), "https://tenant.auth0.com/");
-        assert_eq!(Issuer::parse("https://accounts.google.com").unwrap().as_str(), "https://accounts.google.com");
+        assert_eq!(
+            Issuer::parse("https://accounts.google.com").unwrap().as_str(),
+            "https://accounts.google.com"
+        );
     }
 
     #[test]
@@ -167,6 +170,9 @@ mod tests {
         assert!(i.differs_only_by_trailing_slash("https://tenant.auth0.com"));
         assert!(!i.differs_only_by_trailing_slash("https://tenant.auth0.com/"));
         assert!(!i.differs_only_by_trailing_slash("https://other.auth0.com/"));
-        assert_eq!(Issuer::parse("https://accounts.google.com").unwrap().without_scheme(), "accounts.google.com");
+        assert_eq!(
+            Issuer::parse("https://accounts.google.com").unwrap().without_scheme(),
+            "accounts.google.com"
+        );
     }
 }

@@ -27,7 +27,9 @@ pub fn defaults(name: ProviderName) -> ProviderConfig {
 /// address or belongs to a Google Workspace domain (`hd`, the hosted domain, is non-empty).
 pub fn email_is_verified(email: &str, email_verified: Option<bool>, hd: Option<&str>) -> bool {
     let gmail = email.len() > "@gmail.com".len()
-        && email.get(email.len() - "@gmail.com".len()..).is_some_and(|end| end.eq_ignore_ascii_case("@gmail.com"));
+        && email
+            .get(email.len() - "@gmail.com".len()..)
+            .is_some_and(|end| end.eq_ignore_ascii_case("@gmail.com"));
     let workspace = hd.is_some_and(|hd| !hd.trim().is_empty());
     email_verified == Some(true) && (gmail || workspace)
 }

@@ -399,7 +399,8 @@ async fn jwks(State(state): State<Arc<FakeState>>) -> Response {
 async fn token(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: Bytes) -> Response {
     state.token_requests.fetch_add(1, Ordering::SeqCst);
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let for_code = form.get("code").and_then(|code| state.id_tokens_by_code.lock().unwrap().get(code).cloned());
+    let for_code =
+        form.get("code").and_then(|code| state.id_tokens_by_code.lock().unwrap().get(code).cloned());
     *state.last_token_form.lock().unwrap() = form;
     *state.last_token_auth.lock().unwrap() =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);

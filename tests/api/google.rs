@@ -51,7 +51,12 @@ fn claims_with_iss(fake: &FakeOidc, nonce: &str, iss: &str) -> Value {
 
 /// Starts a login at `provider`, has the fake mint `make(nonce)`, and comes back with the
 /// configured issuer as the RFC 9207 `iss` parameter (which stays exact for every provider).
-async fn login_with(app: &TestApp, fake: &FakeOidc, provider: &str, make: impl FnOnce(&str) -> String) -> Response {
+async fn login_with(
+    app: &TestApp,
+    fake: &FakeOidc,
+    provider: &str,
+    make: impl FnOnce(&str) -> String,
+) -> Response {
     let attempt = Attempt::from_url(&app.begin_login(provider).await);
     fake.set_id_token(make(&attempt.nonce));
     callback(app, provider, &attempt, Some(&fake.base)).await

@@ -213,17 +213,15 @@ async fn domain_tenant_refuses_tokens_of_another_tenant(db: Db) {
         }
     };
     // Another tenant's own token: its iss is not the issuer discovery published.
-    let response = login(|fake, nonce| {
-        entra_claims(fake, nonce, TENANT_B, TENANT_B, OID, "someone@fabrikam.example")
-    })
-    .await;
+    let response =
+        login(|fake, nonce| entra_claims(fake, nonce, TENANT_B, TENANT_B, OID, "someone@fabrikam.example"))
+            .await;
     expect_refused(&app, response, "issued by someone else").await;
 
     // Our tenant's issuer with another tenant's id: the tid is not the published tenant's.
-    let response = login(|fake, nonce| {
-        entra_claims(fake, nonce, TENANT_A, TENANT_B, OID, "someone@fabrikam.example")
-    })
-    .await;
+    let response =
+        login(|fake, nonce| entra_claims(fake, nonce, TENANT_A, TENANT_B, OID, "someone@fabrikam.example"))
+            .await;
     expect_refused(&app, response, "tenant is not accepted").await;
     assert_eq!(fake.token_requests(), 2);
 

@@ -282,10 +282,12 @@ async fn emails(
 /// GitHub's paging of a list: `per_page` entries (30 unless asked, at most 100) of page `page`
 /// (from 1). Anything that is not a JSON array is answered as scripted.
 fn one_page(mut scripted: Scripted, query: &HashMap<String, String>) -> Scripted {
-    let Ok(serde_json::Value::Array(entries)) = serde_json::from_slice::<serde_json::Value>(&scripted.body) else {
+    let Ok(serde_json::Value::Array(entries)) = serde_json::from_slice::<serde_json::Value>(&scripted.body)
+    else {
         return scripted;
     };
-    let number = |name: &str, default: usize| query.get(name).and_then(|v| v.parse::<usize>().ok()).unwrap_or(default);
+    let number =
+        |name: &str, default: usize| query.get(name).and_then(|v| v.parse::<usize>().ok()).unwrap_or(default);
     let per_page = number("per_page", 30).clamp(1, 100);
     let page = number("page", 1).max(1);
     let slice: Vec<_> = entries.into_iter().skip((page - 1) * per_page).take(per_page).collect();

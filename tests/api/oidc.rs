@@ -473,7 +473,8 @@ async fn token_answer_without_an_id_token_is_refused(db: Db) {
 /// The fake publishing `published` as its issuer, and the app configured with `configured`.
 async fn setup_issuers(db: Db, published: &str, configured: &str) -> (FakeOidc, TestApp) {
     let fake = FakeOidc::start().await;
-    let (published, configured) = (published.replace("{base}", &fake.base), configured.replace("{base}", &fake.base));
+    let (published, configured) =
+        (published.replace("{base}", &fake.base), configured.replace("{base}", &fake.base));
     fake.set_issuer(&published);
     let app = spawn_app_with(db, &fake.provider_toml_for_issuer("oidc", &configured, "")).await;
     (fake, app)
@@ -495,7 +496,8 @@ async fn issuer_with_a_trailing_slash_logs_in_when_configured_with_it(db: Db) {
 /// Asserts the provider is unavailable (503) with a page saying the two issuers differ only by a
 /// trailing slash and naming the one to configure.
 async fn expect_unavailable_by_a_trailing_slash(app: &TestApp, fake: &FakeOidc, published: &str) {
-    let page = expect_page(app.get("/authorize/oidc").await, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    let page =
+        expect_page(app.get("/authorize/oidc").await, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     let page = html_unescape(&page);
     assert!(page.contains("differ only by a trailing slash"), "{page}");
     assert!(page.contains(&format!("configure issuer = \"{published}\"")), "{page}");
@@ -572,7 +574,8 @@ async fn key_rotation_while_64_logins_are_in_flight_refuses_none_of_them(db: Db)
     fake.set_jwks(jwks_of(&[&key1(), &key2()]));
     fake.set_jwks_delay(Duration::from_millis(300));
     for (i, (_, attempt)) in flights.iter().enumerate() {
-        let claims = fake.claims_for(&attempt.nonce, &format!("user-{i}"), Some(&format!("user{i}@example.com")));
+        let claims =
+            fake.claims_for(&attempt.nonce, &format!("user-{i}"), Some(&format!("user{i}@example.com")));
         fake.set_id_token_for_code(&format!("code-{i}"), fake.sign(claims, &key2()));
     }
     let responses = all_come_back_at_once(&fake, &flights).await;
@@ -597,7 +600,10 @@ async fn a_flood_of_unknown_kids_refetches_at_most_once_per_10_seconds(db: Db) {
         async move {
             for (i, (_, attempt)) in flights.iter().enumerate() {
                 let kid = format!("forged-{}", loginwith::domain::secret::random_token(8));
-                fake.set_id_token_for_code(&format!("code-{i}"), fake.sign(fake.claims(&attempt.nonce), &rsa_key(RSA2_PEM, &kid)));
+                fake.set_id_token_for_code(
+                    &format!("code-{i}"),
+                    fake.sign(fake.claims(&attempt.nonce), &rsa_key(RSA2_PEM, &kid)),
+                );
             }
             let responses = all_come_back_at_once(fake, &flights).await;
             for ((browser, _), response) in flights.iter().zip(responses) {

@@ -59,7 +59,10 @@ impl Default for KeyCache {
 impl KeyCache {
     /// The key set as it is now.
     pub fn current(&self) -> Arc<CoreJsonWebKeySet> {
-        self.current.read().map(|j| j.clone()).unwrap_or_else(|_| Arc::new(CoreJsonWebKeySet::new(Vec::new())))
+        self.current
+            .read()
+            .map(|j| j.clone())
+            .unwrap_or_else(|_| Arc::new(CoreJsonWebKeySet::new(Vec::new())))
     }
 
     /// Replaces the key set (at discovery).

@@ -30,11 +30,11 @@ use crate::domain::{Email, Issuer, Subject};
 use crate::oauth::http::{ProviderHttp, Step};
 use crate::oauth::{ProviderError, Tokens};
 use base64::Engine;
+use keys::{KeyCache, Refresh};
 use openidconnect::core::{
     CoreGenderClaim, CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
     CoreJwsSigningAlgorithm,
 };
-use keys::{KeyCache, Refresh};
 use openidconnect::{
     AccessTokenHash, AdditionalClaims, Audience, ClaimsVerificationError, IdTokenVerifier, IssuerUrl,
     JsonWebKey, JwsSigningAlgorithm, Nonce, SignatureVerificationError,
@@ -235,7 +235,12 @@ pub struct Oidc {
 impl Oidc {
     /// A provider discovered from `issuer` (Discovery §4.1: the issuer without its trailing `/`,
     /// then `/.well-known/openid-configuration`). `None` if that is not a URL.
-    pub fn new(issuer: Issuer, quirk: OidcQuirk, allow_hmac: bool, pointers: UserinfoPointers) -> Option<Self> {
+    pub fn new(
+        issuer: Issuer,
+        quirk: OidcQuirk,
+        allow_hmac: bool,
+        pointers: UserinfoPointers,
+    ) -> Option<Self> {
         let discovery_url = issuer.discovery_url()?;
         Some(Self::with_rule(issuer, discovery_url, EndpointRule::Standard, quirk, allow_hmac, pointers))
     }
@@ -397,7 +402,8 @@ impl Oidc {
     fn is_under_issuer(&self, url: &Url) -> bool {
         let issuer = self.issuer.url();
         let base = issuer.path().trim_end_matches('/');
-        url.origin() == issuer.origin() && url.path().strip_prefix(base).is_some_and(|rest| rest.starts_with('/'))
+        url.origin() == issuer.origin()
+            && url.path().strip_prefix(base).is_some_and(|rest| rest.starts_with('/'))
     }
 
     /// The published issuer must equal the configured one exactly; Microsoft's multi-tenant
@@ -536,8 +542,8 @@ impl Oidc {
             && unverified_iss.as_deref() == Some(self.issuer.without_scheme())
             && discovered.issuer == self.issuer.as_str()
         {
-            let original =
-                jws::with_iss(raw, &discovered.issuer).ok_or_else(|| IdTokenError::Malformed("not a JWT".into()))?;
+            let original = jws::with_iss(raw, &discovered.issuer)
+                .ok_or_else(|| IdTokenError::Malformed("not a JWT".into()))?;
             let token = IdToken::from_str(&original.rewritten).map_err(malformed)?;
             return Ok(Received { token, original: Some(original) });
         }
@@ -747,7 +753,12 @@ impl Oidc {
         };
         Ok(Profile {
             subject: self.subject_of(claims)?,
-            email_verified: self.email_verified(claims, email.as_str(), claimed, text_at(json, "/hd").as_deref()),
+            email_verified: self.email_verified(
+                claims,
+                email.as_str(),
+                claimed,
+                text_at(json, "/hd").as_deref(),
+            ),
             email,
             name: text_at(json, &pointer(&self.pointers.name, "/name")).map(|n| clip(&n, 200)),
             avatar: text_at(json, &pointer(&self.pointers.avatar, "/picture")).and_then(|a| https_url(&a)),
@@ -1009,7 +1020,9 @@ mod tests {
         // Auth0 publishes its issuer with the slash; it must be configured that way.
         let auth0 = generic("https://tenant.auth0.com/");
         assert_eq!(auth0.discovery_url.as_str(), "https://tenant.auth0.com/.well-known/openid-configuration");
-        assert!(auth0.read_document(&doc_at("https://tenant.auth0.com/", "https://tenant.auth0.com")).is_ok());
+        assert!(auth0
+            .read_document(&doc_at("https://tenant.auth0.com/", "https://tenant.auth0.com"))
+            .is_ok());
         let err = auth0
             .read_document(&doc_at("https://tenant.auth0.com", "https://tenant.auth0.com"))
             .unwrap_err()
@@ -1061,7 +1074,8 @@ mod tests {
 
     #[test]
     fn built_in_dev_provider_keeps_its_loopback_endpoints_under_any_public_issuer() {
-        let discovery = Url::parse("http://127.0.0.1:5000/dev-provider/.well-known/openid-configuration").unwrap();
+        let discovery =
+            Url::parse("http://127.0.0.1:5000/dev-provider/.well-known/openid-configuration").unwrap();
         for public in ["https://login.example.com/dev-provider", "http://192.0.2.10:5000/dev-provider"] {
             let dev = Oidc::built_in_dev(
                 Issuer::for_built_in_dev(public).unwrap(),
@@ -1130,7 +1144,13 @@ mod tests {
         assert!(!verified(google_claims("someone@corp.example", false, Some("corp.example"))));
         // The same address from any other provider keeps the plain rule.
         let other = generic("https://accounts.google.com");
-        assert!(other.profile_from_claims(&google_claims("someone@example.com", true, None)).unwrap().unwrap().email_verified);
+        assert!(
+            other
+                .profile_from_claims(&google_claims("someone@example.com", true, None))
+                .unwrap()
+                .unwrap()
+                .email_verified
+        );
     }
 
     #[test]
@@ -1142,7 +1162,9 @@ mod tests {
         }));
         let from = |userinfo: Value| g.merge_userinfo(&c, None, &userinfo).unwrap().email_verified;
         assert!(from(json!({"sub": "g-1", "email": "a@gmail.com", "email_verified": true})));
-        assert!(from(json!({"sub": "g-1", "email": "a@corp.example", "email_verified": true, "hd": "corp.example"})));
+        assert!(from(
+            json!({"sub": "g-1", "email": "a@corp.example", "email_verified": true, "hd": "corp.example"})
+        ));
         assert!(!from(json!({"sub": "g-1", "email": "a@example.com", "email_verified": true})));
         assert!(!from(json!({"sub": "g-1", "email": "a@gmail.com", "email_verified": false})));
         // The token's hd counts for a userinfo address too.
