@@ -141,6 +141,8 @@ pub struct FakeState {
     /// tenant path segments (others publish `issuer`).
     pub tenant_issuers: Mutex<HashMap<String, String>>,
     pub iss_parameter_supported: AtomicBool,
+    /// Members that replace the discovery document's own (e.g. a `token_endpoint` elsewhere).
+    pub document_overrides: Mutex<serde_json::Map<String, Value>>,
     pub algorithms: Mutex<Vec<String>>,
     pub jwks: Mutex<Value>,
     /// How long `/jwks` takes to answer (a slow provider keeps a refetch in flight).
@@ -180,6 +182,7 @@ impl FakeOidc {
             issuer: Mutex::new(base.clone()),
             tenant_issuers: Mutex::new(HashMap::new()),
             iss_parameter_supported: AtomicBool::new(true),
+            document_overrides: Mutex::new(serde_json::Map::new()),
             algorithms: Mutex::new(vec!["RS256".into()]),
             jwks: Mutex::new(jwks_of(&[&key1()])),
             jwks_delay: Mutex::new(None),
@@ -235,6 +238,10 @@ impl FakeOidc {
     /// Whether discovery promises the RFC 9207 `iss` parameter.
     pub fn set_iss_parameter_supported(&self, yes: bool) {
         self.state.iss_parameter_supported.store(yes, Ordering::SeqCst);
+    }
+    /// Publishes `value` as the discovery document's `member`, in place of its own.
+    pub fn override_document(&self, member: &str, value: Value) {
+        self.state.document_overrides.lock().unwrap().insert(member.to_owned(), value);
     }
     /// `id_token_signing_alg_values_supported`.
     pub fn set_algorithms(&self, algs: &[&str]) {
@@ -372,7 +379,7 @@ fn discovery_document(state: &FakeState, issuer: Option<String>) -> Response {
     let base = &state.base;
     let issuer = issuer.unwrap_or_else(|| state.issuer.lock().unwrap().clone());
     let algorithms = state.algorithms.lock().unwrap().clone();
-    Json(json!({
+    let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
@@ -382,8 +389,11 @@ fn discovery_document(state: &FakeState, issuer: Option<String>) -> Response {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algorithms,
         "authorization_response_iss_parameter_supported": state.iss_parameter_supported.load(Ordering::SeqCst),
-    }))
-    .into_response()
+    });
+    for (member, value) in state.document_overrides.lock().unwrap().iter() {
+        document[member] = value.clone();
+    }
+    Json(document).into_response()
 }
 
 async fn jwks(State(state): State<Arc<FakeState>>) -> Response {

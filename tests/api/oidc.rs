@@ -49,6 +49,7 @@ db_tests!(
     issuer_configured_without_the_published_trailing_slash_is_unavailable_and_says_so,
     issuer_configured_with_a_trailing_slash_not_published_is_unavailable_and_says_so,
     id_token_iss_differing_by_a_trailing_slash_is_refused_and_says_so,
+    discovery_naming_a_plain_http_endpoint_off_loopback_makes_the_provider_unavailable,
     built_in_dev_provider_is_discovered_under_a_non_loopback_public_url,
     key_rotation_while_64_logins_are_in_flight_refuses_none_of_them,
     a_flood_of_unknown_kids_refetches_at_most_once_per_10_seconds,
@@ -523,6 +524,22 @@ async fn id_token_iss_differing_by_a_trailing_slash_is_refused_and_says_so(db: D
     fake.set_id_token(fake.sign(fake.claims(&attempt.nonce), &key1()));
     let response = callback(&app, "oidc", &attempt, Some(&format!("{}/", fake.base))).await;
     expect_refused(&app, response, "differ only by a trailing slash").await;
+}
+
+/// Even a provider on loopback http may only name http endpoints on loopback: a token endpoint
+/// elsewhere over plain http would receive the client secret in clear. (An https issuer naming
+/// `http://127.0.0.1/token` is refused too; the fake cannot serve https, so that case is a unit
+/// test in `src/providers/oidc/mod.rs`.) Nothing is ever sent to the named address.
+async fn discovery_naming_a_plain_http_endpoint_off_loopback_makes_the_provider_unavailable(db: Db) {
+    let fake = FakeOidc::start().await;
+    fake.override_document("token_endpoint", json!("http://192.0.2.1/token"));
+    let app = spawn_app_with(db, &fake.toml()).await;
+    let page =
+        expect_page(app.get("/authorize/oidc").await, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert!(page.contains("token_endpoint does not use https"), "{page}");
+    assert_eq!(fake.token_requests(), 0);
+    app.assert_logged_out().await;
+    assert_eq!(app.user_count().await, 0);
 }
 
 /// The development provider's endpoints are this server on loopback http, while its issuer is the
