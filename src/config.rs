@@ -10,7 +10,7 @@
 //! This module never panics on a configuration and never prints a secret.
 
 use crate::domain::secret::{ClientSecret, SecretKey};
-use crate::domain::ProviderName;
+use crate::domain::{Issuer, ProviderName};
 use crate::providers::Preset;
 use figment::providers::{Format, Toml};
 use figment::value::{Dict, Value};
@@ -186,8 +186,9 @@ pub struct ProviderConfig {
     pub client_id: String,
     /// OAuth client secret (the development provider's is made at start).
     pub client_secret: Option<ClientSecret>,
-    /// OpenID Connect issuer; when set, endpoints come from discovery.
-    pub issuer: Option<Url>,
+    /// OpenID Connect issuer, exactly as configured (trailing slash included); when set,
+    /// endpoints come from discovery.
+    pub issuer: Option<Issuer>,
     /// Microsoft Entra ID tenant: `common`, `organizations`, `consumers` or a tenant id.
     pub tenant: Option<String>,
     /// Accept ID tokens signed with the client secret (HS256/384/512). Off unless configured.
@@ -555,6 +556,18 @@ impl Walk<'_> {
         }
     }
 
+    /// An OpenID Connect issuer, kept exactly as written (see [`Issuer`]).
+    fn issuer(&mut self, dict: Option<&Dict>, section: &str) -> Option<Issuer> {
+        let text = self.text(dict, section, "issuer")?;
+        match Issuer::parse(&text) {
+            Ok(issuer) => Some(issuer),
+            Err(err) => {
+                self.problem(dict.and_then(|d| d.get("issuer")), &format!("{section}.issuer"), err);
+                None
+            }
+        }
+    }
+
     /// A provider endpoint: https, except on a loopback host (tests, local providers).
     fn endpoint(&mut self, dict: Option<&Dict>, section: &str, key: &str) -> Option<Url> {
         let url = self.url(dict, section, key)?;
@@ -895,19 +908,13 @@ impl Walk<'_> {
                 format!("{other:?} is not client_secret_post or client_secret_basic"),
             ),
         }
-        let explicit_issuer = self.endpoint(t, key, "issuer");
+        let explicit_issuer = self.issuer(t, key);
         if let Some(issuer) = &explicit_issuer {
             if preset == Some(Preset::Github) || preset == Some(Preset::Dev) {
                 self.problem(
                     table.get("issuer"),
                     &format!("{key}.issuer"),
                     "this preset does not use OpenID Connect discovery",
-                );
-            } else if issuer.query().is_some() || issuer.fragment().is_some() {
-                self.problem(
-                    table.get("issuer"),
-                    &format!("{key}.issuer"),
-                    "must not have a query or fragment",
                 );
             } else {
                 config.issuer = Some(issuer.clone());
@@ -938,7 +945,7 @@ impl Walk<'_> {
                 None => {
                     let tenant = config.tenant.clone().unwrap_or_else(|| "common".into());
                     config.issuer =
-                        Url::parse(&format!("https://login.microsoftonline.com/{tenant}/v2.0")).ok();
+                        Issuer::parse(&format!("https://login.microsoftonline.com/{tenant}/v2.0")).ok();
                     config.tenant = Some(tenant);
                 }
             }
@@ -963,6 +970,11 @@ impl Walk<'_> {
             } else if !config.scopes.iter().any(|s| s == "openid") {
                 config.scopes.insert(0, "openid".into());
             }
+        }
+        if preset == Some(Preset::Microsoft) && !config.scopes.iter().any(|s| s == "profile") {
+            // Entra puts `oid` (half of the identity key, see providers::microsoft) in the ID
+            // token only with the `profile` scope; without it every login would fail.
+            config.scopes.push("profile".into());
         }
         if config.issuer.is_some() {
             for field in ["authorize_url", "token_url", "userinfo_url"] {
@@ -1240,8 +1252,62 @@ mod tests {
             by("microsoft").issuer.as_ref().unwrap().as_str(),
             "https://login.microsoftonline.com/organizations/v2.0"
         );
-        assert_eq!(by("gitlab").issuer.as_ref().unwrap().as_str(), "https://gitlab.com/");
+        // Exactly as documented: no slash added (issuers compare as exact strings).
+        assert_eq!(by("gitlab").issuer.as_ref().unwrap().as_str(), "https://gitlab.com");
         assert_eq!(by("okta").scopes, vec!["openid", "email", "profile"]);
+    }
+
+    #[test]
+    fn issuers_are_kept_exactly_as_written() {
+        let text = r#"
+            [providers.auth0]
+            issuer = "https://tenant.auth0.com/"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.keycloak]
+            issuer = "https://sso.example/realms/main"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.google]
+            client_id = "id"
+            client_secret = "secret"
+        "#;
+        let config = Config::from_toml(text).unwrap();
+        let by = |n: &str| config.providers.iter().find(|p| p.name.as_str() == n).unwrap();
+        assert_eq!(by("auth0").issuer.as_ref().unwrap().as_str(), "https://tenant.auth0.com/");
+        assert_eq!(by("keycloak").issuer.as_ref().unwrap().as_str(), "https://sso.example/realms/main");
+        assert_eq!(by("google").issuer.as_ref().unwrap().as_str(), "https://accounts.google.com");
+    }
+
+    #[test]
+    fn bad_issuers_are_refused_with_their_key() {
+        let text = r#"
+            [providers.a]
+            issuer = "http://idp.example"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.b]
+            issuer = "https://idp.example/?tenant=x"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.c]
+            issuer = "https://idp.example/#x"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.d]
+            issuer = "idp.example"
+            client_id = "id"
+            client_secret = "secret"
+        "#;
+        let all = Config::from_toml(text).unwrap_err().0.join("\n");
+        for expected in [
+            "`providers.a.issuer`: must use https",
+            "`providers.b.issuer`: must not have a query or fragment",
+            "`providers.c.issuer`: must not have a query or fragment",
+            "`providers.d.issuer`: is not a valid URL",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
     }
 
     #[test]

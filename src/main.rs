@@ -83,7 +83,7 @@ fn check(config: &Config) -> ExitCode {
         if p.preset == Some(loginwith::providers::Preset::Dev) {
             println!("  built-in development provider (OpenID Connect, served at {base}/dev-provider/)");
         } else if let Some(issuer) = &p.issuer {
-            println!("  OpenID Connect issuer: {}", issuer.as_str().trim_end_matches('/'));
+            println!("  OpenID Connect issuer: {issuer}");
             match discover(config, p) {
                 Ok(lines) => lines.iter().for_each(|l| println!("  {l}")),
                 Err(err) => {

@@ -3,7 +3,10 @@
 //! Values from outside (a request, a provider, a configuration file) become one of these once, at the
 //! edge; past that point the type says the check was made. Secrets live in [`secret`] and never print.
 
+pub mod issuer;
 pub mod secret;
+
+pub use issuer::Issuer;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -37,10 +37,15 @@ pub fn defaults(name: ProviderName) -> ProviderConfig {
     config
 }
 
-/// `/user/emails` sits beside `/user` (also on GitHub Enterprise's `/api/v3/user`).
+/// Addresses per page of `/user/emails`: GitHub's maximum. The default page holds 30, and an
+/// account with more addresses would have its primary one on a later page, which we do not read.
+const EMAILS_PER_PAGE: &str = "100";
+
+/// `/user/emails?per_page=100`, beside `/user` (also on GitHub Enterprise's `/api/v3/user`).
 fn emails_url(user_url: &Url) -> Option<Url> {
     let mut url = user_url.clone();
     url.path_segments_mut().ok()?.pop_if_empty().push("emails");
+    url.query_pairs_mut().append_pair("per_page", EMAILS_PER_PAGE);
     Some(url)
 }
 
@@ -110,6 +115,8 @@ mod tests {
     #[test]
     fn emails_url_sits_beside_user() {
         let u = Url::parse("https://ghe.example/api/v3/user").unwrap();
-        assert_eq!(emails_url(&u).unwrap().as_str(), "https://ghe.example/api/v3/user/emails");
+        assert_eq!(emails_url(&u).unwrap().as_str(), "https://ghe.example/api/v3/user/emails?per_page=100");
+        let u = Url::parse("https://api.github.com/user").unwrap();
+        assert_eq!(emails_url(&u).unwrap().as_str(), "https://api.github.com/user/emails?per_page=100");
     }
 }

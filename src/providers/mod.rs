@@ -17,7 +17,7 @@ pub mod oidc;
 
 use crate::config::{ProviderConfig, ResponseMode, TokenAuth, UserinfoPointers};
 use crate::domain::secret::{AccessToken, ClientSecret};
-use crate::domain::{Email, ProviderName, Subject};
+use crate::domain::{Email, Issuer, ProviderName, Subject};
 use crate::oauth::http::ProviderHttp;
 use crate::oauth::{ClientCredentials, ProviderError};
 use oidc::{Discovered, DiscoveryError, Oidc, OidcQuirk};
@@ -92,13 +92,9 @@ pub fn oidc_defaults(
     issuer: Option<&str>,
 ) -> ProviderConfig {
     let mut config = ProviderConfig::blank(name, Some(preset), display);
-    config.issuer = issuer.and_then(|i| Url::parse(i).ok());
+    config.issuer = issuer.and_then(|i| Issuer::parse(i).ok());
     config.scopes = ["openid", "email", "profile"].map(String::from).to_vec();
     config
-}
-
-fn issuer_url(config: &ProviderConfig) -> Option<&Url> {
-    config.issuer.as_ref()
 }
 
 /// How a plain OAuth 2.0 provider's profile is read.
@@ -220,27 +216,23 @@ impl Provider {
     pub fn from_config(config: &ProviderConfig, dev: &dev::DevEndpoints) -> Option<Self> {
         let is_dev = config.preset == Some(Preset::Dev);
         let protocol = if is_dev {
-            Protocol::Oidc(Arc::new(Oidc::new(
-                dev.issuer.clone(),
+            Protocol::Oidc(Arc::new(Oidc::built_in_dev(
+                Issuer::for_built_in_dev(&dev.issuer).ok()?,
                 dev.discovery_url.clone(),
-                OidcQuirk::None,
-                false,
                 config.userinfo.clone(),
             )))
         } else if let Some(issuer) = &config.issuer {
-            let issuer = issuer.as_str().trim_end_matches('/').to_owned();
             let quirk = match config.preset {
-                Some(Preset::Microsoft) => microsoft::quirk(issuer_url(config)?, config.tenant.as_deref()),
+                Some(Preset::Microsoft) => microsoft::quirk(issuer, config.tenant.as_deref()),
+                Some(Preset::Google) => OidcQuirk::Google,
                 _ => OidcQuirk::None,
             };
-            let discovery_url = Oidc::discovery_url_for(&issuer)?;
             Protocol::Oidc(Arc::new(Oidc::new(
-                issuer,
-                discovery_url,
+                issuer.clone(),
                 quirk,
                 config.allow_hmac_id_tokens,
                 config.userinfo.clone(),
-            )))
+            )?))
         } else {
             Protocol::OAuth2(Box::new(OAuth2Endpoints {
                 authorize_url: config.authorize_url.clone()?,
@@ -254,7 +246,7 @@ impl Provider {
             _ if is_dev => DEV_ISSUER_BINDING.to_owned(),
             Protocol::Oidc(oidc) => match oidc.quirk() {
                 OidcQuirk::Microsoft { authority, .. } => authority.clone(),
-                _ => oidc.issuer.clone(),
+                _ => oidc.issuer.as_str().to_owned(),
             },
             Protocol::OAuth2(endpoints) => endpoints.token_url.origin().ascii_serialization(),
         };

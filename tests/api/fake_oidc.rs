@@ -1,8 +1,9 @@
 //! A hostile OpenID Connect provider on a random loopback port. It serves discovery, a key set,
 //! a token endpoint and a userinfo endpoint, counts every request, and answers whatever the test
-//! scripted: the published issuer (even a wrong one), the key set (for rotation), the ID token the
-//! next `/token` call returns (signed with any key, any claims, or not at all) and the userinfo
-//! document.
+//! scripted: the published issuer (even a wrong one, and per tenant path for Entra's domain
+//! tenants), the key set (for rotation), the ID token the next `/token` call returns (signed with
+//! any key, any claims, or not at all — or one per authorization code, for concurrent logins) and
+//! the userinfo document.
 //!
 //! The tests drive logins without a browser: `app.begin_login("oidc")` gives the authorize URL,
 //! whose `state` and `nonce` the test reads ([`Attempt`]); it then has the fake mint an ID token
@@ -15,7 +16,7 @@
 #![allow(dead_code)]
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -136,11 +137,20 @@ pub struct FakeState {
     pub userinfo_requests: AtomicUsize,
     /// The `issuer` member of the discovery document.
     pub issuer: Mutex<String>,
+    /// The `issuer` published by `/{tenant}/v2.0/.well-known/openid-configuration` for these
+    /// tenant path segments (others publish `issuer`).
+    pub tenant_issuers: Mutex<HashMap<String, String>>,
     pub iss_parameter_supported: AtomicBool,
+    /// Members that replace the discovery document's own (e.g. a `token_endpoint` elsewhere).
+    pub document_overrides: Mutex<serde_json::Map<String, Value>>,
     pub algorithms: Mutex<Vec<String>>,
     pub jwks: Mutex<Value>,
+    /// How long `/jwks` takes to answer (a slow provider keeps a refetch in flight).
+    pub jwks_delay: Mutex<Option<std::time::Duration>>,
     /// What the next `/token` call returns as `id_token` (`None`: no `id_token` member).
     pub id_token: Mutex<Option<String>>,
+    /// What a `/token` call for one of these codes returns as `id_token`, before `id_token`.
+    pub id_tokens_by_code: Mutex<HashMap<String, String>>,
     pub access_token: Mutex<String>,
     pub userinfo: Mutex<Value>,
     pub last_token_form: Mutex<HashMap<String, String>>,
@@ -170,10 +180,14 @@ impl FakeOidc {
             token_requests: AtomicUsize::new(0),
             userinfo_requests: AtomicUsize::new(0),
             issuer: Mutex::new(base.clone()),
+            tenant_issuers: Mutex::new(HashMap::new()),
             iss_parameter_supported: AtomicBool::new(true),
+            document_overrides: Mutex::new(serde_json::Map::new()),
             algorithms: Mutex::new(vec!["RS256".into()]),
             jwks: Mutex::new(jwks_of(&[&key1()])),
+            jwks_delay: Mutex::new(None),
             id_token: Mutex::new(None),
+            id_tokens_by_code: Mutex::new(HashMap::new()),
             access_token: Mutex::new(ACCESS_TOKEN.into()),
             userinfo: Mutex::new(
                 json!({"sub": "user-1", "email": "user@example.com", "email_verified": true}),
@@ -185,7 +199,7 @@ impl FakeOidc {
         let router = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             // Microsoft-style discovery under a tenant path, e.g. `/common/v2.0/.well-known/...`.
-            .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery))
+            .route("/{tenant}/v2.0/.well-known/openid-configuration", get(tenant_discovery))
             .route("/jwks", get(jwks))
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))
@@ -196,9 +210,14 @@ impl FakeOidc {
 
     /// `[providers.NAME]` for this provider as a generic OpenID Connect issuer, with extra keys.
     pub fn provider_toml(&self, name: &str, extra_keys: &str) -> String {
+        self.provider_toml_for_issuer(name, &self.base, extra_keys)
+    }
+
+    /// Like [`provider_toml`](Self::provider_toml), configured with `issuer` (e.g. the base with a
+    /// trailing slash).
+    pub fn provider_toml_for_issuer(&self, name: &str, issuer: &str, extra_keys: &str) -> String {
         format!(
-            "[providers.{name}]\nissuer = \"{base}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{extra_keys}\n",
-            base = self.base
+            "[providers.{name}]\nissuer = \"{issuer}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{extra_keys}\n"
         )
     }
 
@@ -211,9 +230,18 @@ impl FakeOidc {
     pub fn set_issuer(&self, issuer: &str) {
         *self.state.issuer.lock().unwrap() = issuer.to_owned();
     }
+    /// The issuer published by the discovery document under `/{tenant}/v2.0` — as Entra publishes
+    /// the tenant's id issuer `{authority}/{guid}/v2.0` when asked by the tenant's domain name.
+    pub fn set_tenant_issuer(&self, tenant: &str, issuer: &str) {
+        self.state.tenant_issuers.lock().unwrap().insert(tenant.to_owned(), issuer.to_owned());
+    }
     /// Whether discovery promises the RFC 9207 `iss` parameter.
     pub fn set_iss_parameter_supported(&self, yes: bool) {
         self.state.iss_parameter_supported.store(yes, Ordering::SeqCst);
+    }
+    /// Publishes `value` as the discovery document's `member`, in place of its own.
+    pub fn override_document(&self, member: &str, value: Value) {
+        self.state.document_overrides.lock().unwrap().insert(member.to_owned(), value);
     }
     /// `id_token_signing_alg_values_supported`.
     pub fn set_algorithms(&self, algs: &[&str]) {
@@ -223,9 +251,17 @@ impl FakeOidc {
     pub fn set_jwks(&self, jwks: Value) {
         *self.state.jwks.lock().unwrap() = jwks;
     }
+    /// How long `/jwks` waits before answering.
+    pub fn set_jwks_delay(&self, delay: std::time::Duration) {
+        *self.state.jwks_delay.lock().unwrap() = Some(delay);
+    }
     /// The `id_token` the next `/token` answers carry.
     pub fn set_id_token(&self, jwt: impl Into<String>) {
         *self.state.id_token.lock().unwrap() = Some(jwt.into());
+    }
+    /// The `id_token` that `/token` answers for the authorization code `code`.
+    pub fn set_id_token_for_code(&self, code: &str, jwt: impl Into<String>) {
+        self.state.id_tokens_by_code.lock().unwrap().insert(code.to_owned(), jwt.into());
     }
     /// The userinfo document.
     pub fn set_userinfo(&self, value: Value) {
@@ -330,11 +366,20 @@ impl FakeOidc {
 }
 
 async fn discovery(State(state): State<Arc<FakeState>>) -> Response {
+    discovery_document(&state, None)
+}
+
+async fn tenant_discovery(State(state): State<Arc<FakeState>>, Path(tenant): Path<String>) -> Response {
+    let published = state.tenant_issuers.lock().unwrap().get(&tenant).cloned();
+    discovery_document(&state, published)
+}
+
+fn discovery_document(state: &FakeState, issuer: Option<String>) -> Response {
     state.discovery_requests.fetch_add(1, Ordering::SeqCst);
     let base = &state.base;
-    let issuer = state.issuer.lock().unwrap().clone();
+    let issuer = issuer.unwrap_or_else(|| state.issuer.lock().unwrap().clone());
     let algorithms = state.algorithms.lock().unwrap().clone();
-    Json(json!({
+    let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
@@ -344,19 +389,29 @@ async fn discovery(State(state): State<Arc<FakeState>>) -> Response {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algorithms,
         "authorization_response_iss_parameter_supported": state.iss_parameter_supported.load(Ordering::SeqCst),
-    }))
-    .into_response()
+    });
+    for (member, value) in state.document_overrides.lock().unwrap().iter() {
+        document[member] = value.clone();
+    }
+    Json(document).into_response()
 }
 
 async fn jwks(State(state): State<Arc<FakeState>>) -> Response {
     state.jwks_requests.fetch_add(1, Ordering::SeqCst);
+    let delay = *state.jwks_delay.lock().unwrap();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let body = state.jwks.lock().unwrap().clone();
     Json(body).into_response()
 }
 
 async fn token(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: Bytes) -> Response {
     state.token_requests.fetch_add(1, Ordering::SeqCst);
-    *state.last_token_form.lock().unwrap() = url::form_urlencoded::parse(&body).into_owned().collect();
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let for_code =
+        form.get("code").and_then(|code| state.id_tokens_by_code.lock().unwrap().get(code).cloned());
+    *state.last_token_form.lock().unwrap() = form;
     *state.last_token_auth.lock().unwrap() =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut answer = json!({
@@ -364,7 +419,7 @@ async fn token(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: By
         "token_type": "Bearer",
         "expires_in": 300,
     });
-    if let Some(jwt) = state.id_token.lock().unwrap().clone() {
+    if let Some(jwt) = for_code.or_else(|| state.id_token.lock().unwrap().clone()) {
         answer["id_token"] = json!(jwt);
     }
     ([(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response()
@@ -388,10 +443,21 @@ pub async fn callback(
     attempt: &Attempt,
     iss: Option<&str>,
 ) -> reqwest::Response {
+    callback_with_code(app, provider, attempt, "x", iss).await
+}
+
+/// Like [`callback`], with the authorization code `code`.
+pub async fn callback_with_code(
+    app: &crate::helpers::TestApp,
+    provider: &str,
+    attempt: &Attempt,
+    code: &str,
+    iss: Option<&str>,
+) -> reqwest::Response {
     let mut url = url::Url::parse(&app.url(&format!("/callback/{provider}"))).expect("callback URL");
     {
         let mut query = url.query_pairs_mut();
-        query.append_pair("code", "x").append_pair("state", &attempt.state);
+        query.append_pair("code", code).append_pair("state", &attempt.state);
         if let Some(iss) = iss {
             query.append_pair("iss", iss);
         }

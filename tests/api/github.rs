@@ -16,6 +16,7 @@ db_tests!(
     bad_verification_code_is_a_502,
     emails_endpoint_failure_is_a_502,
     user_without_id_is_a_502,
+    primary_address_on_entry_35_of_40_is_found_with_one_page_of_100,
 );
 
 /// A mock of GitHub and the app with it as `[providers.github]` (plus `more_toml`).
@@ -210,4 +211,24 @@ async fn user_without_id_is_a_502(db: Db) {
     assert_eq!(mock.token_requests(), 1);
     app.assert_logged_out().await;
     assert_eq!(app.user_count().await, 0);
+}
+
+/// `/user/emails` is paged at 30 by default: with 40 addresses and the primary verified one 35th,
+/// a default request would never see it. One request with `per_page=100` does.
+async fn primary_address_on_entry_35_of_40_is_found_with_one_page_of_100(db: Db) {
+    let (mock, app) = with_github(db, "").await;
+    mock.set_userinfo(octocat(4242, "octocat"));
+    let emails: Vec<_> = (1..=40)
+        .map(|i| {
+            let primary = i == 35;
+            json!({"email": format!("address{i}@example.com"), "primary": primary, "verified": primary || i % 2 == 0})
+        })
+        .collect();
+    mock.set_emails(Scripted::json(200, json!(emails)));
+    let response = github_callback(&app).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    app.assert_logged_in_as("address35@example.com").await;
+    assert_eq!(mock.emails_requests(), 1);
+    assert_eq!(mock.last_emails_query().get("per_page").map(String::as_str), Some("100"));
+    assert_eq!(app.user_count().await, 1);
 }

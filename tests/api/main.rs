@@ -9,6 +9,7 @@ mod browser;
 mod config_errors;
 mod dev_flow;
 mod github;
+mod google;
 mod hostile;
 mod linking;
 mod microsoft;

@@ -2,13 +2,15 @@
 //! `login.microsoftonline.com`: the multi-tenant discovery document publishes the issuer template
 //! `{base}/{tenantid}/v2.0`, each token's `iss` must name the token's own `tid`, the identity is
 //! `tid:oid`, `organizations` refuses personal accounts, and an Entra e-mail is verified only with
-//! `xms_edov` (the "nOAuth" defence).
+//! `xms_edov` (the "nOAuth" defence). A tenant configured by its domain name is pinned to the
+//! tenant id its discovery document publishes, and `profile` is always requested (without it Entra
+//! leaves `oid` out of the ID token).
 
 use crate::db_tests;
 use crate::fake_oidc::*;
 use crate::helpers::*;
 use crate::mock_provider::{MockProvider, Scripted};
-use reqwest::Response;
+use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 db_tests!(
@@ -18,6 +20,9 @@ db_tests!(
     entra_email_without_xms_edov_does_not_link,
     entra_email_with_xms_edov_links,
     entra_sign_in_name_is_not_a_verified_address_even_with_xms_edov,
+    domain_tenant_logs_in_through_the_tenant_id_its_discovery_publishes,
+    domain_tenant_refuses_tokens_of_another_tenant,
+    scopes_without_profile_still_request_profile,
 );
 
 const TENANT_A: &str = "11111111-2222-3333-4444-555555555555";
@@ -30,14 +35,31 @@ const OID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 async fn setup(db: Db, tenant: &str, before: &str) -> (FakeOidc, TestApp) {
     let fake = FakeOidc::start().await;
     fake.set_issuer(&format!("{}/{{tenantid}}/v2.0", fake.base));
+    let app = spawn_ms_app(db, &fake, tenant, before, "").await;
+    (fake, app)
+}
+
+/// The app with the fake as `[providers.ms]` for `tenant` (plus `extra_keys` in that table).
+async fn spawn_ms_app(db: Db, fake: &FakeOidc, tenant: &str, before: &str, extra_keys: &str) -> TestApp {
     // Entra does not promise the RFC 9207 parameter.
     fake.set_iss_parameter_supported(false);
     let toml = format!(
         "{before}\n[providers.ms]\npreset = \"microsoft\"\nissuer = \"{base}/{tenant}/v2.0\"\n\
-         client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n",
+         client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{extra_keys}\n",
         base = fake.base
     );
-    let app = spawn_app_with(db, &toml).await;
+    spawn_app_with(db, &toml).await
+}
+
+/// A tenant's verified domain name, configured in place of its id.
+const DOMAIN: &str = "contoso.example";
+
+/// The fake as Entra for `tenant = DOMAIN`: its discovery document under `/{DOMAIN}/v2.0`
+/// publishes the tenant's id issuer `{base}/{TENANT_A}/v2.0`, as Entra does.
+async fn setup_domain_tenant(db: Db) -> (FakeOidc, TestApp) {
+    let fake = FakeOidc::start().await;
+    fake.set_tenant_issuer(DOMAIN, &format!("{}/{TENANT_A}/v2.0", fake.base));
+    let app = spawn_ms_app(db, &fake, DOMAIN, "", "").await;
     (fake, app)
 }
 
@@ -181,4 +203,65 @@ async fn entra_sign_in_name_is_not_a_verified_address_even_with_xms_edov(db: Db)
     let (_, me) = app.api_me().await;
     assert_ne!(me["id"], victim["id"], "a sign-in name is not a verified address: {me}");
     assert_eq!(app.user_count().await, 2);
+}
+
+async fn domain_tenant_logs_in_through_the_tenant_id_its_discovery_publishes(db: Db) {
+    let (fake, app) = setup_domain_tenant(db).await;
+    let response = ms_login(&app, &fake, |nonce| {
+        entra_claims(&fake, nonce, TENANT_A, TENANT_A, OID, "someone@contoso.example")
+    })
+    .await;
+    expect_logged_in(&app, response, "someone@contoso.example").await;
+    let (_, me) = app.api_me().await;
+    assert_eq!(me["identities"][0]["subject"], format!("{TENANT_A}:{OID}"));
+    assert!(fake.discovery_requests() >= 1);
+}
+
+async fn domain_tenant_refuses_tokens_of_another_tenant(db: Db) {
+    let (fake, app) = setup_domain_tenant(db).await;
+    // The browser comes back without an `iss` parameter (Entra does not send one), carrying a
+    // code for a token `claims(nonce)`.
+    let login = |claims: fn(&FakeOidc, &str) -> Value| {
+        let (app, fake) = (&app, &fake);
+        async move {
+            let attempt = Attempt::from_url(&app.begin_login("ms").await);
+            fake.set_id_token(sign_json_rs256(RSA1_PEM, "k1", &claims(fake, &attempt.nonce)));
+            callback(app, "ms", &attempt, None).await
+        }
+    };
+    // Another tenant's own token: its iss is not the issuer discovery published.
+    let response =
+        login(|fake, nonce| entra_claims(fake, nonce, TENANT_B, TENANT_B, OID, "someone@fabrikam.example"))
+            .await;
+    expect_refused(&app, response, "issued by someone else").await;
+
+    // Our tenant's issuer with another tenant's id: the tid is not the published tenant's.
+    let response =
+        login(|fake, nonce| entra_claims(fake, nonce, TENANT_A, TENANT_B, OID, "someone@fabrikam.example"))
+            .await;
+    expect_refused(&app, response, "tenant is not accepted").await;
+    assert_eq!(fake.token_requests(), 2);
+
+    // And an authorization response naming the other tenant as `iss` is a mix-up, refused
+    // before the code is exchanged.
+    let response = ms_login(&app, &fake, |nonce| {
+        entra_claims(&fake, nonce, TENANT_B, TENANT_B, OID, "someone@fabrikam.example")
+    })
+    .await;
+    expect_page(response, StatusCode::BAD_REQUEST, "iss mismatch").await;
+    assert_eq!(fake.token_requests(), 2);
+    app.assert_logged_out().await;
+    assert_eq!(app.user_count().await, 0);
+}
+
+/// Entra leaves `oid` (half of the identity key) out of ID tokens requested without `profile`,
+/// so an override that drops it would make every login fail: `profile` is added back.
+async fn scopes_without_profile_still_request_profile(db: Db) {
+    let fake = FakeOidc::start().await;
+    fake.set_issuer(&format!("{}/{{tenantid}}/v2.0", fake.base));
+    let app = spawn_ms_app(db, &fake, "common", "", "scopes = [\"openid\", \"email\"]").await;
+    let attempt = Attempt::from_url(&app.begin_login("ms").await);
+    let scope = attempt.param("scope").expect("scope");
+    let scopes: Vec<&str> = scope.split(' ').collect();
+    assert_eq!(scopes, ["openid", "email", "profile"], "{scope:?}");
 }

@@ -1,12 +1,13 @@
 //! A fake OAuth 2.0 provider (and a fake of GitHub's API) on a random loopback port, whose every
 //! answer a test can script: status, body, content type, delay. It counts the requests it gets,
 //! so a test can assert that no token request was made, and records what the token, userinfo and
-//! e-mail requests carried.
+//! e-mail requests carried. Like GitHub, it pages a scripted JSON array of e-mail addresses at 30
+//! entries unless the request asks for `per_page` (at most 100).
 
 #![allow(dead_code)]
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -99,6 +100,7 @@ pub struct MockState {
     pub last_token_content_type: Mutex<Option<String>>,
     pub last_userinfo_auth: Mutex<Option<String>>,
     pub last_emails_auth: Mutex<Option<String>>,
+    pub last_emails_query: Mutex<HashMap<String, String>>,
 }
 
 pub struct MockProvider {
@@ -131,6 +133,7 @@ impl MockProvider {
             last_token_content_type: Mutex::new(None),
             last_userinfo_auth: Mutex::new(None),
             last_emails_auth: Mutex::new(None),
+            last_emails_query: Mutex::new(HashMap::new()),
         });
         let router = Router::new()
             .route("/token", post(token))
@@ -212,6 +215,10 @@ impl MockProvider {
     pub fn last_emails_auth(&self) -> Option<String> {
         self.state.last_emails_auth.lock().unwrap().clone()
     }
+    /// The last `/user/emails` request's query parameters.
+    pub fn last_emails_query(&self) -> HashMap<String, String> {
+        self.state.last_emails_query.lock().unwrap().clone()
+    }
 }
 
 async fn answer(s: Scripted) -> Response {
@@ -258,10 +265,32 @@ async fn userinfo(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Re
     answer(scripted).await
 }
 
-async fn emails(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
+async fn emails(
+    State(state): State<Arc<MockState>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     state.emails_requests.fetch_add(1, Ordering::SeqCst);
     *state.last_emails_auth.lock().unwrap() =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let scripted = state.emails.lock().unwrap().clone();
+    let scripted = one_page(scripted, &query);
+    *state.last_emails_query.lock().unwrap() = query;
     answer(scripted).await
+}
+
+/// GitHub's paging of a list: `per_page` entries (30 unless asked, at most 100) of page `page`
+/// (from 1). Anything that is not a JSON array is answered as scripted.
+fn one_page(mut scripted: Scripted, query: &HashMap<String, String>) -> Scripted {
+    let Ok(serde_json::Value::Array(entries)) = serde_json::from_slice::<serde_json::Value>(&scripted.body)
+    else {
+        return scripted;
+    };
+    let number =
+        |name: &str, default: usize| query.get(name).and_then(|v| v.parse::<usize>().ok()).unwrap_or(default);
+    let per_page = number("per_page", 30).clamp(1, 100);
+    let page = number("page", 1).max(1);
+    let slice: Vec<_> = entries.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    scripted.body = serde_json::Value::Array(slice).to_string().into_bytes();
+    scripted
 }

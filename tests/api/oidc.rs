@@ -1,9 +1,9 @@
 //! Logins through a generic OpenID Connect provider — the hostile fake in `fake_oidc.rs` — on
 //! SQLite and PostgreSQL: one good login, then one test per check of OpenID Connect Core
 //! §3.1.3.7 and of what the server adds (algorithm allowlist, `iat`, `azp`, `at_hash`, the
-//! userinfo `sub`, key rotation with a rate-limited refetch, the RFC 9207 `iss` parameter,
-//! discovery's issuer, and `response_mode=form_post`). Every refusal must be a 4xx page that says
-//! why, leave nobody logged in and write no user.
+//! userinfo `sub`, key rotation with a shared, rate-limited refetch, the RFC 9207 `iss` parameter,
+//! discovery's issuer — compared exactly, trailing slash included — and `response_mode=form_post`).
+//! Every refusal must be a 4xx page that says why, leave nobody logged in and write no user.
 
 use crate::db_tests;
 use crate::fake_oidc::*;
@@ -45,6 +45,14 @@ db_tests!(
     form_post_without_cookie_already_resubmitted_is_a_400,
     at_hash_mismatch_is_refused,
     token_answer_without_an_id_token_is_refused,
+    issuer_with_a_trailing_slash_logs_in_when_configured_with_it,
+    issuer_configured_without_the_published_trailing_slash_is_unavailable_and_says_so,
+    issuer_configured_with_a_trailing_slash_not_published_is_unavailable_and_says_so,
+    id_token_iss_differing_by_a_trailing_slash_is_refused_and_says_so,
+    discovery_naming_a_plain_http_endpoint_off_loopback_makes_the_provider_unavailable,
+    built_in_dev_provider_is_discovered_under_a_non_loopback_public_url,
+    key_rotation_while_64_logins_are_in_flight_refuses_none_of_them,
+    a_flood_of_unknown_kids_refetches_at_most_once_per_10_seconds,
 );
 
 /// A fake provider and the app configured with it as `[providers.oidc]` (plus `extra_keys`).
@@ -461,4 +469,182 @@ async fn token_answer_without_an_id_token_is_refused(db: Db) {
     expect_refused(&app, response, "returned no ID token").await;
     assert_eq!(fake.token_requests(), 1);
     assert_eq!(fake.userinfo_requests(), 0, "no ID token, no identity: userinfo is not consulted");
+}
+
+/// The fake publishing `published` as its issuer, and the app configured with `configured`.
+async fn setup_issuers(db: Db, published: &str, configured: &str) -> (FakeOidc, TestApp) {
+    let fake = FakeOidc::start().await;
+    let (published, configured) =
+        (published.replace("{base}", &fake.base), configured.replace("{base}", &fake.base));
+    fake.set_issuer(&published);
+    let app = spawn_app_with(db, &fake.provider_toml_for_issuer("oidc", &configured, "")).await;
+    (fake, app)
+}
+
+/// Auth0 publishes `https://TENANT.auth0.com/`, with the slash: configured so, it works.
+async fn issuer_with_a_trailing_slash_logs_in_when_configured_with_it(db: Db) {
+    let (fake, app) = setup_issuers(db, "{base}/", "{base}/").await;
+    let issuer = format!("{}/", fake.base);
+    let attempt = Attempt::from_url(&app.begin_login("oidc").await);
+    // Discovery sits at the issuer without its slash + /.well-known/openid-configuration (§4.1).
+    assert!(fake.discovery_requests() >= 1);
+    let claims = fake.claims(&attempt.nonce).set_issuer(IssuerUrl::new(issuer.clone()).unwrap());
+    fake.set_id_token(fake.sign(claims, &key1()));
+    let response = callback(&app, "oidc", &attempt, Some(&issuer)).await;
+    expect_logged_in(&app, response, "user@example.com").await;
+}
+
+/// Asserts the provider is unavailable (503) with a page saying the two issuers differ only by a
+/// trailing slash and naming the one to configure.
+async fn expect_unavailable_by_a_trailing_slash(app: &TestApp, fake: &FakeOidc, published: &str) {
+    let page =
+        expect_page(app.get("/authorize/oidc").await, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    let page = html_unescape(&page);
+    assert!(page.contains("differ only by a trailing slash"), "{page}");
+    assert!(page.contains(&format!("configure issuer = \"{published}\"")), "{page}");
+    assert_eq!(fake.token_requests(), 0);
+    app.assert_logged_out().await;
+    assert_eq!(app.user_count().await, 0);
+}
+
+async fn issuer_configured_without_the_published_trailing_slash_is_unavailable_and_says_so(db: Db) {
+    let (fake, app) = setup_issuers(db, "{base}/", "{base}").await;
+    expect_unavailable_by_a_trailing_slash(&app, &fake, &format!("{}/", fake.base)).await;
+}
+
+async fn issuer_configured_with_a_trailing_slash_not_published_is_unavailable_and_says_so(db: Db) {
+    let (fake, app) = setup_issuers(db, "{base}", "{base}/").await;
+    expect_unavailable_by_a_trailing_slash(&app, &fake, &fake.base).await;
+}
+
+async fn id_token_iss_differing_by_a_trailing_slash_is_refused_and_says_so(db: Db) {
+    let (fake, app) = setup_issuers(db, "{base}/", "{base}/").await;
+    let attempt = Attempt::from_url(&app.begin_login("oidc").await);
+    // Signed by the provider's key, but naming the issuer without its slash.
+    fake.set_id_token(fake.sign(fake.claims(&attempt.nonce), &key1()));
+    let response = callback(&app, "oidc", &attempt, Some(&format!("{}/", fake.base))).await;
+    expect_refused(&app, response, "differ only by a trailing slash").await;
+}
+
+/// Even a provider on loopback http may only name http endpoints on loopback: a token endpoint
+/// elsewhere over plain http would receive the client secret in clear. (An https issuer naming
+/// `http://127.0.0.1/token` is refused too; the fake cannot serve https, so that case is a unit
+/// test in `src/providers/oidc/mod.rs`.) Nothing is ever sent to the named address.
+async fn discovery_naming_a_plain_http_endpoint_off_loopback_makes_the_provider_unavailable(db: Db) {
+    let fake = FakeOidc::start().await;
+    fake.override_document("token_endpoint", json!("http://192.0.2.1/token"));
+    let app = spawn_app_with(db, &fake.toml()).await;
+    let page =
+        expect_page(app.get("/authorize/oidc").await, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert!(page.contains("token_endpoint does not use https"), "{page}");
+    assert_eq!(fake.token_requests(), 0);
+    app.assert_logged_out().await;
+    assert_eq!(app.user_count().await, 0);
+}
+
+/// The development provider's endpoints are this server on loopback http, while its issuer is the
+/// public URL: discovery must accept that for it (and only for it, see the unit tests), whatever
+/// the public URL — https, or plain http on a LAN address.
+async fn built_in_dev_provider_is_discovered_under_a_non_loopback_public_url(db: Db) {
+    for public in ["https://login.example.invalid", "http://192.0.2.10:5000"] {
+        // Such a public URL needs the dev provider forced on (production safety refuses it otherwise).
+        let forced = "[providers.dev]\ndangerously_allow_non_loopback = true\n";
+        let app = spawn_app_with_server(db, &format!("public_url = \"{public}\""), forced).await;
+        // The redirect is only made once discovery (over loopback) has succeeded.
+        let location = app.begin_login("dev").await;
+        assert!(location.starts_with(&format!("{public}/dev-provider/authorize?")), "{location}");
+        let page = app.get("/").await.text().await.unwrap();
+        assert!(!page.contains("unavailable"), "{page}");
+    }
+}
+
+/// `n` people (each with their own browser) who have been sent to the provider.
+async fn logins_in_flight(app: &TestApp, n: usize) -> Vec<(TestApp, Attempt)> {
+    let mut flights = Vec::with_capacity(n);
+    for _ in 0..n {
+        let browser = app.another_browser();
+        let attempt = Attempt::from_url(&browser.begin_login("oidc").await);
+        flights.push((browser, attempt));
+    }
+    flights
+}
+
+/// Every browser in `flights` comes back at the same moment, the i-th with the code `code-{i}`.
+async fn all_come_back_at_once(fake: &FakeOidc, flights: &[(TestApp, Attempt)]) -> Vec<Response> {
+    let callbacks = flights.iter().enumerate().map(|(i, (browser, attempt))| {
+        let code = format!("code-{i}");
+        async move { callback_with_code(browser, "oidc", attempt, &code, Some(&fake.base)).await }
+    });
+    futures::future::join_all(callbacks).await
+}
+
+/// The provider starts signing with a new key while many logins are between the authorize
+/// redirect and the callback. Every callback meets the unknown `kid` at once; they must share one
+/// refetch and wait for it rather than be refused by the refetch rate limit.
+async fn key_rotation_while_64_logins_are_in_flight_refuses_none_of_them(db: Db) {
+    const PEOPLE: usize = 64;
+    let (fake, app) = setup(db, "").await;
+    let flights = logins_in_flight(&app, PEOPLE).await;
+    let before = fake.jwks_requests();
+    assert_eq!(before, 1, "discovery fetched the key set once");
+
+    // The rotation: k2 published beside k1, and every token now signed with k2. A slow key set
+    // endpoint keeps the refetch in flight while the other callbacks arrive.
+    fake.set_jwks(jwks_of(&[&key1(), &key2()]));
+    fake.set_jwks_delay(Duration::from_millis(300));
+    for (i, (_, attempt)) in flights.iter().enumerate() {
+        let claims =
+            fake.claims_for(&attempt.nonce, &format!("user-{i}"), Some(&format!("user{i}@example.com")));
+        fake.set_id_token_for_code(&format!("code-{i}"), fake.sign(claims, &key2()));
+    }
+    let responses = all_come_back_at_once(&fake, &flights).await;
+
+    for (i, ((browser, _), response)) in flights.iter().zip(responses).enumerate() {
+        expect_logged_in(browser, response, &format!("user{i}@example.com")).await;
+    }
+    assert_eq!(fake.token_requests(), PEOPLE);
+    // Exactly one: the first callback fetched, the others waited for it and then found k2
+    // known; none may fetch again, and none was turned away.
+    assert_eq!(fake.jwks_requests(), before + 1, "one shared refetch for the rotation");
+    assert_eq!(app.user_count().await, PEOPLE as i64);
+}
+
+/// Forged tokens with random `kid`s, many at once and again right after: one refetch, which finds
+/// nothing new and closes the door for 10 s; after that, one more.
+async fn a_flood_of_unknown_kids_refetches_at_most_once_per_10_seconds(db: Db) {
+    const FORGERIES: usize = 16;
+    let (fake, app) = setup(db, "").await;
+    let flood = |flights: Vec<(TestApp, Attempt)>| {
+        let fake = &fake;
+        async move {
+            for (i, (_, attempt)) in flights.iter().enumerate() {
+                let kid = format!("forged-{}", loginwith::domain::secret::random_token(8));
+                fake.set_id_token_for_code(
+                    &format!("code-{i}"),
+                    fake.sign(fake.claims(&attempt.nonce), &rsa_key(RSA2_PEM, &kid)),
+                );
+            }
+            let responses = all_come_back_at_once(fake, &flights).await;
+            for ((browser, _), response) in flights.iter().zip(responses) {
+                expect_refused(browser, response, "signature is not valid").await;
+            }
+        }
+    };
+
+    let flights = logins_in_flight(&app, FORGERIES).await;
+    let before = fake.jwks_requests();
+    assert_eq!(before, 1, "discovery fetched the key set once");
+    flood(flights).await;
+    let first_flood_done = Instant::now();
+    assert_eq!(fake.jwks_requests(), before + 1, "a flood of unknown kids: one refetch");
+
+    let flights = logins_in_flight(&app, FORGERIES).await;
+    flood(flights).await;
+    assert_eq!(fake.jwks_requests(), before + 1, "nothing new was found: no refetch for 10 s");
+
+    let flights = logins_in_flight(&app, FORGERIES).await;
+    tokio::time::sleep(Duration::from_millis(10_300).saturating_sub(first_flood_done.elapsed())).await;
+    flood(flights).await;
+    assert_eq!(fake.jwks_requests(), before + 2, "10 s later, one more refetch and no more");
+    assert_eq!(fake.token_requests(), 3 * FORGERIES);
 }
