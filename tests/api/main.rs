@@ -12,3 +12,4 @@ mod github;
 mod hostile;
 mod microsoft;
 mod oidc;
+mod properties;
