@@ -303,7 +303,11 @@ impl Config {
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigErrors> {
         let root = match figment.extract::<Dict>() {
             Ok(root) => root,
-            Err(err) => return Err(ConfigErrors(err.into_iter().map(|e| e.to_string()).collect())),
+            Err(err) => {
+                return Err(ConfigErrors(
+                    err.into_iter().map(|e| without_source_lines(&e.to_string())).collect(),
+                ))
+            }
         };
         let mut walk = Walk { figment, problems: Vec::new() };
         walk.unknown_keys(&root, "", &["server", "database", "http", "limits", "log", "providers"]);
@@ -353,6 +357,24 @@ impl Config {
             dev_provider_by_default: true,
         }
     }
+}
+
+/// A TOML syntax error without the excerpt of the file it quotes: the offending line may be
+/// `client_secret = "..."` (a duplicate key, an unterminated string), and problems are printed and
+/// logged. The line and column stay in the message.
+fn without_source_lines(message: &str) -> String {
+    message
+        .lines()
+        .filter(|line| {
+            let line = line.trim_start();
+            let excerpt = line.starts_with('|')
+                || line
+                    .split_once(" |")
+                    .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            !excerpt
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The names of `[providers.*]` tables, so that `NAME_CLIENT_ID` works for any of them.
@@ -1331,6 +1353,21 @@ mod tests {
         assert_eq!(config.http.timeout, Duration::from_millis(1500));
         assert_eq!(config.http.max_response_bytes, 4096);
         assert!(Config::from_toml("[http]\ntimeout_ms = -5").is_err());
+    }
+
+    #[test]
+    fn syntax_errors_do_not_quote_the_secret_on_the_offending_line() {
+        let text = "[server]\nsecret_key = \"one-secret-that-is-long-enough-0123456789\"\n\
+                    secret_key = \"two-secret-that-is-long-enough-0123456789\"\n\
+                    [providers.corp]\nclient_secret = \"unterminated-secret\n";
+        let errors = Config::from_toml(text).unwrap_err().to_string();
+        assert!(errors.contains("line 3") && errors.contains("duplicate key `secret_key`"), "{errors}");
+        assert!(!errors.contains("-secret-that-is"), "{errors}");
+        let errors = Config::from_toml("[providers.corp]\nclient_secret = \"unterminated-secret\n")
+            .unwrap_err()
+            .to_string();
+        assert!(errors.contains("line 2"), "{errors}");
+        assert!(!errors.contains("unterminated-secret"), "{errors}");
     }
 
     #[test]

@@ -156,6 +156,10 @@ pub struct FakeState {
     pub last_token_form: Mutex<HashMap<String, String>>,
     pub last_token_auth: Mutex<Option<String>>,
     pub last_userinfo_auth: Mutex<Option<String>>,
+    /// When set, `/.well-known/openid-configuration` answers exactly this instead of the document.
+    pub raw_discovery: Mutex<Option<crate::mock_provider::Scripted>>,
+    /// When set, `/jwks` answers exactly this instead of the key set.
+    pub raw_jwks: Mutex<Option<crate::mock_provider::Scripted>>,
 }
 
 /// The fake provider. Dropping it stops it.
@@ -195,6 +199,8 @@ impl FakeOidc {
             last_token_form: Mutex::new(HashMap::new()),
             last_token_auth: Mutex::new(None),
             last_userinfo_auth: Mutex::new(None),
+            raw_discovery: Mutex::new(None),
+            raw_jwks: Mutex::new(None),
         });
         let router = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -266,6 +272,15 @@ impl FakeOidc {
     /// The userinfo document.
     pub fn set_userinfo(&self, value: Value) {
         *self.state.userinfo.lock().unwrap() = value;
+    }
+    /// Answer discovery with exactly `raw` (status, content type, bytes); `None` restores the
+    /// generated document.
+    pub fn set_raw_discovery(&self, raw: Option<crate::mock_provider::Scripted>) {
+        *self.state.raw_discovery.lock().unwrap() = raw;
+    }
+    /// Answer `/jwks` with exactly `raw`; `None` restores the scripted key set.
+    pub fn set_raw_jwks(&self, raw: Option<crate::mock_provider::Scripted>) {
+        *self.state.raw_jwks.lock().unwrap() = raw;
     }
     pub fn access_token(&self) -> String {
         self.state.access_token.lock().unwrap().clone()
@@ -366,16 +381,20 @@ impl FakeOidc {
 }
 
 async fn discovery(State(state): State<Arc<FakeState>>) -> Response {
-    discovery_document(&state, None)
+    discovery_document(&state, None).await
 }
 
 async fn tenant_discovery(State(state): State<Arc<FakeState>>, Path(tenant): Path<String>) -> Response {
     let published = state.tenant_issuers.lock().unwrap().get(&tenant).cloned();
-    discovery_document(&state, published)
+    discovery_document(&state, published).await
 }
 
-fn discovery_document(state: &FakeState, issuer: Option<String>) -> Response {
+async fn discovery_document(state: &FakeState, issuer: Option<String>) -> Response {
     state.discovery_requests.fetch_add(1, Ordering::SeqCst);
+    let raw = state.raw_discovery.lock().unwrap().clone();
+    if let Some(raw) = raw {
+        return crate::mock_provider::scripted_response(raw).await;
+    }
     let base = &state.base;
     let issuer = issuer.unwrap_or_else(|| state.issuer.lock().unwrap().clone());
     let algorithms = state.algorithms.lock().unwrap().clone();
@@ -401,6 +420,10 @@ async fn jwks(State(state): State<Arc<FakeState>>) -> Response {
     let delay = *state.jwks_delay.lock().unwrap();
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
+    }
+    let raw = state.raw_jwks.lock().unwrap().clone();
+    if let Some(raw) = raw {
+        return crate::mock_provider::scripted_response(raw).await;
     }
     let body = state.jwks.lock().unwrap().clone();
     Json(body).into_response()

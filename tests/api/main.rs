@@ -15,3 +15,4 @@ mod linking;
 mod microsoft;
 mod oidc;
 mod production;
+mod properties;

@@ -244,6 +244,12 @@ async fn answer(s: Scripted) -> Response {
         .unwrap()
 }
 
+/// A scripted answer as a response, for other fakes that replay raw bodies (the OpenID Connect
+/// fake's raw discovery document and key set).
+pub async fn scripted_response(s: Scripted) -> Response {
+    answer(s).await
+}
+
 /// Counts every POST, whatever its body, before looking at it.
 async fn token(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
     state.token_requests.fetch_add(1, Ordering::SeqCst);
