@@ -332,8 +332,12 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
                 None => format!("sqlite://{}", tmp.path().join("bench.db").display()),
             };
             let port = procs::free_port()?;
+            // Every virtual user comes from 127.0.0.1, so the per-client rate limits are set as high
+            // as they go: the limiter still runs on every authorize and callback (its cost is part
+            // of the figures), it just never refuses.
             let config = format!(
-                "[server]\nbind = \"127.0.0.1:{port}\"\nsecret_key = \"{}\"\n\n[database]\nurl = \"{db_url}\"\n\n{}",
+                "[server]\nbind = \"127.0.0.1:{port}\"\nsecret_key = \"{}\"\n\n[database]\nurl = \"{db_url}\"\n\n\
+                 [limits]\nauthorize_per_minute = 1000000\ncallback_per_minute = 1000000\n\n{}",
                 mock::random_token(48),
                 mock::provider_toml(&args.provider_name, &mock.issuer)
             );

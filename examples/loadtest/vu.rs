@@ -345,7 +345,7 @@ pub async fn login_scenario(
             let deadline = Instant::now() + duration;
             let mut n: usize = 0;
             while Instant::now() < deadline {
-                let fresh = (vu + n) % 2 == 0;
+                let fresh = (vu + n).is_multiple_of(2);
                 let email = if fresh {
                     rec.new_users += 1;
                     format!("new-{run_id}-{vu}-{n}@bench.example")
