@@ -146,6 +146,28 @@ pub async fn execute(db: &TestDb, sql: &str) {
     }
 }
 
+/// How many stored sessions expire after `after` (all of them with `None`).
+pub async fn count_sessions(db: &TestDb, after: Option<time::OffsetDateTime>) -> i64 {
+    use sqlx::Connection;
+    let after = after.unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    match db.kind {
+        Db::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect to SQLite");
+            let sql = "SELECT COUNT(*) FROM tower_sessions WHERE expiry_date > ?";
+            let n = sqlx::query_scalar(sql).bind(after).fetch_one(&mut conn).await.expect("count sessions");
+            let _ = conn.close().await;
+            n
+        }
+        Db::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect to PostgreSQL");
+            let sql = "SELECT COUNT(*) FROM tower_sessions.session WHERE expiry_date > $1";
+            let n = sqlx::query_scalar(sql).bind(after).fetch_one(&mut conn).await.expect("count sessions");
+            let _ = conn.close().await;
+            n
+        }
+    }
+}
+
 /// A running app and a browser-like client (cookie jar, no redirect following).
 pub struct TestApp {
     pub address: String,

@@ -5,6 +5,7 @@ mod fake_oidc;
 mod helpers;
 mod mock_provider;
 
+mod audit;
 mod browser;
 mod config_errors;
 mod dev_flow;
@@ -16,3 +17,4 @@ mod microsoft;
 mod oidc;
 mod production;
 mod properties;
+mod sessions;
