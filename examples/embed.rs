@@ -27,6 +27,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lw = Loginwith::new(&config, listener.local_addr()?).await?;
     let router = lw.layer(Router::new().route("/private", get(private)).merge(lw.routes()));
     println!("open http://{}/private", listener.local_addr()?);
-    axum::serve(listener, router).await?;
+    // With the peer address, so that rate limits and the audit log know who the client is.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).await?;
     Ok(())
 }
