@@ -31,6 +31,57 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://loginwith.db";
 /// once never tries plain http again.
 pub const DEFAULT_HSTS_MAX_AGE_SECS: u64 = 31_536_000;
 
+/// Every key the configuration knows, by table (`providers.*` is any provider's table). The walk
+/// refuses anything else; tests generate configurations from it.
+pub const KNOWN_KEYS: [(&str, &[&str]); 9] = [
+    ("", &["server", "database", "http", "limits", "log", "providers"]),
+    (
+        "server",
+        &[
+            "bind",
+            "public_url",
+            "secret_key",
+            "secret_key_file",
+            "login_timeout_secs",
+            "session_cache",
+            "hsts_max_age_secs",
+            "trusted_proxies",
+        ],
+    ),
+    ("database", &["url"]),
+    ("http", &["connect_timeout_ms", "timeout_ms", "max_response_bytes"]),
+    ("limits", &["authorize_per_minute", "callback_per_minute", "dev_provider_per_minute"]),
+    ("log", &["format"]),
+    ("providers", &[]),
+    (
+        "providers.*",
+        &[
+            "preset",
+            "display_name",
+            "client_id",
+            "client_secret",
+            "authorize_url",
+            "token_url",
+            "userinfo_url",
+            "scopes",
+            "token_auth",
+            "userinfo",
+            "dangerously_allow_non_loopback",
+            "issuer",
+            "tenant",
+            "allow_hmac_id_tokens",
+            "response_mode",
+            "trust_email_verified",
+        ],
+    ),
+    ("providers.*.userinfo", &["email", "email_verified", "subject", "name", "avatar", "username"]),
+];
+
+/// The keys of one table of [`KNOWN_KEYS`].
+fn known(table: &str) -> &'static [&'static str] {
+    KNOWN_KEYS.iter().find(|(t, _)| *t == table).map_or(&[], |(_, keys)| keys)
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -310,7 +361,7 @@ impl Config {
             }
         };
         let mut walk = Walk { figment, problems: Vec::new() };
-        walk.unknown_keys(&root, "", &["server", "database", "http", "limits", "log", "providers"]);
+        walk.unknown_keys(&root, "", known(""));
 
         let server = walk.server(root.get("server"));
         let database = walk.database(root.get("database"));
@@ -608,20 +659,7 @@ impl Walk<'_> {
     fn server(&mut self, value: Option<&Value>) -> ServerConfig {
         let dict = self.table(value, "server");
         if let Some(d) = dict {
-            self.unknown_keys(
-                d,
-                "server",
-                &[
-                    "bind",
-                    "public_url",
-                    "secret_key",
-                    "secret_key_file",
-                    "login_timeout_secs",
-                    "session_cache",
-                    "hsts_max_age_secs",
-                    "trusted_proxies",
-                ],
-            );
+            self.unknown_keys(d, "server", known("server"));
         }
         let bind = match self.text(dict, "server", "bind") {
             None => DEFAULT_BIND.parse().ok(),
@@ -716,9 +754,8 @@ impl Walk<'_> {
 
     fn limits(&mut self, value: Option<&Value>) -> LimitsConfig {
         let dict = self.table(value, "limits");
-        let keys = ["authorize_per_minute", "callback_per_minute", "dev_provider_per_minute"];
         if let Some(d) = dict {
-            self.unknown_keys(d, "limits", &keys);
+            self.unknown_keys(d, "limits", known("limits"));
         }
         let defaults = LimitsConfig::default();
         let mut per_minute = |key: &str, default: u32| {
@@ -734,7 +771,7 @@ impl Walk<'_> {
     fn log(&mut self, value: Option<&Value>) -> LogConfig {
         let dict = self.table(value, "log");
         if let Some(d) = dict {
-            self.unknown_keys(d, "log", &["format"]);
+            self.unknown_keys(d, "log", known("log"));
         }
         let format = match self.text(dict, "log", "format").as_deref() {
             None | Some("text") => LogFormat::Text,
@@ -793,7 +830,7 @@ impl Walk<'_> {
     fn database(&mut self, value: Option<&Value>) -> DatabaseConfig {
         let dict = self.table(value, "database");
         if let Some(d) = dict {
-            self.unknown_keys(d, "database", &["url"]);
+            self.unknown_keys(d, "database", known("database"));
         }
         let url = self.text(dict, "database", "url").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         let known = ["sqlite:", "postgres://", "postgresql://"];
@@ -810,7 +847,7 @@ impl Walk<'_> {
     fn http(&mut self, value: Option<&Value>) -> HttpConfig {
         let dict = self.table(value, "http");
         if let Some(d) = dict {
-            self.unknown_keys(d, "http", &["connect_timeout_ms", "timeout_ms", "max_response_bytes"]);
+            self.unknown_keys(d, "http", known("http"));
         }
         let defaults = HttpConfig::default();
         let ms = Duration::from_millis;
@@ -856,25 +893,7 @@ impl Walk<'_> {
         table: &Dict,
         key: &str,
     ) -> Option<ProviderConfig> {
-        const KNOWN: [&str; 16] = [
-            "preset",
-            "display_name",
-            "client_id",
-            "client_secret",
-            "authorize_url",
-            "token_url",
-            "userinfo_url",
-            "scopes",
-            "token_auth",
-            "userinfo",
-            "dangerously_allow_non_loopback",
-            "issuer",
-            "tenant",
-            "allow_hmac_id_tokens",
-            "response_mode",
-            "trust_email_verified",
-        ];
-        self.unknown_keys(table, key, &KNOWN);
+        self.unknown_keys(table, key, known("providers.*"));
         let t = Some(table);
         let preset = match self.text(t, key, "preset") {
             Some(p) => match Preset::from_name(&p) {
@@ -1037,11 +1056,7 @@ impl Walk<'_> {
         }
         let userinfo_key = format!("{key}.userinfo");
         if let Some(ui) = self.table(table.get("userinfo"), &userinfo_key) {
-            self.unknown_keys(
-                ui,
-                &userinfo_key,
-                &["email", "email_verified", "subject", "name", "avatar", "username"],
-            );
+            self.unknown_keys(ui, &userinfo_key, known("providers.*.userinfo"));
             let p = &mut config.userinfo;
             for (field, slot) in [
                 ("email", &mut p.email),

@@ -3,6 +3,7 @@
 use super::generators::*;
 use super::harness::*;
 use proptest::prelude::*;
+use proptest::sample::select;
 use proptest::test_runner::TestCaseError;
 
 /// The example configuration, every key explained (mostly commented out).
@@ -16,6 +17,8 @@ const SECTIONS: &[&str] = &[
     "server",
     "database",
     "http",
+    "limits",
+    "log",
     "providers",
     "providers.dev",
     "providers.google",
@@ -31,39 +34,10 @@ const SECTIONS: &[&str] = &[
     "Server",
 ];
 
-/// Every key the configuration knows.
-const CONFIG_KEYS: &[&str] = &[
-    "bind",
-    "public_url",
-    "secret_key",
-    "secret_key_file",
-    "login_timeout_secs",
-    "session_cache",
-    "url",
-    "connect_timeout_ms",
-    "timeout_ms",
-    "max_response_bytes",
-    "preset",
-    "display_name",
-    "client_id",
-    "client_secret",
-    "authorize_url",
-    "token_url",
-    "userinfo_url",
-    "scopes",
-    "token_auth",
-    "userinfo",
-    "dangerously_allow_non_loopback",
-    "issuer",
-    "tenant",
-    "allow_hmac_id_tokens",
-    "response_mode",
-    "email",
-    "email_verified",
-    "subject",
-    "name",
-    "avatar",
-];
+/// Every key the configuration knows, as the configuration itself lists them.
+fn config_keys() -> Vec<&'static str> {
+    loginwith::config::KNOWN_KEYS.iter().flat_map(|(_, keys)| keys.iter().copied()).collect()
+}
 
 /// Strings that are, or almost are, what some key expects.
 const TEXT_VALUES: &[&str] = &[
@@ -180,7 +154,7 @@ fn toml_section() -> BoxedStrategy<String> {
 /// Keys the configuration knows, and junk.
 fn config_key() -> BoxedStrategy<String> {
     prop_oneof![
-        5 => one_of(CONFIG_KEYS).prop_map(str::to_owned),
+        5 => select(config_keys()).prop_map(str::to_owned),
         1 => junk_text(),
     ]
     .boxed()
