@@ -50,12 +50,15 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to standard output, as text or as one JSON object per line (`[log] format`), filtered
-/// by `LOGINWITH_LOG` (or `RUST_LOG`), default `info`. The target is printed, so that audit lines
+/// by `LOGINWITH_LOG` (or `RUST_LOG`), default `info` (and `tower_sessions_core=error`). The target is printed, so that audit lines
 /// (`loginwith::audit`) can be told apart and selected.
 fn init_logging(format: LogFormat) {
+    // tower-sessions warns of "possibly suspicious activity" when a cookie names a session that is
+    // gone; with anonymous sessions kept only for the login window, that is every abandoned
+    // login's browser coming back later, so it is quiet by default.
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGINWITH_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_sessions_core=error"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
     match format {
         LogFormat::Text => builder.init(),

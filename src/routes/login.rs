@@ -58,10 +58,16 @@ fn now() -> i64 {
 async fn authorize(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    client: ClientAddr,
     session: Session,
 ) -> Result<Response, AppError> {
-    let provider = state.provider(&name)?;
-    if current_user(&session).await.is_some() {
+    let result = start_login(&state, &name, &session).await;
+    audit_refusal(&state, &name, client, result)
+}
+
+async fn start_login(state: &AppState, name: &str, session: &Session) -> Result<Response, AppError> {
+    let provider = state.provider(name)?;
+    if current_user(session).await.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
     let resolved = provider
@@ -73,7 +79,7 @@ async fn authorize(
     let csrf = StateToken::new(random_token(32));
     let nonce = matches!(resolved, Resolved::Oidc(..)).then(|| StateToken::new(random_token(32)));
     let location = authorization_url(
-        &state,
+        state,
         provider,
         &resolved,
         csrf.expose(),
@@ -183,7 +189,8 @@ async fn callback_get(
     audit_refusal(&state, &name, client, result)
 }
 
-/// Writes the audit line of a refused callback, and passes the result on.
+/// Writes the audit line of a refused login (at its start or its callback), and passes the
+/// result on.
 fn audit_refusal(
     state: &AppState,
     name: &str,

@@ -102,12 +102,14 @@ async fn logins_refusals_logouts_and_rate_limits_are_audited_as_json_without_sec
     app.logout().await;
     // A refusal: the same callback again.
     assert_eq!(app.complete_callback(&callback).await.status(), StatusCode::BAD_REQUEST);
-    // Rate limit: three authorize requests per minute, one of them made above.
+    // A refusal at the start: a provider that does not exist (its name is not echoed as one).
+    assert_eq!(app.get("/authorize/no-such-provider").await.status(), StatusCode::NOT_FOUND);
+    // Rate limit: three authorize requests per minute, two of them made above.
     let mut statuses = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..2 {
         statuses.push(app.get("/authorize/dev").await.status());
     }
-    assert_eq!(statuses, [StatusCode::FOUND, StatusCode::FOUND, StatusCode::TOO_MANY_REQUESTS]);
+    assert_eq!(statuses, [StatusCode::FOUND, StatusCode::TOO_MANY_REQUESTS]);
 
     let output = server.stop();
     let lines: Vec<Value> = output.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
@@ -128,10 +130,12 @@ async fn logins_refusals_logouts_and_rate_limits_are_audited_as_json_without_sec
     let logout = find("logout");
     assert_eq!(logout["user_id"], user_id);
     assert_eq!(logout["client"], "127.0.0.1");
-    let refusal = find("refusal");
-    assert_eq!(refusal["reason"], "state_unknown");
-    assert_eq!(refusal["provider"], "dev");
-    assert_eq!(refusal["outcome"], "refused");
+    let refusals: Vec<&&Value> = audit.iter().filter(|l| l["event"] == "refusal").collect();
+    let reasons: Vec<&str> = refusals.iter().filter_map(|l| l["reason"].as_str()).collect();
+    assert_eq!(reasons, ["state_unknown", "unknown_provider"], "{output}");
+    assert_eq!(refusals[0]["provider"], "dev");
+    assert_eq!(refusals[0]["outcome"], "refused");
+    assert_eq!(refusals[1]["provider"], "", "an unknown name is not written as a provider");
     let limit = find("rate_limited");
     assert_eq!(limit["area"], "authorize");
     assert_eq!(limit["client"], "127.0.0.1");
