@@ -4,9 +4,11 @@
 //! edge; past that point the type says the check was made. Secrets live in [`secret`] and never print.
 
 pub mod issuer;
+pub mod return_to;
 pub mod secret;
 
 pub use issuer::Issuer;
+pub use return_to::ReturnTo;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
