@@ -20,8 +20,14 @@ use tower_sessions::Session;
 /// The session key of the logged-in user.
 pub const USER_KEY: &str = "auth.user";
 
-/// The logged-in user, as kept in the session.
+/// The logged-in user, as kept in the session (as of the login: the full, current row is
+/// [`crate::Store::user`]).
+///
+/// Take it in a handler of any router wrapped by [`crate::Loginwith::layer`]: as `CurrentUser`
+/// (401 JSON when nobody is logged in), as `Option<CurrentUser>`, or through [`RequireLogin`],
+/// which sends a browser to log in first.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CurrentUser {
     /// Our user id.
     pub id: i64,
@@ -32,6 +38,12 @@ pub struct CurrentUser {
     pub email_verified: bool,
     /// The user's username.
     pub username: String,
+    /// A display name from the provider, if any.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// An https avatar URL from the provider, if any.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
 }
 
 impl From<&User> for CurrentUser {
@@ -41,6 +53,8 @@ impl From<&User> for CurrentUser {
             email: user.email.clone(),
             email_verified: user.email_verified,
             username: user.username.clone(),
+            display_name: user.display_name.clone(),
+            avatar_url: user.avatar_url.clone(),
         }
     }
 }
@@ -85,6 +99,94 @@ pub async fn current_user(session: &Session) -> Option<CurrentUser> {
         let _ = session.insert(REFRESHED_KEY, today).await;
     }
     Some(user)
+}
+
+/// Where loginwith is mounted, for the extractors in the host's routes (set by
+/// [`crate::Loginwith::layer`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Mount {
+    base: std::sync::Arc<str>,
+}
+
+impl Mount {
+    pub(crate) fn new(base: &str) -> Self {
+        Self { base: base.into() }
+    }
+}
+
+/// A handler argument that requires a login: the logged-in [`CurrentUser`], or, for a browser
+/// that is not logged in, a redirect to loginwith's start page with `next` set to where it was
+/// going (so it comes back there after the login). API clients (a request that accepts JSON
+/// rather than HTML, or says `X-Requested-With`) get `401 {"error":"unauthenticated"}` instead.
+///
+/// ```no_run
+/// use loginwith::RequireLogin;
+///
+/// async fn private(RequireLogin(user): RequireLogin) -> String {
+///     format!("hello {}", user.username)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequireLogin(pub CurrentUser);
+
+/// Why [`RequireLogin`] did not let a request through.
+#[derive(Debug)]
+pub enum LoginRequired {
+    /// A browser: sent to log in, then back.
+    Redirect(String),
+    /// An API client: 401 JSON.
+    Unauthenticated,
+}
+
+impl axum::response::IntoResponse for LoginRequired {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            LoginRequired::Redirect(to) => axum::response::Redirect::to(&to).into_response(),
+            LoginRequired::Unauthenticated => crate::error::ApiError::Unauthenticated.into_response(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequireLogin {
+    type Rejection = LoginRequired;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = match Session::from_request_parts(parts, state).await {
+            Ok(session) => current_user(&session).await,
+            Err(_) => None,
+        };
+        if let Some(user) = user {
+            return Ok(RequireLogin(user));
+        }
+        let mount = parts.extensions.get::<Mount>();
+        match mount {
+            Some(mount) if wants_html(parts) => {
+                let start = format!("{}/", mount.base);
+                let next =
+                    parts.uri.path_and_query().and_then(|p| crate::domain::ReturnTo::parse(p.as_str()));
+                Err(LoginRequired::Redirect(match next {
+                    Some(next) => crate::loginwith::with_next(&start, &next),
+                    None => start,
+                }))
+            }
+            _ => Err(LoginRequired::Unauthenticated),
+        }
+    }
+}
+
+/// A browser navigating (it accepts HTML, and JSON not more), not a script.
+fn wants_html(parts: &Parts) -> bool {
+    use axum::http::header::ACCEPT;
+    if parts.headers.contains_key("x-requested-with") {
+        return false;
+    }
+    let accept = parts.headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let position = |kind: &str| accept.find(kind);
+    match (position("text/html"), position("application/json")) {
+        (Some(html), Some(json)) => html < json,
+        (Some(_), None) => true,
+        _ => false,
+    }
 }
 
 /// The rejection when a handler needs a user and there is none: 401 JSON.

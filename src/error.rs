@@ -68,6 +68,9 @@ pub enum AppError {
     /// The session store failed.
     #[error("the session store failed")]
     Session(#[from] tower_sessions::session::Error),
+    /// The host's login hook refused the login; its message is shown.
+    #[error("{0}")]
+    Refused(crate::hooks::LoginRefused),
     /// The client went over a rate limit.
     #[error("too many requests from this address; try again in {retry_after_secs} seconds")]
     RateLimited {
@@ -93,7 +96,7 @@ impl AppError {
             | AppError::MissingCode
             | AppError::BadCallback(_)
             | AppError::IssuerMismatch => StatusCode::BAD_REQUEST,
-            AppError::CrossSite | AppError::IdToken { .. } => StatusCode::FORBIDDEN,
+            AppError::CrossSite | AppError::IdToken { .. } | AppError::Refused(_) => StatusCode::FORBIDDEN,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Provider { source, .. } => match source {
                 ProviderError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -113,7 +116,7 @@ impl AppError {
             | AppError::MissingCode
             | AppError::BadCallback(_)
             | AppError::IssuerMismatch => "This login cannot be completed",
-            AppError::IdToken { .. } => "Login refused",
+            AppError::IdToken { .. } | AppError::Refused(_) => "Login refused",
             AppError::Unavailable { .. } => "Login provider unavailable",
             AppError::CrossSite => "Request refused",
             AppError::Provider { source: ProviderError::NoVerifiedEmail, .. } => "No verified e-mail address",
@@ -142,6 +145,7 @@ impl AppError {
             AppError::Unavailable { provider, source } => {
                 format!("Login with {provider} is not available right now: {source}.")
             }
+            AppError::Refused(refused) => format!("{} Nobody was logged in.", refused.message()),
             AppError::IssuerChanged { provider, source } => format!(
                 "Your {provider} account is known here from another issuer than the one {provider} is \
                  configured with now ({source}). Accounts of one issuer are never given to another's \
@@ -178,6 +182,7 @@ impl AppError {
             AppError::Unavailable { .. } => "provider_unavailable",
             AppError::CrossSite => "cross_site",
             AppError::RateLimited { .. } => "rate_limited",
+            AppError::Refused(_) => "refused_by_host",
             AppError::IssuerChanged { .. } => "issuer_changed",
             AppError::Store(_) => "database",
             AppError::Session(_) => "session_store",

@@ -25,6 +25,9 @@ pub struct Shared {
     pub public_url: String,
     /// `scheme://host[:port]` of `public_url`, for Origin checks.
     pub public_origin: String,
+    /// The path of `public_url` (`""` or e.g. `/auth`): every route, link and redirect of ours
+    /// starts with it.
+    pub base_path: String,
     /// True when the development provider is the only one because nothing else was configured.
     pub dev_only: bool,
     /// Lifetime of a pending login, in seconds.
@@ -36,6 +39,12 @@ pub struct Shared {
     pub limits: crate::limits::RateLimits,
     /// Proxies whose `X-Forwarded-For` is believed (see [`crate::client`]).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `[server] after_login`: where a login without `next` lands (else the start page).
+    pub after_login: Option<crate::domain::ReturnTo>,
+    /// `[server] after_logout`: where a logout lands (else the start page).
+    pub after_logout: Option<crate::domain::ReturnTo>,
+    /// The host's login hook, if any.
+    pub(crate) hook: Option<crate::hooks::LoginHook>,
 }
 
 impl AppState {
@@ -50,6 +59,27 @@ impl AppState {
             .iter()
             .find(|p| p.name.as_str() == name)
             .ok_or_else(|| AppError::UnknownProvider(crate::providers::generic::clip(name, 40)))
+    }
+
+    /// loginwith's start page: `{base}/`.
+    pub fn start_page(&self) -> String {
+        format!("{}/", self.base_path)
+    }
+
+    /// Where a browser goes after logging in: its `next`, else `after_login`, else the start page.
+    pub fn after_login(&self, next: Option<&crate::domain::ReturnTo>) -> String {
+        match next.or(self.after_login.as_ref()) {
+            Some(to) => to.as_str().to_owned(),
+            None => self.start_page(),
+        }
+    }
+
+    /// Where a browser goes after logging out: `after_logout`, else the start page.
+    pub fn after_logout(&self) -> String {
+        match &self.after_logout {
+            Some(to) => to.as_str().to_owned(),
+            None => self.start_page(),
+        }
     }
 
     /// `public_url` + `/callback/NAME`: what to register at the provider.

@@ -26,8 +26,30 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
-/// Renders a page with a status; a template failure becomes a plain 500 and a log line.
+tokio::task_local! {
+    /// The path loginwith's routes live under (`""` or e.g. `/auth`), for the links of the page
+    /// being rendered. Set by [`with_base_path`] around every loginwith request, so that pages
+    /// rendered deep inside (an error page from `AppError`) need no state to link correctly.
+    static BASE_PATH: String;
+}
+
+/// Middleware on loginwith's routes: makes their base path known to [`render`].
+pub(crate) async fn with_base_path(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    BASE_PATH.scope(state.base_path.clone(), next.run(request)).await
+}
+
+/// Renders a page with a status; a template failure becomes a plain 500 and a log line. Every
+/// page gets `base`, the path loginwith's routes live under. Templates print `base` and the login
+/// URLs made from it with `|safe` (minijinja would write every `/` as `&#x2f;`): `base` is the
+/// path of a parsed URL, so its quotes and angle brackets are percent-encoded already, and login
+/// URLs add only a validated provider name and a form-encoded `next`.
 pub fn render(status: StatusCode, name: &str, context: impl Serialize) -> Response {
+    let base = BASE_PATH.try_with(Clone::clone).unwrap_or_default();
+    let context = minijinja::context! { base => base, ..minijinja::Value::from_serialize(&context) };
     match TEMPLATES.get_template(name).and_then(|t| t.render(context)) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(err) => {

@@ -7,7 +7,7 @@
 //! a session without bound.
 
 use crate::domain::secret::{PkceVerifier, StateToken};
-use crate::domain::ProviderName;
+use crate::domain::{ProviderName, ReturnTo};
 use serde::{Deserialize, Serialize};
 
 /// The default lifetime of an attempt (`[server] login_timeout_secs`): ten minutes, longer than
@@ -32,6 +32,9 @@ pub struct PendingLogin {
     pub nonce: Option<StateToken>,
     /// Unix seconds when the attempt began.
     pub created_at: i64,
+    /// Where to send the browser after the login (`next`), already checked to be same-origin.
+    #[serde(default)]
+    pub next: Option<ReturnTo>,
 }
 
 /// Why a callback's `state` could not be matched to an attempt.
@@ -103,6 +106,7 @@ mod tests {
             verifier: PkceVerifier::new("v"),
             nonce: None,
             created_at: at,
+            next: None,
         }
     }
 

@@ -9,9 +9,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-/// `/api/me`
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/me", get(me))
+/// `{base}/api/me`
+pub fn router(base: &str) -> Router<AppState> {
+    Router::new().route(&format!("{base}/api/me"), get(me))
 }
 
 /// The logged-in user and the identities that log into it, as they are now: from the store's

@@ -7,8 +7,8 @@ use axum::routing::get;
 use axum::Router;
 
 /// `/healthz`
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
+pub fn router(base: &str) -> Router<AppState> {
+    Router::new().route(&format!("{base}/healthz"), get(healthz))
 }
 
 async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {

@@ -21,6 +21,7 @@ use crate::auth::{current_user, log_in, rotate};
 use crate::client::ClientAddr;
 use crate::config::ResponseMode;
 use crate::domain::secret::{random_token, AuthCode, PkceVerifier, StateToken};
+use crate::domain::ReturnTo;
 use crate::error::AppError;
 use crate::oauth::pending::{PendingLogin, PendingLogins, StateError, SESSION_KEY};
 use crate::oauth::{exchange_code, sanitize_code};
@@ -30,7 +31,7 @@ use crate::state::AppState;
 use crate::store::{LoginRecord, StoreError};
 use crate::templates::render;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -41,13 +42,13 @@ use std::sync::LazyLock;
 use tower_sessions::Session;
 
 /// `/authorize/{provider}` (apart, so that it gets its own rate limit).
-pub fn authorize_router() -> Router<AppState> {
-    Router::new().route("/authorize/{provider}", get(authorize))
+pub fn authorize_router(base: &str) -> Router<AppState> {
+    Router::new().route(&format!("{base}/authorize/{{provider}}"), get(authorize))
 }
 
 /// `/callback/{provider}`, by GET or (form_post) POST.
-pub fn callback_router() -> Router<AppState> {
-    Router::new().route("/callback/{provider}", get(callback_get).post(callback_post))
+pub fn callback_router(base: &str) -> Router<AppState> {
+    Router::new().route(&format!("{base}/callback/{{provider}}"), get(callback_get).post(callback_post))
 }
 
 fn now() -> i64 {
@@ -58,17 +59,32 @@ fn now() -> i64 {
 async fn authorize(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    RawQuery(query): RawQuery,
     client: ClientAddr,
     session: Session,
 ) -> Result<Response, AppError> {
-    let result = start_login(&state, &name, &session).await;
+    let next = next_param(query.as_deref());
+    let result = start_login(&state, &name, next, &session).await;
     audit_refusal(&state, &name, client, result)
 }
 
-async fn start_login(state: &AppState, name: &str, session: &Session) -> Result<Response, AppError> {
+/// The `next` parameter of a query, when it is a same-origin path (anything else is ignored, so
+/// the browser lands where it would have without it).
+pub(crate) fn next_param(query: Option<&str>) -> Option<ReturnTo> {
+    let query = query?;
+    let (_, value) = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "next")?;
+    ReturnTo::parse(&value)
+}
+
+async fn start_login(
+    state: &AppState,
+    name: &str,
+    next: Option<ReturnTo>,
+    session: &Session,
+) -> Result<Response, AppError> {
     let provider = state.provider(name)?;
     if current_user(session).await.is_some() {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(Redirect::to(&state.after_login(next.as_ref())).into_response());
     }
     let resolved = provider
         .resolve(&state.http)
@@ -95,6 +111,7 @@ async fn start_login(state: &AppState, name: &str, session: &Session) -> Result<
             verifier: PkceVerifier::new(verifier.secret().as_str()),
             nonce,
             created_at: now(),
+            next,
         },
         now(),
         state.login_ttl,
@@ -222,7 +239,6 @@ async fn callback_post(
     State(state): State<AppState>,
     Path(name): Path<String>,
     client: ClientAddr,
-    headers: HeaderMap,
     session: Session,
     messages: Messages,
     body: String,
@@ -233,13 +249,10 @@ async fn callback_post(
             return Err(AppError::BadCallback("this provider answers by redirect, not by form post".into()));
         }
         let params = parse_callback(&body)?;
-        let cookie_sent = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|c| c.split(';').any(|kv| kv.trim_start().starts_with(crate::app::SESSION_COOKIE)));
+        // tower-sessions parsed a session id out of a (signed, intact) cookie: the browser sent it.
+        let cookie_sent = session.id().is_some();
         if !cookie_sent && !params.resubmitted {
-            return Ok(resubmit_page(&name, &body));
+            return Ok(resubmit_page(&state.base_path, &name, &body));
         }
         finish_login(&state, provider, params, client, &session, messages).await
     }
@@ -248,7 +261,7 @@ async fn callback_post(
 }
 
 /// The page that re-posts a cross-site form_post from our own origin (see the module doc).
-fn resubmit_page(name: &str, body: &str) -> Response {
+fn resubmit_page(base: &str, name: &str, body: &str) -> Response {
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
         .filter(|(k, _)| {
             matches!(k.as_ref(), "code" | "state" | "error" | "error_description" | "error_uri" | "iss")
@@ -259,7 +272,7 @@ fn resubmit_page(name: &str, body: &str) -> Response {
         StatusCode::OK,
         "resubmit.html",
         serde_json::json!({
-            "action": format!("/callback/{name}"),
+            "action": format!("{base}/callback/{name}"),
             "fields": fields,
             "marker": RESUBMIT_FIELD,
             "script": RESUBMIT_SCRIPT,
@@ -297,7 +310,13 @@ async fn finish_login(
         // The person denied access or the provider failed: tell them, and make no token request.
         audit::refusal(client, Some(provider.name.as_str()), "provider_error", &sanitize_code(error));
         messages.error(provider_error_message(provider, error, &params));
-        return Ok(Redirect::to("/").into_response());
+        // Back to the start page, still carrying where the person was going, to try again.
+        let start = state.start_page();
+        let back = match &attempt.next {
+            Some(next) => crate::loginwith::with_next(&start, next),
+            None => start,
+        };
+        return Ok(Redirect::to(&back).into_response());
     }
     let code = params.code.filter(|c| !c.is_empty()).map(AuthCode::new).ok_or(AppError::MissingCode)?;
     // From here on the provider is called, and tower-sessions does not save a session whose
@@ -359,15 +378,17 @@ async fn finish_login(
         links: provider.links_accounts(&profile),
         profile: &profile,
     };
-    let (user, kind) = state.store.record_login(&record, now()).await.map_err(|e| match e {
-        StoreError::IssuerChanged { .. } => {
-            AppError::IssuerChanged { provider: provider.display_name.clone(), source: e }
-        }
-        other => AppError::Store(other),
-    })?;
+    let (user, kind) =
+        state.store.record_login(&record, now(), state.hook.as_ref()).await.map_err(|e| match e {
+            StoreError::IssuerChanged { .. } => {
+                AppError::IssuerChanged { provider: provider.display_name.clone(), source: e }
+            }
+            StoreError::Refused { refused, .. } => AppError::Refused(refused),
+            other => AppError::Store(other),
+        })?;
     log_in(rotated, &user).await?;
     audit::login(client, provider.name.as_str(), user.id, kind);
-    Ok(Redirect::to("/").into_response())
+    Ok(Redirect::to(&state.after_login(attempt.next.as_ref())).into_response())
 }
 
 async fn save_pending(session: &Session, pending: &PendingLogins) -> Result<(), AppError> {

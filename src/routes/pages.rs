@@ -4,9 +4,11 @@ use crate::audit;
 use crate::auth::CurrentUser;
 use crate::client::ClientAddr;
 use crate::error::AppError;
+use crate::loginwith::with_next;
+use crate::routes::login::next_param;
 use crate::state::AppState;
 use crate::templates::render;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -16,16 +18,36 @@ use serde_json::json;
 use tower_sessions::Session;
 
 /// `/`, `/static/app.css`, `POST /logout`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(index))
-        .route("/static/app.css", get(stylesheet))
+pub fn router(base: &str) -> Router<AppState> {
+    let router = Router::new()
+        .route(&format!("{base}/"), get(index))
+        .route(&format!("{base}/static/app.css"), get(stylesheet))
         // No icon: answer without a body rather than log a 404 on every page view.
-        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
-        .route("/logout", post(logout))
+        .route(&format!("{base}/favicon.ico"), get(|| async { StatusCode::NO_CONTENT }))
+        .route(&format!("{base}/logout"), post(logout));
+    match base {
+        "" => router,
+        // `/auth` alone is the start page's address too.
+        base => router.route(
+            base,
+            get(|State(state): State<AppState>| async move { Redirect::to(&state.start_page()) }),
+        ),
+    }
 }
 
-async fn index(State(state): State<AppState>, user: Option<CurrentUser>, messages: Messages) -> Response {
+/// The start page: "Login with X" links (carrying `?next=` when the page was opened with one),
+/// or, logged in, who you are and a logout button. A logged-in browser that came with a `next`
+/// is sent there straight away.
+async fn index(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    user: Option<CurrentUser>,
+    messages: Messages,
+) -> Response {
+    let next = next_param(query.as_deref());
+    if let (Some(_), Some(next)) = (&user, &next) {
+        return Redirect::to(next.as_str()).into_response();
+    }
     let messages: Vec<_> = messages
         .into_iter()
         .map(|m| {
@@ -41,7 +63,19 @@ async fn index(State(state): State<AppState>, user: Option<CurrentUser>, message
     let providers: Vec<_> = state
         .providers
         .iter()
-        .map(|p| json!({ "name": p.name.as_str(), "display_name": p.display_name, "unavailable": p.is_unavailable() }))
+        .map(|p| {
+            let login_url = format!("{}/authorize/{}", state.base_path, p.name);
+            let login_url = match &next {
+                Some(next) => with_next(&login_url, next),
+                None => login_url,
+            };
+            json!({
+                "name": p.name.as_str(),
+                "display_name": p.display_name,
+                "unavailable": p.is_unavailable(),
+                "login_url": login_url,
+            })
+        })
         .collect();
     render(
         StatusCode::OK,
@@ -77,5 +111,5 @@ async fn logout(
         audit::logout(client, user.id);
     }
     session.flush().await?;
-    Ok(Redirect::to("/"))
+    Ok(Redirect::to(&state.after_logout()))
 }

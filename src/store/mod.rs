@@ -23,6 +23,7 @@
 mod accounts;
 
 use crate::domain::{username_stem, ProviderName, UserId};
+use crate::hooks::{LoginEvent, LoginHook, LoginIdentity, LoginRefused};
 use crate::providers::Profile;
 pub use accounts::Account;
 use accounts::AccountCache;
@@ -59,6 +60,14 @@ pub enum StoreError {
     /// Retries ran out (an unusual amount of contention on one identity or username).
     #[error("could not record the login after several attempts")]
     Contention,
+    /// The host's login hook refused the login.
+    #[error("the login was refused: {refused}")]
+    Refused {
+        /// The hook's refusal.
+        refused: LoginRefused,
+        /// The user whose new link or who was created and removed again, if any.
+        user_id: Option<i64>,
+    },
     /// The identity was recorded under another issuer than the provider's current one.
     #[error("this account was registered with issuer {recorded}, but the provider is now configured with issuer {current}")]
     IssuerChanged {
@@ -287,16 +296,135 @@ impl Store {
     }
 
     /// Finds or creates the user for a provider's profile and stamps the login.
-    pub async fn record_login(
+    ///
+    /// With a `hook` (the host's [`crate::LoginwithBuilder::on_login`]), the hook sees the user
+    /// before the login is final and may refuse it: then nothing this login wrote remains (see
+    /// [`crate::hooks`]).
+    pub(crate) async fn record_login(
         &self,
         login: &LoginRecord<'_>,
         now: i64,
+        hook: Option<&LoginHook>,
     ) -> Result<(User, LoginKind), StoreError> {
-        let result = self.record_login_uncached(login, now).await;
-        if let Ok((user, _)) = &result {
-            self.accounts.invalidate(UserId(user.id));
+        let result = match hook {
+            None => self.record_login_uncached(login, now).await,
+            Some(hook) => self.record_login_with_hook(login, now, hook).await,
+        };
+        match &result {
+            Ok((user, _)) => self.accounts.invalidate(UserId(user.id)),
+            Err(StoreError::Refused { user_id: Some(id), .. }) => self.accounts.invalidate(UserId(*id)),
+            Err(_) => {}
         }
         result
+    }
+
+    /// The login rule with the host's hook in it: a returning user is shown to the hook before
+    /// the login is stamped; a new link or a new user is written, shown, and deleted again on a
+    /// refusal (the hook needs the new user's id for its own tables).
+    async fn record_login_with_hook(
+        &self,
+        login: &LoginRecord<'_>,
+        now: i64,
+        hook: &LoginHook,
+    ) -> Result<(User, LoginKind), StoreError> {
+        for _ in 0..5 {
+            if let Some(user) = self.known_user(login).await? {
+                hook.call(login_event(user, login, LoginKind::Returning))
+                    .await
+                    .map_err(|refused| StoreError::Refused { refused, user_id: None })?;
+                match self.returning(login, now).await? {
+                    Some(user) => return Ok((user, LoginKind::Returning)),
+                    // Deleted in between: start over.
+                    None => continue,
+                }
+            }
+            match self.recorded_issuer(login).await? {
+                Some(recorded) if recorded != login.issuer => {
+                    return Err(StoreError::IssuerChanged { recorded, current: login.issuer.to_owned() })
+                }
+                Some(_) => continue,
+                None => {}
+            }
+            let attempt = match self.link_target(login).await? {
+                Some(user_id) => self.attach(login, user_id, now).await.map(|u| (u, LoginKind::Linked)),
+                None => self.create(login, now).await.map(|u| (u, LoginKind::Created)),
+            };
+            let (user, kind) = match attempt {
+                Ok(done) => done,
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if let Err(refused) = hook.call(login_event(user.clone(), login, kind)).await {
+                self.undo(login, &user, kind).await?;
+                return Err(StoreError::Refused { refused, user_id: Some(user.id) });
+            }
+            if kind == LoginKind::Linked {
+                let touched = self.touch(login, UserId(user.id), now).await?;
+                return Ok((touched.unwrap_or(user), kind));
+            }
+            return Ok((user, kind));
+        }
+        Err(StoreError::Contention)
+    }
+
+    /// The user a known identity of this issuer logs into, without writing anything.
+    async fn known_user(&self, login: &LoginRecord<'_>) -> Result<Option<User>, StoreError> {
+        let sql = "SELECT u.id, u.email, u.email_verified, u.username, u.display_name, u.avatar_url, \
+                   u.created_at, u.last_login_at FROM identities i JOIN users u ON u.id = i.user_id \
+                   WHERE i.provider = $1 AND i.subject = $2 AND i.issuer = $3";
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(sql)
+            .bind(login.provider.as_str())
+            .bind(login.profile.subject.as_str())
+            .bind(login.issuer)
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    /// A new identity for an existing user, without stamping the user (the hook may refuse).
+    async fn attach(&self, login: &LoginRecord<'_>, user_id: UserId, now: i64) -> Result<User, sqlx::Error> {
+        let select = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            insert_identity_sql(login, user_id, now).execute(&mut *tx).await?;
+            let user = sqlx::query_as::<_, User>(&select).bind(user_id.0).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(user)
+        })
+    }
+
+    /// Stamps a login on a user (see [`TOUCH_USER`]).
+    async fn touch(
+        &self,
+        login: &LoginRecord<'_>,
+        user_id: UserId,
+        now: i64,
+    ) -> Result<Option<User>, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(TOUCH_USER)
+            .bind(now)
+            .bind(user_id.0)
+            .bind(login.profile.email_verified)
+            .bind(login.profile.email.as_str())
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    /// Takes back what a refused login wrote: the new user (its identities go with it), or the
+    /// new link.
+    async fn undo(&self, login: &LoginRecord<'_>, user: &User, kind: LoginKind) -> Result<(), StoreError> {
+        on_pool!(self, pool => match kind {
+            LoginKind::Created => {
+                sqlx::query("DELETE FROM users WHERE id = $1").bind(user.id).execute(pool).await?;
+            }
+            LoginKind::Linked => {
+                sqlx::query("DELETE FROM identities WHERE provider = $1 AND subject = $2")
+                    .bind(login.provider.as_str())
+                    .bind(login.profile.subject.as_str())
+                    .execute(pool)
+                    .await?;
+            }
+            LoginKind::Returning => {}
+        });
+        Ok(())
     }
 
     async fn record_login_uncached(
@@ -454,6 +582,24 @@ impl Store {
     }
 }
 
+/// What the hook is told about a login.
+fn login_event(user: User, login: &LoginRecord<'_>, kind: LoginKind) -> LoginEvent {
+    let profile = login.profile;
+    LoginEvent {
+        user,
+        identity: LoginIdentity {
+            provider: login.provider.as_str().to_owned(),
+            subject: profile.subject.as_str().to_owned(),
+            email: profile.email.as_str().to_owned(),
+            email_verified: profile.email_verified,
+            name: profile.name.clone(),
+            avatar_url: profile.avatar.clone(),
+        },
+        new_user: kind == LoginKind::Created,
+        new_link: kind == LoginKind::Linked,
+    }
+}
+
 /// What a new user's username is made from: a verified address's local part, else the provider's
 /// own login name; `None` means a neutral `user-N`. An unverified address never names anyone.
 fn username_source(profile: &Profile) -> Option<String> {
@@ -475,7 +621,7 @@ fn create_private_database(path: &std::path::Path) -> std::io::Result<()> {
     if name.is_empty() || name == ":memory:" || path.exists() {
         return Ok(());
     }
-    match crate::app::create_private(path) {
+    match crate::sessions::create_private(path) {
         Ok(_) => Ok(()),
         // Created by someone else in between: theirs to decide.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),

@@ -55,7 +55,7 @@ async fn session_id_changes_at_login(db: Db) {
     // The pre-login session id no longer logs anyone in.
     let (planted, planted_jar) = app.new_browser();
     let url = url::Url::parse(&app.address).unwrap();
-    planted_jar.add_cookie_str(&format!("{}={before}", loginwith::app::SESSION_COOKIE), &url);
+    planted_jar.add_cookie_str(&format!("{}={before}", loginwith::SESSION_COOKIE), &url);
     let response = planted.get(app.url("/api/me")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
@@ -174,7 +174,7 @@ async fn login_survives_a_restart(db: Db) {
     drop(app);
     let again = spawn_app_on(test_db, "").await;
     let url = url::Url::parse(&again.address).unwrap();
-    again.jar.add_cookie_str(&format!("{}={cookie}", loginwith::app::SESSION_COOKIE), &url);
+    again.jar.add_cookie_str(&format!("{}={cookie}", loginwith::SESSION_COOKIE), &url);
     again.assert_logged_in_as("persist@example.com").await;
 }
 
@@ -249,6 +249,6 @@ async fn healthz_answers(db: Db) {
 pub async fn mock_login(app: &TestApp, name: &str) {
     let authorize = app.begin_login(name).await;
     let state = query_param(&authorize, "state").unwrap();
-    let response = app.get(&format!("/callback/{name}?code=good-code&state={state}")).await;
+    let response = app.get(&format!("{}/callback/{name}?code=good-code&state={state}", app.base)).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "{}", response.text().await.unwrap_or_default());
 }

@@ -171,6 +171,8 @@ pub async fn count_sessions(db: &TestDb, after: Option<time::OffsetDateTime>) ->
 /// A running app and a browser-like client (cookie jar, no redirect following).
 pub struct TestApp {
     pub address: String,
+    /// The path loginwith is mounted under (`""`, or e.g. `/auth`); the login steps below use it.
+    pub base: String,
     pub port: u16,
     pub client: Client,
     pub jar: Arc<Jar>,
@@ -213,6 +215,18 @@ pub async fn spawn_app_with_server(db: Db, server_keys: &str, extra_toml: &str) 
     spawn_app_on_with_server(test_db, server_keys, extra_toml).await
 }
 
+/// The server with its `public_url` under a path (`/auth`): a free port is picked first, since
+/// the public URL must name it.
+pub async fn spawn_mounted(db: Db, path: &str, extra_toml: &str) -> TestApp {
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let server = format!("bind = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}{path}\"");
+    let test_db = Arc::new(TestDb::new(db).await);
+    let mut app = spawn_app_on_with_server(test_db, &server, extra_toml).await;
+    app.base = path.trim_end_matches('/').to_owned();
+    app
+}
+
 /// The app on an existing test database (to restart against the same data).
 pub async fn spawn_app_on(test_db: Arc<TestDb>, extra_toml: &str) -> TestApp {
     spawn_app_on_with_server(test_db, "", extra_toml).await
@@ -227,8 +241,9 @@ pub async fn spawn_app_on_with_server(test_db: Arc<TestDb>, server_keys: &str, e
     } else {
         "[limits]\nauthorize_per_minute = 0\ncallback_per_minute = 0\ndev_provider_per_minute = 0\n"
     };
+    let bind = if server_keys.contains("bind =") { "" } else { "bind = \"127.0.0.1:0\"\n" };
     let toml = format!(
-        "[server]\nbind = \"127.0.0.1:0\"\nsecret_key = \"test-secret-key-that-is-long-enough-0123456789\"\n\
+        "[server]\n{bind}secret_key = \"test-secret-key-that-is-long-enough-0123456789\"\n\
          {server_keys}\n[database]\nurl = \"{}\"\n{limits}{extra_toml}",
         test_db.url
     );
@@ -237,7 +252,7 @@ pub async fn spawn_app_on_with_server(test_db: Arc<TestDb>, server_keys: &str, e
         .await
         .unwrap_or_else(|e| panic!("app start: {}", loginwith::error::error_chain(&e)));
     let port = app.port();
-    let store = app.loginwith().state().store.clone();
+    let store = app.loginwith().store().clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -245,6 +260,7 @@ pub async fn spawn_app_on_with_server(test_db: Arc<TestDb>, server_keys: &str, e
     let jar = Arc::new(Jar::default());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        base: String::new(),
         port,
         client: browser_client(jar.clone()),
         jar,
@@ -306,6 +322,59 @@ impl TestApp {
         self.client.get(url).send().await.expect("GET")
     }
 
+    /// A host app that embeds loginwith, served on a random port with a fresh database: `host`
+    /// gets the built [`Loginwith`] and returns the whole router to serve (its own routes merged
+    /// with `lw.routes()` and wrapped in `lw.layer(...)`, as an embedding app does). `configure`
+    /// may change the configuration first (its `public_url` is set to the served address, to
+    /// which a path such as `/auth` may be appended).
+    pub async fn embedded(
+        db: Db,
+        configure: impl FnOnce(&mut loginwith::Config),
+        host: impl FnOnce(&loginwith::Loginwith) -> axum::Router,
+    ) -> TestApp {
+        Self::embedded_with(db, configure, |builder| builder, host).await
+    }
+
+    /// Like [`TestApp::embedded`], with a say in the builder (e.g. `.on_login(...)`).
+    pub async fn embedded_with(
+        db: Db,
+        configure: impl FnOnce(&mut loginwith::Config),
+        build: impl FnOnce(loginwith::LoginwithBuilder) -> loginwith::LoginwithBuilder,
+        host: impl FnOnce(&loginwith::Loginwith) -> axum::Router,
+    ) -> TestApp {
+        let test_db = Arc::new(TestDb::new(db).await);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut config = Config::development(&test_db.url);
+        config.server.public_url = Url::parse(&format!("http://{addr}")).ok();
+        configure(&mut config);
+        let lw = build(loginwith::Loginwith::builder(config))
+            .build()
+            .await
+            .unwrap_or_else(|e| panic!("loginwith: {}", loginwith::error::error_chain(&e)));
+        let router = host(&lw);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, service)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        let jar = Arc::new(Jar::default());
+        TestApp {
+            address: format!("http://{addr}"),
+            base: lw.base_path().to_owned(),
+            port: addr.port(),
+            client: browser_client(jar.clone()),
+            jar,
+            store: lw.store().clone(),
+            db: test_db,
+            shutdown: Some(tx),
+        }
+    }
+
     /// A browser for a server the test started itself (e.g. an embedding router) at `address`.
     pub fn attach(address: &str, store: Store) -> TestApp {
         let jar = Arc::new(Jar::default());
@@ -313,6 +382,7 @@ impl TestApp {
         let db = TestDb { url: String::new(), kind: Db::Sqlite, _dir: None, pg_name: None };
         TestApp {
             address: address.to_owned(),
+            base: String::new(),
             port,
             client: browser_client(jar.clone()),
             jar,
@@ -327,6 +397,7 @@ impl TestApp {
         let jar = Arc::new(Jar::default());
         TestApp {
             address: self.address.clone(),
+            base: self.base.clone(),
             port: self.port,
             client: browser_client(jar.clone()),
             jar,
@@ -348,12 +419,12 @@ impl TestApp {
         let header = self.jar.cookies(&url)?;
         let text = header.to_str().ok()?.to_owned();
         text.split("; ")
-            .find_map(|c| c.strip_prefix(&format!("{}=", loginwith::app::SESSION_COOKIE)).map(str::to_owned))
+            .find_map(|c| c.strip_prefix(&format!("{}=", loginwith::SESSION_COOKIE)).map(str::to_owned))
     }
 
     /// `GET /authorize/NAME`; returns the provider URL it redirects to.
     pub async fn begin_login(&self, provider: &str) -> String {
-        let response = self.get(&format!("/authorize/{provider}")).await;
+        let response = self.get(&format!("{}/authorize/{provider}", self.base)).await;
         assert_eq!(response.status(), StatusCode::FOUND, "authorize should redirect to the provider");
         location(&response)
     }
@@ -377,7 +448,7 @@ impl TestApp {
         form.push(("decision".into(), if allow { "allow" } else { "deny" }.into()));
         let response = self
             .client
-            .post(format!("{}/dev-provider/authorize", self.address))
+            .post(format!("{}{}/dev-provider/authorize", self.address, self.base))
             .form(&form)
             .send()
             .await
@@ -397,18 +468,19 @@ impl TestApp {
         let callback = self.dev_decide(&authorize, email, verified, true).await;
         let response = self.complete_callback(&callback).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "callback should redirect home");
-        assert_eq!(location(&response), "/");
+        assert_eq!(location(&response), format!("{}/", self.base));
         self.assert_logged_in_as(email).await;
     }
 
     /// `POST /logout`; asserts it redirects.
     pub async fn logout(&self) {
-        let response = self.client.post(self.url("/logout")).send().await.expect("POST /logout");
+        let response =
+            self.client.post(self.url(&format!("{}/logout", self.base))).send().await.expect("POST /logout");
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "logout redirects home");
     }
 
     pub async fn api_me(&self) -> (StatusCode, serde_json::Value) {
-        let response = self.get("/api/me").await;
+        let response = self.get(&format!("{}/api/me", self.base)).await;
         let status = response.status();
         (status, response.json().await.unwrap_or(serde_json::Value::Null))
     }
@@ -417,9 +489,10 @@ impl TestApp {
         let (status, me) = self.api_me().await;
         assert_eq!(status, StatusCode::OK, "expected to be logged in as {email}, /api/me says {me}");
         assert_eq!(me["email"], email);
-        let page = self.get("/").await.text().await.unwrap_or_default();
+        let page = self.get(&format!("{}/", self.base)).await.text().await.unwrap_or_default();
         assert!(page.contains(email), "the start page should show {email}");
-        assert!(page.contains("action=\"/logout\""), "the start page should offer logout");
+        let logout = format!("action=\"{}/logout\"", self.base);
+        assert!(page.contains(&logout), "the start page should offer logout");
     }
 
     pub async fn assert_logged_out(&self) {

@@ -9,7 +9,7 @@ use crate::helpers::*;
 use crate::mock_provider::{MockProvider, Scripted};
 use axum::routing::get;
 use axum::Router;
-use loginwith::{CurrentUser, Loginwith};
+use loginwith::CurrentUser;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -214,19 +214,20 @@ async fn identities_recorded_before_issuers_were_stored_adopt_the_configured_one
 /// `CurrentUser`, the extractor an embedding app uses, carries `email_verified`.
 #[tokio::test]
 async fn current_user_exposes_email_verified() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("embed.db").display());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let lw = Loginwith::new(&loginwith::config::Config::development(&db), addr).await.unwrap();
-    let whoami = Router::new().route(
-        "/whoami",
-        get(|user: CurrentUser| async move {
-            axum::Json(json!({"email": user.email, "verified": user.email_verified}))
-        }),
-    );
-    let _server = serve_until_dropped(listener, lw.layer(whoami.merge(lw.routes())));
-    let app = TestApp::attach(&format!("http://{addr}"), lw.state().store.clone());
+    let app = TestApp::embedded(
+        Db::Sqlite,
+        |_| {},
+        |lw| {
+            let whoami = Router::new().route(
+                "/whoami",
+                get(|user: CurrentUser| async move {
+                    axum::Json(json!({"email": user.email, "verified": user.email_verified}))
+                }),
+            );
+            lw.layer(whoami.merge(lw.routes()))
+        },
+    )
+    .await;
     for (email, verified) in [("yes@example.com", true), ("no@example.com", false)] {
         app.login_dev(email, verified).await;
         let me: serde_json::Value = app.get("/whoami").await.json().await.unwrap();

@@ -12,6 +12,7 @@ mod dev_flow;
 mod github;
 mod google;
 mod hostile;
+mod library;
 mod linking;
 mod microsoft;
 mod oidc;

@@ -97,23 +97,30 @@ fn check_says_which_providers_may_link_accounts() {
 async fn the_library_entry_point_refuses_an_exposed_dev_provider() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("lib.db").display());
-    let local: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    let config = |public_url: &str, bind: &str| {
+        let mut config = Config::development(&db);
+        config.server.public_url = Some(url::Url::parse(public_url).unwrap());
+        config.server.bind = bind.parse().unwrap();
+        config
+    };
 
-    let mut config = Config::development(&db);
-    config.server.public_url = Some(url::Url::parse("https://app.example.com").unwrap());
-    let err = Loginwith::new(&config, local).await.expect_err("https public_url with the dev provider");
+    let err = Loginwith::builder(config("https://app.example.com", "127.0.0.1:5000"))
+        .build()
+        .await
+        .expect_err("https public_url with the dev provider");
     assert!(matches!(err, StartError::DevProviderExposed(ref why) if why.contains("https")), "{err}");
 
-    let config = Config::development(&db);
-    let err = Loginwith::new(&config, "0.0.0.0:5000".parse().unwrap()).await.expect_err("all interfaces");
+    let err = Loginwith::builder(config("http://127.0.0.1:5000", "0.0.0.0:5000"))
+        .build()
+        .await
+        .expect_err("all interfaces");
     assert!(matches!(err, StartError::DevProviderExposed(ref why) if why.contains("0.0.0.0")), "{err}");
 
     // Forced, or local, it starts.
-    let mut forced = Config::development(&db);
-    forced.server.public_url = Some(url::Url::parse("https://app.example.com").unwrap());
+    let mut forced = config("https://app.example.com", "127.0.0.1:5000");
     forced.providers[0].dangerously_allow_non_loopback = true;
-    assert!(Loginwith::new(&forced, local).await.is_ok());
-    assert!(Loginwith::new(&Config::development(&db), local).await.is_ok());
+    assert!(Loginwith::builder(forced).build().await.is_ok());
+    assert!(Loginwith::builder(config("http://127.0.0.1:5000", "127.0.0.1:5000")).build().await.is_ok());
 }
 
 #[tokio::test]

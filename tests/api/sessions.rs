@@ -5,7 +5,6 @@ use crate::db_tests;
 use crate::helpers::*;
 use axum::routing::get;
 use axum::Router;
-use loginwith::Loginwith;
 use reqwest::StatusCode;
 use time::OffsetDateTime;
 
@@ -167,28 +166,29 @@ async fn two_tabs_logging_in_as_different_users_end_with_only_the_second(db: Db)
 /// the logged-in session.
 #[tokio::test]
 async fn data_kept_before_login_does_not_carry_over() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("embed.db").display());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let lw = Loginwith::new(&loginwith::config::Config::development(&db), addr).await.unwrap();
-    let host = Router::new()
-        .route(
-            "/cart/add",
-            get(|session: tower_sessions::Session| async move {
-                session.insert("shop.cart", vec!["book"]).await.unwrap();
-                "added"
-            }),
-        )
-        .route(
-            "/cart",
-            get(|session: tower_sessions::Session| async move {
-                let cart: Option<Vec<String>> = session.get("shop.cart").await.unwrap();
-                format!("{cart:?}")
-            }),
-        );
-    let _server = serve_until_dropped(listener, lw.layer(host.merge(lw.routes())));
-    let app = TestApp::attach(&format!("http://{addr}"), lw.state().store.clone());
+    let app = TestApp::embedded(
+        Db::Sqlite,
+        |_| {},
+        |lw| {
+            let host = Router::new()
+                .route(
+                    "/cart/add",
+                    get(|session: tower_sessions::Session| async move {
+                        session.insert("shop.cart", vec!["book"]).await.unwrap();
+                        "added"
+                    }),
+                )
+                .route(
+                    "/cart",
+                    get(|session: tower_sessions::Session| async move {
+                        let cart: Option<Vec<String>> = session.get("shop.cart").await.unwrap();
+                        format!("{cart:?}")
+                    }),
+                );
+            lw.layer(host.merge(lw.routes()))
+        },
+    )
+    .await;
     app.get("/cart/add").await;
     assert_eq!(app.get("/cart").await.text().await.unwrap(), "Some([\"book\"])");
     app.login_dev("shopper@example.com", true).await;

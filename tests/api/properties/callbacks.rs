@@ -283,7 +283,7 @@ impl Cookie {
         if forged == real {
             return (None, true);
         }
-        let header = format!("{}={forged}", loginwith::app::SESSION_COOKIE);
+        let header = format!("{}={forged}", loginwith::SESSION_COOKIE);
         let mut headers = reqwest::header::HeaderMap::new();
         if let Ok(value) = reqwest::header::HeaderValue::from_str(&header) {
             headers.insert(reqwest::header::COOKIE, value);
@@ -296,9 +296,10 @@ impl Cookie {
         (Some(client), false)
     }
 
-    /// Whether the server sees a session cookie at all (real or not).
-    fn sent(&self) -> bool {
-        !matches!(self, Cookie::Missing)
+    /// Whether the server sees a session cookie of its own (signed by it): a junk or tampered one
+    /// counts as none, so a form_post carrying one gets the re-post page like a cookieless one.
+    fn valid(&self) -> bool {
+        matches!(self, Cookie::Real)
     }
 }
 
@@ -448,7 +449,7 @@ fn form_post_callbacks_log_in_only_with_the_genuine_state_and_never_panic() {
                     text.as_bytes(),
                     &attempt.state,
                     Some(&fake.base),
-                    !post.cookie.sent(),
+                    !post.cookie.valid(),
                     real_session,
                 ),
             };

@@ -1,0 +1,469 @@
+//! loginwith as a library: [`Loginwith`] holds everything a login needs (providers, the user
+//! store, sessions) and hands out its routes, mounted under the path of `public_url`, and the
+//! layer that makes sessions and [`crate::CurrentUser`] work in the host's own routes.
+//!
+//! The split between the two is the contract with the host: [`Loginwith::routes`] are loginwith's
+//! own pages, with their strict headers (a CSP of `default-src 'none'`, no framing, no caching);
+//! [`Loginwith::layer`] adds sessions and flash messages and nothing else, so the host's pages keep
+//! their own scripts, styles, headers and caching.
+
+use crate::config::{is_loopback_url, Config};
+use crate::dev_provider::DevProvider;
+use crate::domain::secret::{random_token, ClientSecret};
+use crate::domain::ReturnTo;
+use crate::hooks::{LoginEvent, LoginHook, LoginRefused};
+use crate::limits::{self, Area, RateLimits};
+use crate::oauth::http::ProviderHttp;
+use crate::providers::dev::{DevEndpoints, DEV_CLIENT_ID};
+use crate::providers::{Preset, Provider};
+use crate::sessions::{self, AnonymousExpiry, Backend, SqlSessions};
+use crate::state::{public_parts, redirect_uri, AppState, Shared};
+use crate::store::Store;
+use crate::{routes, StartError};
+use axum::http::{header, HeaderValue};
+use axum::middleware::from_fn_with_state;
+use axum::{Extension, Router};
+use axum_messages::MessagesManagerLayer;
+use std::future::Future;
+use std::sync::Arc;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_sessions::cookie::Key;
+use url::Url;
+
+/// loginwith as a library: its routes, and the layer that makes sessions and
+/// [`crate::CurrentUser`] work in any router. Cheap to clone.
+///
+/// ```no_run
+/// use axum::{routing::get, Router};
+/// use loginwith::{Config, CurrentUser, Loginwith, RequireLogin};
+///
+/// async fn private(RequireLogin(user): RequireLogin) -> String {
+///     format!("hello {}", user.username)
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut config = Config::development("sqlite://app.db");
+/// config.server.public_url = Some("http://127.0.0.1:3000/auth".parse()?);
+/// let lw = Loginwith::builder(config).build().await?;
+/// let app = lw.layer(Router::new().route("/private", get(private)).merge(lw.routes()));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Loginwith {
+    state: AppState,
+    sessions: AnonymousExpiry<Backend>,
+    key: Key,
+    secure_cookies: bool,
+    dev: Option<Arc<DevProvider>>,
+    /// `Strict-Transport-Security`, only with an https `public_url`.
+    hsts: Option<HeaderValue>,
+}
+
+/// Builds a [`Loginwith`]: [`Loginwith::builder`], optionally [`LoginwithBuilder::on_login`], then
+/// [`LoginwithBuilder::build`].
+#[derive(Debug)]
+#[must_use = "call .build().await to get a Loginwith"]
+pub struct LoginwithBuilder {
+    config: Config,
+    hook: Option<LoginHook>,
+    canonical_host: Option<String>,
+}
+
+/// A configured provider, for drawing one's own "Login with X" buttons.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ProviderInfo {
+    /// The configured name (`google`, `github`, ...).
+    pub name: String,
+    /// What the button says after "Login with".
+    pub display_name: String,
+    /// Where the button goes: `{public path}/authorize/NAME`.
+    pub login_url: String,
+    /// False while an OpenID Connect provider cannot be discovered (its button should say so).
+    pub available: bool,
+}
+
+impl ProviderInfo {
+    /// The login URL with `?next=` set, so that the browser comes back to `next` after the login;
+    /// a `next` that is not a same-origin path is left out.
+    pub fn login_url_with_next(&self, next: &str) -> String {
+        match ReturnTo::parse(next) {
+            Some(next) => with_next(&self.login_url, &next),
+            None => self.login_url.clone(),
+        }
+    }
+}
+
+/// `url` with `next=` appended to its query.
+pub(crate) fn with_next(url: &str, next: &ReturnTo) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(next.as_str().as_bytes()).collect();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}next={encoded}")
+}
+
+impl Loginwith {
+    /// Starts building from a configuration (see [`Config`]). Nothing is opened until
+    /// [`LoginwithBuilder::build`].
+    pub fn builder(config: Config) -> LoginwithBuilder {
+        LoginwithBuilder { config, hook: None, canonical_host: None }
+    }
+
+    /// loginwith's own routes under its path (the path of `public_url`; `/` when it has none):
+    /// the start page, `authorize/NAME`, `callback/NAME`, `logout`, `api/me`, `healthz`, its
+    /// stylesheet and, when configured, the development provider. They carry loginwith's strict
+    /// headers; nothing outside the path is served. Merge them into your router, then wrap the
+    /// result with [`Loginwith::layer`].
+    pub fn routes(&self) -> Router {
+        let limited = |area: Area| from_fn_with_state((self.state.clone(), area), limits::limit);
+        let base = self.state.base_path.as_str();
+        let mut router = Router::new()
+            .merge(routes::pages::router(base))
+            .merge(routes::login::authorize_router(base).route_layer(limited(Area::Authorize)))
+            .merge(routes::login::callback_router(base).route_layer(limited(Area::Callback)))
+            .merge(routes::api::router(base))
+            .merge(routes::health::router(base));
+        if let Some(dev) = &self.dev {
+            // Its paths are `/dev-provider/...`; nested, they (and its rate limit's view of
+            // them) sit under ours.
+            let dev_router = dev.clone().router().route_layer(limited(Area::DevProvider));
+            router = match base {
+                "" => router.merge(dev_router),
+                base => router.nest(base, dev_router),
+            };
+        }
+        let router = router
+            .layer(from_fn_with_state(self.state.clone(), canonical_loopback_host))
+            .layer(from_fn_with_state(self.state.clone(), crate::templates::with_base_path))
+            .with_state(self.state.clone());
+        security_headers(router, self.hsts.clone())
+    }
+
+    /// Wraps `router` (your routes, merged with [`Loginwith::routes`]) with sessions and flash
+    /// messages, so that [`crate::CurrentUser`] and [`crate::RequireLogin`] work in its handlers.
+    /// It adds no headers to your routes. The session cookie's path is `/`, so that your pages
+    /// outside loginwith's path see who is logged in.
+    pub fn layer(&self, router: Router) -> Router {
+        self.with_sessions(router, "/")
+    }
+
+    /// loginwith alone: [`Loginwith::routes`] with sessions whose cookie is limited to
+    /// loginwith's path (what the `loginwith` server serves).
+    pub fn router(&self) -> Router {
+        let path = match self.state.base_path.as_str() {
+            "" => "/",
+            base => base,
+        };
+        self.with_sessions(self.routes(), path)
+    }
+
+    fn with_sessions(&self, router: Router, cookie_path: &str) -> Router {
+        router
+            .layer(MessagesManagerLayer)
+            .layer(sessions::layer(self.sessions.clone(), self.key.clone(), self.secure_cookies, cookie_path))
+            .layer(Extension(crate::auth::Mount::new(&self.state.base_path)))
+    }
+
+    /// The configured providers, in button order, with their login URLs.
+    pub fn providers(&self) -> Vec<ProviderInfo> {
+        self.state
+            .providers
+            .iter()
+            .map(|p| ProviderInfo {
+                name: p.name.to_string(),
+                display_name: p.display_name.clone(),
+                login_url: format!("{}/authorize/{}", self.state.base_path, p.name),
+                available: !p.is_unavailable(),
+            })
+            .collect()
+    }
+
+    /// The path loginwith's routes live under (`""` for the root, else e.g. `/auth`).
+    pub fn base_path(&self) -> &str {
+        &self.state.base_path
+    }
+
+    /// The public base URL (`public_url` without a trailing slash).
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    /// The user database, for looking up the full [`crate::User`] of a [`crate::CurrentUser`].
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+}
+
+impl LoginwithBuilder {
+    /// Runs `hook` at every login, after loginwith has decided who this is and before the browser
+    /// is logged in; returning [`LoginRefused`] refuses the login, writes nothing and shows its
+    /// message. See [`crate::hooks`].
+    ///
+    /// ```no_run
+    /// use loginwith::{Config, LoginEvent, LoginRefused, Loginwith};
+    /// # async fn run() -> Result<(), loginwith::StartError> {
+    /// let lw = Loginwith::builder(Config::development("sqlite://app.db"))
+    ///     .on_login(|event: LoginEvent| async move {
+    ///         if event.identity.email.ends_with("@blocked.example") {
+    ///             return Err(LoginRefused::new("This address may not log in here."));
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_login<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(LoginEvent) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), LoginRefused>> + Send + 'static,
+    {
+        self.hook = Some(LoginHook::new(hook));
+        self
+    }
+
+    /// When `public_url` was derived from the bound address (not configured), browsers that
+    /// arrive by another loopback name are first sent to this `host:port` (see
+    /// `canonical_loopback_host`).
+    pub(crate) fn canonical_host(mut self, host: Option<String>) -> Self {
+        self.canonical_host = host;
+        self
+    }
+
+    /// Opens the database (and migrates it), prepares the providers and the sessions. Discovery
+    /// of OpenID Connect providers starts in the background.
+    pub async fn build(self) -> Result<Loginwith, StartError> {
+        let config = &self.config;
+        let public_url = match &config.server.public_url {
+            Some(url) => url.clone(),
+            None => default_public_url(config)?,
+        };
+        let (public_base, public_origin) = public_parts(&public_url);
+        let base_path = base_path_of(&public_url);
+        check_dev_provider(config, &public_url)?;
+
+        let store = Store::connect_with(&config.database.url, config.server.session_cache).await?;
+        let sql_sessions = SqlSessions::migrated(store.pool()).await.map_err(StartError::Sessions)?;
+        sql_sessions.spawn_cleanup(std::time::Duration::from_secs(300));
+        let key = sessions::signing_key(config.server.secret_key.as_ref(), &config.server.secret_key_file)?;
+        let http = ProviderHttp::new(&config.http).map_err(StartError::Http)?;
+
+        // The development provider is called by our own server like any provider: browsers see it
+        // under the public URL (its issuer); the server calls it there too when that is a
+        // loopback http address (anything else is refused above unless forced), else on the
+        // loopback side of the bind address.
+        let dev_issuer = format!("{public_base}/dev-provider");
+        let dev_calls = dev_call_base(&public_url, &base_path, config.server.bind);
+        let dev_endpoints = DevEndpoints {
+            issuer: dev_issuer.clone(),
+            discovery_url: Url::parse(&format!("{dev_calls}/.well-known/openid-configuration"))
+                .map_err(|_| StartError::Provider("dev".into()))?,
+            client_secret: ClientSecret::new(random_token(32)),
+        };
+        let mut providers = Vec::new();
+        for pc in &config.providers {
+            providers.push(
+                Provider::from_config(pc, &dev_endpoints)
+                    .ok_or_else(|| StartError::Provider(pc.name.to_string()))?,
+            );
+        }
+        let dev_redirects: Vec<String> =
+            providers.iter().filter(|p| p.is_dev).map(|p| redirect_uri(&public_base, &p.name)).collect();
+        let dev = (!dev_redirects.is_empty()).then(|| {
+            Arc::new(DevProvider::new(
+                DEV_CLIENT_ID,
+                dev_endpoints.client_secret.clone(),
+                dev_redirects,
+                dev_issuer.clone(),
+                dev_calls.clone(),
+            ))
+        });
+        bind_issuers(&store, &providers).await?;
+        spawn_discovery(&providers, &http);
+        // A public page served over http on a non-loopback host would send the cookie in clear;
+        // Secure follows the scheme of public_url.
+        let secure_cookies = public_url.scheme() == "https";
+        if !secure_cookies && !is_loopback_url(&public_url) {
+            tracing::warn!(public_url = %public_base, "public_url is plain http on a non-loopback host: session cookies travel unencrypted");
+        }
+        // HSTS over plain http is ignored by browsers (RFC 6797 §8.1) and would be a lie: only
+        // with https, and only when not switched off.
+        let hsts = (secure_cookies && config.server.hsts_max_age_secs > 0)
+            .then(|| HeaderValue::from_str(&format!("max-age={}", config.server.hsts_max_age_secs)).ok())
+            .flatten();
+
+        let state = AppState::new(Shared {
+            providers,
+            store,
+            http,
+            public_url: public_base,
+            public_origin,
+            base_path,
+            dev_only: config.dev_provider_by_default,
+            login_ttl: config.server.login_timeout_secs,
+            canonical_host: self.canonical_host,
+            limits: RateLimits::new(&config.limits),
+            trusted_proxies: config.server.trusted_proxies.clone(),
+            after_login: None,
+            after_logout: None,
+            hook: self.hook,
+        });
+        let sessions = AnonymousExpiry::new(
+            config.server.login_timeout_secs,
+            Backend::new(sql_sessions, config.server.session_cache),
+        );
+        Ok(Loginwith { state, sessions, key, secure_cookies, dev, hsts })
+    }
+}
+
+/// Without `public_url`: `http://` + the bind address, which must then name a real port.
+fn default_public_url(config: &Config) -> Result<Url, StartError> {
+    let bind = config.server.bind;
+    if bind.port() == 0 || bind.ip().is_unspecified() {
+        return Err(StartError::PublicUrlNeeded(bind));
+    }
+    Url::parse(&format!("http://{bind}")).map_err(|_| StartError::PublicUrlNeeded(bind))
+}
+
+/// Where this server calls its own development provider: at the public URL when that is
+/// loopback http, else at the loopback side of the bind address (a forced, non-loopback
+/// `public_url` may not lead back here).
+fn dev_call_base(public_url: &Url, base_path: &str, bind: std::net::SocketAddr) -> String {
+    let public = public_url.as_str().trim_end_matches('/');
+    if public_url.scheme() == "http" && is_loopback_url(public_url) || bind.port() == 0 {
+        return format!("{public}/dev-provider");
+    }
+    let ip = match bind.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+            std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+        }
+        ip => ip,
+    };
+    format!("http://{}{base_path}/dev-provider", std::net::SocketAddr::new(ip, bind.port()))
+}
+
+/// The path of `public_url` without a trailing slash: `""` or e.g. `/auth`.
+fn base_path_of(url: &Url) -> String {
+    url.path().trim_end_matches('/').to_owned()
+}
+
+/// The configuration check again, here too: an embedding app may build its `Config` by hand.
+fn check_dev_provider(config: &Config, public_url: &Url) -> Result<(), StartError> {
+    let exposed =
+        config.providers.iter().any(|p| p.preset == Some(Preset::Dev) && !p.dangerously_allow_non_loopback);
+    if !exposed {
+        return Ok(());
+    }
+    match crate::providers::dev::exposure(Some(public_url), config.server.bind) {
+        Some(why) => Err(StartError::DevProviderExposed(why)),
+        None => Ok(()),
+    }
+}
+
+/// Without a configured `public_url`, the redirect URI names the bound address (`127.0.0.1:5000`).
+/// A browser that opened `http://localhost:5000/` would get its session cookie for `localhost` and
+/// come back from the provider to `127.0.0.1`, without it: the login would fail as "unknown
+/// state". So GET requests that arrive by another *loopback* name are sent to the canonical one
+/// first. Only loopback names, and only when `public_url` is unset: behind a proxy that rewrites
+/// Host, redirecting to the public URL would loop.
+async fn canonical_loopback_host(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(canonical) = &state.canonical_host else { return next.run(request).await };
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let other_loopback_name = !host.is_empty()
+        && !host.eq_ignore_ascii_case(canonical)
+        && Url::parse(&format!("http://{host}/")).is_ok_and(|u| is_loopback_url(&u));
+    if request.method() != axum::http::Method::GET || !other_loopback_name {
+        return next.run(request).await;
+    }
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let location = format!("{}{path}", state.public_origin);
+    (axum::http::StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response()
+}
+
+/// loginwith's own pages: nothing but our stylesheet, no framing, no caching, no referrer to other
+/// sites (callback URLs carry codes). Set only where not set already, so a page that needs more
+/// (the form_post re-post page's script) says so itself.
+fn security_headers(router: Router, hsts: Option<HeaderValue>) -> Router {
+    let headers = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on our own
+        // form posts (which the logout check then refuses).
+        (header::REFERRER_POLICY, "same-origin"),
+    ];
+    let mut router = router;
+    for (name, value) in headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+    }
+    if let Some(hsts) = hsts {
+        router = router.layer(SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, hsts));
+    }
+    router.layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ))
+}
+
+/// Binds identities recorded before issuers were stored to their provider's issuer, and says,
+/// once per start, when a provider's identities were recorded under another issuer than the one
+/// configured now: those identities no longer log in (a subject is only meaningful to its
+/// issuer), and whoever changed the issuer should know.
+async fn bind_issuers(store: &Store, providers: &[Provider]) -> Result<(), StartError> {
+    for provider in providers {
+        for (recorded, count) in store.bind_issuer(&provider.name, &provider.issuer_binding).await? {
+            tracing::warn!(
+                provider = %provider.name,
+                recorded_issuer = %recorded,
+                configured_issuer = %provider.issuer_binding,
+                identities = count,
+                "identities of this provider were recorded under another issuer: they will not log in, \
+                 because a subject from one issuer is never mapped to another's users. If the new issuer \
+                 really is the same account system at a new address, rebind them in the database: \
+                 UPDATE identities SET issuer = '<configured>' WHERE provider = '<provider>' AND issuer = '<recorded>'"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Discovers every OpenID Connect provider in the background, so that start-up never waits on the
+/// network; one that fails is retried every minute (and on demand when someone clicks its button).
+fn spawn_discovery(providers: &[Provider], http: &ProviderHttp) {
+    for provider in providers.iter().filter(|p| p.oidc().is_some()) {
+        let provider = provider.clone();
+        let http = http.clone();
+        tokio::spawn(async move {
+            let Some(oidc) = provider.oidc() else { return };
+            let mut warned = false;
+            loop {
+                match oidc.ensure_discovered(&http).await {
+                    Ok(_) => {
+                        if warned {
+                            tracing::info!(provider = %provider.name, "OpenID Connect discovery succeeded");
+                        }
+                        return;
+                    }
+                    Err(err) if !warned => {
+                        tracing::warn!(provider = %provider.name, issuer = %oidc.issuer, error = %err,
+                            "OpenID Connect discovery failed; the provider is unavailable until it succeeds");
+                        warned = true;
+                    }
+                    Err(_) => {}
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            }
+        });
+    }
+}

@@ -1,0 +1,312 @@
+//! Sessions: where they are stored, how long they live, and the key that signs their cookie.
+//!
+//! Sessions live in the same database as the users (tower-sessions' sqlx stores), so a login
+//! survives a restart, behind an optional in-process cache. Two rules of our own sit on top:
+//! creating a session is one upsert (the stores' own `create` is a three-statement transaction
+//! guarding against a collision of 128 random bits), and a session that only serves a login in
+//! flight is kept for the login window, not the two weeks of a logged-in session
+//! ([`AnonymousExpiry`]).
+
+use crate::domain::secret::{random_token, SecretKey};
+use crate::store::Pool;
+use sha2::{Digest, Sha512};
+use std::path::Path;
+use tower_sessions::cookie::{Key, SameSite};
+use tower_sessions::service::SignedCookie;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, ExpiredDeletion};
+use tower_sessions::{CachingSessionStore, Expiry, SessionManagerLayer, SessionStore};
+use tower_sessions_moka_store::MokaStore;
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "loginwith_session";
+/// Logged-in sessions end after two weeks without activity.
+pub(crate) const SESSION_IDLE: time::Duration = time::Duration::days(14);
+/// How much longer than `login_timeout_secs` a session that only serves a login is kept, so that
+/// someone who comes back just too late is told their login expired rather than that it is
+/// unknown.
+const ANONYMOUS_GRACE_SECS: i64 = 60;
+/// Session keys that a login in flight writes for an anonymous visitor.
+const ANONYMOUS_KEYS: [&str; 2] = [crate::oauth::pending::SESSION_KEY, "axum-messages.data"];
+/// How many sessions the in-process cache keeps (about 300 bytes each).
+///
+/// Every page view loads its session; the cache turns that database read into a memory lookup
+/// (see docs/performance.md). Writes still go to the database first, so a restart loses nothing.
+/// With several instances behind one database, a session ended on one instance stays usable on
+/// another until that instance's copy is evicted — `[server] session_cache = false` is the
+/// setting for such deployments.
+const SESSION_CACHE_ENTRIES: u64 = 2_048;
+
+/// The session table in the users' database.
+#[derive(Debug, Clone)]
+pub(crate) enum SqlSessions {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl SqlSessions {
+    /// The session table of `pool`'s database, created when missing.
+    pub(crate) async fn migrated(pool: &Pool) -> Result<Self, sqlx::Error> {
+        Ok(match pool {
+            Pool::Sqlite(pool) => {
+                let store = SqliteStore::new(pool.clone());
+                store.migrate().await?;
+                SqlSessions::Sqlite(store)
+            }
+            Pool::Postgres(pool) => {
+                let store = PostgresStore::new(pool.clone());
+                store.migrate().await?;
+                SqlSessions::Postgres(store)
+            }
+        })
+    }
+
+    /// Deletes expired sessions every `every` (the stores' reads already ignore them).
+    pub(crate) fn spawn_cleanup(&self, every: std::time::Duration) {
+        let sessions = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let result = match &sessions {
+                    SqlSessions::Sqlite(s) => s.delete_expired().await,
+                    SqlSessions::Postgres(s) => s.delete_expired().await,
+                };
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, "could not delete expired sessions");
+                }
+            }
+        });
+    }
+}
+
+/// Creating is one upsert: the sqlx stores create a session inside a transaction that first
+/// checks the new id is unused, three statements where one will do for an id of 128 random bits.
+/// Each login creates two sessions and on SQLite every statement is a round trip to sqlx's worker
+/// thread, so this saves four per login (docs/performance.md).
+#[async_trait::async_trait]
+impl SessionStore for SqlSessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.save(record).await
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            SqlSessions::Sqlite(s) => s.save(record).await,
+            SqlSessions::Postgres(s) => s.save(record).await,
+        }
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            SqlSessions::Sqlite(s) => s.load(id).await,
+            SqlSessions::Postgres(s) => s.load(id).await,
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            SqlSessions::Sqlite(s) => s.delete(id).await,
+            SqlSessions::Postgres(s) => s.delete(id).await,
+        }
+    }
+}
+
+/// The database table, with or without the in-process cache in front.
+#[derive(Debug, Clone)]
+pub(crate) enum Backend {
+    Cached(CachingSessionStore<MokaStore, SqlSessions>),
+    Direct(SqlSessions),
+}
+
+impl Backend {
+    pub(crate) fn new(sessions: SqlSessions, cache: bool) -> Self {
+        if cache {
+            Backend::Cached(CachingSessionStore::new(MokaStore::new(Some(SESSION_CACHE_ENTRIES)), sessions))
+        } else {
+            Backend::Direct(sessions)
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for Backend {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match self {
+            Backend::Cached(s) => s.create(record).await,
+            Backend::Direct(s) => s.create(record).await,
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            Backend::Cached(s) => s.save(record).await,
+            Backend::Direct(s) => s.save(record).await,
+        }
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            Backend::Cached(s) => s.load(id).await,
+            Backend::Direct(s) => s.load(id).await,
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            Backend::Cached(s) => s.delete(id).await,
+            Backend::Direct(s) => s.delete(id).await,
+        }
+    }
+}
+
+/// Keeps sessions that only serve a login in flight no longer than the login may take.
+///
+/// A session that holds nothing but pending attempts and flash messages (an anonymous visitor who
+/// clicked "Login with X", or who came back with a provider error) is stored with an expiry of
+/// `login_timeout_secs` plus a minute's grace instead of the two weeks of a logged-in session:
+/// anonymous traffic leaves no long-lived rows, whatever it does. Each save pushes the expiry back
+/// by the same short time; logging in (which adds the user) gives the session its full life. A
+/// session that holds anything else (data an embedding app keeps for its visitors) keeps the
+/// normal expiry. This sits outside the cache, so the cache and the database both see it.
+#[derive(Debug, Clone)]
+pub(crate) struct AnonymousExpiry<S> {
+    inner: S,
+    ttl: time::Duration,
+}
+
+impl<S> AnonymousExpiry<S> {
+    pub(crate) fn new(login_timeout_secs: i64, inner: S) -> Self {
+        Self { inner, ttl: time::Duration::seconds(login_timeout_secs + ANONYMOUS_GRACE_SECS) }
+    }
+
+    /// The record to store: the same, or a copy with the short expiry.
+    fn clamp<'r>(&self, record: &'r Record) -> std::borrow::Cow<'r, Record> {
+        let login_only = record.data.keys().all(|k| ANONYMOUS_KEYS.contains(&k.as_str()));
+        let short = time::OffsetDateTime::now_utc() + self.ttl;
+        if login_only && record.expiry_date > short {
+            let mut clamped = record.clone();
+            clamped.expiry_date = short;
+            std::borrow::Cow::Owned(clamped)
+        } else {
+            std::borrow::Cow::Borrowed(record)
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: SessionStore> SessionStore for AnonymousExpiry<S> {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let short = self.clamp(record).expiry_date;
+        record.expiry_date = short;
+        self.inner.create(record).await
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.inner.save(&self.clamp(record)).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.inner.load(id).await
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.inner.delete(id).await
+    }
+}
+
+/// The session layer: signed cookie `loginwith_session`, HttpOnly, SameSite=Lax (not
+/// tower-sessions' default Strict: the cookie must come back on the provider's top-level redirect
+/// to the callback, a cross-site navigation), Secure with https, two weeks idle.
+pub(crate) fn layer(
+    store: AnonymousExpiry<Backend>,
+    key: Key,
+    secure: bool,
+    path: &str,
+) -> SessionManagerLayer<AnonymousExpiry<Backend>, SignedCookie> {
+    SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure)
+        .with_path(path.to_owned())
+        .with_expiry(Expiry::OnInactivity(SESSION_IDLE))
+        .with_signed(key)
+}
+
+/// Why the cookie-signing key could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read or write the secret key file {path}")]
+pub struct KeyFileError {
+    /// The file.
+    pub path: String,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The cookie-signing key: from `secret_key`, or generated once and kept in `secret_key_file`.
+pub(crate) fn signing_key(secret: Option<&SecretKey>, file: &Path) -> Result<Key, KeyFileError> {
+    let secret = match secret {
+        Some(secret) => secret.clone(),
+        None => load_or_create_key_file(file)?,
+    };
+    // cookie's Key wants 64 bytes; SHA-512 of the configured secret gives exactly that.
+    Ok(Key::from(&Sha512::digest(secret.expose().as_bytes())))
+}
+
+fn load_or_create_key_file(path: &Path) -> Result<SecretKey, KeyFileError> {
+    let err = |source| KeyFileError { path: path.display().to_string(), source };
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(SecretKey::new(text.trim())),
+        Ok(_) => {
+            tracing::warn!(file = %path.display(), "secret key file is too short; writing a new key")
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    let key = random_token(48);
+    write_private(path, &key).map_err(err)?;
+    tracing::warn!(
+        file = %path.display(),
+        "no [server] secret_key configured: generated one and saved it in this file (fine for development; set secret_key in production)"
+    );
+    Ok(SecretKey::new(key))
+}
+
+/// Writes `text` to `path` readable by the owner only, atomically: a temporary file in the same
+/// directory, created with mode 0600, synced, then renamed over `path`. A crash leaves either the
+/// old file or the new one, never half a key, and a replaced file never keeps a looser mode.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = dir.join(format!(".{file_name}.{}.tmp", random_token(6)));
+    let result = (|| {
+        let mut file = create_private(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Creates a new file that only its owner can read or write (on Unix; elsewhere the platform's
+/// default permissions apply).
+pub(crate) fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
