@@ -386,9 +386,9 @@ fn provider_error_message(provider: &Provider, error: &str, params: &CallbackPar
         format!("Login with {} was not completed: {}", provider.display_name, sanitize_code(error));
     if let Some(description) = params.error_description.as_deref().filter(|d| !d.is_empty()) {
         text.push_str(" — ");
-        text.push_str(&crate::providers::generic::clip(description, 300));
+        text.push_str(&crate::domain::clip(description, 300));
     }
-    if let Some(uri) = params.error_uri.as_deref().and_then(crate::providers::generic::https_url) {
+    if let Some(uri) = params.error_uri.as_deref().and_then(crate::domain::https_url) {
         text.push_str(" (");
         text.push_str(&uri);
         text.push(')');

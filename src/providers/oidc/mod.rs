@@ -22,11 +22,11 @@
 mod jws;
 pub mod keys;
 
-use super::generic::{clip, get_json, https_url, text_at};
+use super::generic::get_json;
 use super::{google, microsoft, Profile};
 use crate::config::{is_loopback_url, UserinfoPointers};
 use crate::domain::secret::{AccessToken, ClientSecret};
-use crate::domain::{Email, Issuer, Subject};
+use crate::domain::{clip, https_url, text_at, Email, Issuer, Subject};
 use crate::oauth::http::{ProviderHttp, Step};
 use crate::oauth::{ProviderError, Tokens};
 use base64::Engine;
