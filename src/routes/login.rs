@@ -24,8 +24,7 @@ use crate::domain::secret::{random_token, AuthCode, PkceVerifier, StateToken};
 use crate::error::AppError;
 use crate::oauth::pending::{PendingLogin, PendingLogins, StateError, SESSION_KEY};
 use crate::oauth::{exchange_code, sanitize_code};
-use crate::providers::oidc::OidcLoginError;
-use crate::providers::{Provider, Resolved};
+use crate::providers::{ProfileError, Provider, Resolved};
 use crate::state::AppState;
 use crate::store::{LoginRecord, StoreError};
 use crate::templates::render;
@@ -326,32 +325,14 @@ async fn finish_login(
     )
     .await
     .map_err(provider_failed)?;
-    let profile = match &resolved {
-        Resolved::OAuth2(endpoints) => {
-            Provider::fetch_oauth2_profile(endpoints, &state.http, &tokens.access_token)
-                .await
-                .map_err(provider_failed)?
-        }
-        Resolved::Oidc(oidc, discovered) => {
-            // A pending OpenID Connect attempt always has a nonce; one without cannot pass.
-            let nonce = attempt.nonce.as_ref().map(StateToken::expose).unwrap_or_default();
-            oidc.login_profile(
-                &state.http,
-                discovered,
-                &provider.client_id,
-                provider.client_secret.as_ref(),
-                &tokens,
-                nonce,
-            )
-            .await
-            .map_err(|e| match e {
-                OidcLoginError::Provider(source) => provider_failed(source),
-                OidcLoginError::IdToken(source) => {
-                    AppError::IdToken { provider: provider.display_name.clone(), source }
-                }
-            })?
-        }
-    };
+    let nonce = attempt.nonce.as_ref().map(StateToken::expose);
+    let profile =
+        provider.fetch_profile(&state.http, &resolved, &tokens, nonce).await.map_err(|e| match e {
+            ProfileError::Provider(source) => provider_failed(source),
+            ProfileError::IdToken(source) => {
+                AppError::IdToken { provider: provider.display_name.clone(), source }
+            }
+        })?;
     let profile = provider.believe(profile);
     let record = LoginRecord {
         provider: &provider.name,

@@ -18,11 +18,11 @@
 //! endpoints from [`super::discovery`], the userinfo document from [`Oidc::login_profile`].
 
 use super::discovery::{entra_tenant_id, Discovered, MS_CONSUMERS_TENANT};
-use super::{jws, Oidc, OidcLoginError, OidcQuirk};
+use super::{jws, Oidc, OidcQuirk};
 use crate::domain::secret::{AccessToken, ClientSecret};
 use crate::domain::{clip, https_url, text_at, Email, Subject};
 use crate::oauth::ProviderError;
-use crate::providers::{google, microsoft, Profile};
+use crate::providers::{google, microsoft, Profile, ProfileError};
 use base64::Engine;
 use openidconnect::core::{
     CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
@@ -311,7 +311,7 @@ impl Oidc {
         claims: &IdTokenClaims,
         from_token: Option<Profile>,
         json: &Value,
-    ) -> Result<Profile, OidcLoginError> {
+    ) -> Result<Profile, ProfileError> {
         let userinfo_sub = text_at(json, "/sub");
         if userinfo_sub.as_deref() != Some(claims.subject().as_str()) {
             return Err(IdTokenError::UserinfoSubject.into());

@@ -23,7 +23,7 @@ mod jws;
 pub mod keys;
 
 use super::generic::get_json;
-use super::Profile;
+use super::{Profile, ProfileError};
 use crate::config::UserinfoPointers;
 use crate::domain::secret::ClientSecret;
 use crate::domain::Issuer;
@@ -53,17 +53,6 @@ pub enum OidcQuirk {
         /// `https://login.microsoftonline.com`, or a national cloud's login host.
         authority: String,
     },
-}
-
-/// What the callback can fail with after the code exchange of an OpenID Connect login.
-#[derive(Debug, thiserror::Error)]
-pub enum OidcLoginError {
-    /// A provider call failed (502/504).
-    #[error(transparent)]
-    Provider(#[from] ProviderError),
-    /// The ID token was refused (403).
-    #[error(transparent)]
-    IdToken(#[from] IdTokenError),
 }
 
 /// An OpenID Connect provider's runtime state.
@@ -134,7 +123,7 @@ impl Oidc {
         client_secret: Option<&ClientSecret>,
         tokens: &Tokens,
         nonce: &str,
-    ) -> Result<Profile, OidcLoginError> {
+    ) -> Result<Profile, ProfileError> {
         let raw = tokens.id_token.as_deref().ok_or(IdTokenError::Missing)?;
         let received = self.receive(raw, discovered)?;
         if let Some(kid) = jws::kid(raw) {
