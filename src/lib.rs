@@ -13,7 +13,7 @@
 //! - [`providers`]: presets as data, one file per provider, quirks as a closed enum.
 //! - [`store`]: users and identities in SQLite or PostgreSQL.
 //! - [`dev_provider`]: the built-in development OAuth server, mounted only when configured.
-//! - [`domain`]: validated types and secrets that never print.
+//! - [`domain`]: validated types, secrets that never print, and outside text cut to size.
 //! - [`client`], [`limits`], [`audit`]: the client's address (trusted proxies), per-client rate
 //!   limits, the audit trail.
 //! - [`auth`], [`error`], [`state`], [`templates`]: who is logged in, errors → pages, shared state,

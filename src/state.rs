@@ -58,7 +58,7 @@ impl AppState {
         self.providers
             .iter()
             .find(|p| p.name.as_str() == name)
-            .ok_or_else(|| AppError::UnknownProvider(crate::providers::generic::clip(name, 40)))
+            .ok_or_else(|| AppError::UnknownProvider(crate::domain::clip(name, 40)))
     }
 
     /// loginwith's start page: `{base}/`.

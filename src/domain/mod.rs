@@ -1,14 +1,17 @@
 //! Small validated types that carry their proof.
 //!
 //! Values from outside (a request, a provider, a configuration file) become one of these once, at the
-//! edge; past that point the type says the check was made. Secrets live in [`secret`] and never print.
+//! edge; past that point the type says the check was made. Secrets live in [`secret`] and never print;
+//! outside text that is only shown or stored, not parsed into a type, is cut to size by [`text`].
 
 pub mod issuer;
 pub mod return_to;
 pub mod secret;
+pub mod text;
 
 pub use issuer::Issuer;
 pub use return_to::ReturnTo;
+pub use text::{clip, https_url, text_at};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -4,7 +4,7 @@
 use super::Profile;
 use crate::config::UserinfoPointers;
 use crate::domain::secret::AccessToken;
-use crate::domain::{Email, Subject};
+use crate::domain::{clip, https_url, text_at, Email, Subject};
 use crate::oauth::http::{ProviderHttp, Step};
 use crate::oauth::ProviderError;
 use serde_json::Value;
@@ -59,25 +59,6 @@ pub fn profile_from_json(json: &Value, pointers: &UserinfoPointers) -> Result<Pr
         avatar: pointers.avatar.as_deref().and_then(|p| text_at(json, p)).and_then(|a| https_url(&a)),
         username: pointers.username.as_deref().and_then(|p| text_at(json, p)).map(|u| clip(&u, 100)),
     })
-}
-
-/// A string or integer at the pointer, as text (GitHub's ids are numbers).
-pub fn text_at(json: &Value, pointer: &str) -> Option<String> {
-    match json.pointer(pointer)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// Keeps at most `max` characters.
-pub fn clip(s: &str, max: usize) -> String {
-    s.chars().filter(|c| !c.is_control()).take(max).collect()
-}
-
-/// Keeps an avatar only when it is an https URL of reasonable length (it ends up in an `<img src>`).
-pub fn https_url(s: &str) -> Option<String> {
-    Url::parse(s).ok().filter(|u| u.scheme() == "https" && s.len() <= 2048).map(String::from)
 }
 
 #[cfg(test)]

@@ -8,11 +8,11 @@
 //!
 //! Register at <https://github.com/settings/developers> ("New OAuth App").
 
-use super::generic::{clip, get_json, https_url, text_at};
+use super::generic::get_json;
 use super::Profile;
 use crate::config::{ProviderConfig, UserinfoPointers};
 use crate::domain::secret::AccessToken;
-use crate::domain::{Email, ProviderName, Subject};
+use crate::domain::{clip, https_url, text_at, Email, ProviderName, Subject};
 use crate::oauth::http::{ProviderHttp, Step};
 use crate::oauth::ProviderError;
 use serde_json::Value;

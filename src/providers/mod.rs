@@ -19,8 +19,8 @@ use crate::config::{ProviderConfig, ResponseMode, TokenAuth, UserinfoPointers};
 use crate::domain::secret::{AccessToken, ClientSecret};
 use crate::domain::{Email, Issuer, ProviderName, Subject};
 use crate::oauth::http::ProviderHttp;
-use crate::oauth::{ClientCredentials, ProviderError};
-use oidc::{Discovered, DiscoveryError, Oidc, OidcQuirk};
+use crate::oauth::{ClientCredentials, ProviderError, Tokens};
+use oidc::{Discovered, DiscoveryError, IdTokenError, Oidc, OidcQuirk};
 use std::sync::Arc;
 use url::Url;
 
@@ -124,6 +124,19 @@ pub struct Profile {
     pub name: Option<String>,
     /// An avatar URL, if any (https only).
     pub avatar: Option<String>,
+}
+
+/// Why a login's profile could not be read after the code exchange. The callback answers the two
+/// differently: a provider that failed or sent no usable profile is the provider's fault (502, or
+/// 504 on a timeout); a refused ID token is a refused login (403, naming the reason).
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// A provider call failed, or its answer held no usable profile.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The ID token was refused (OpenID Connect only).
+    #[error(transparent)]
+    IdToken(#[from] IdTokenError),
 }
 
 /// A plain OAuth 2.0 provider's endpoints.
@@ -323,17 +336,103 @@ impl Provider {
         ClientCredentials { client_id: &self.client_id, client_secret: self.client_secret.as_ref(), auth }
     }
 
-    /// Reads a plain OAuth 2.0 provider's profile with the access token.
-    pub async fn fetch_oauth2_profile(
-        endpoints: &OAuth2Endpoints,
+    /// Reads the person's profile once the code is exchanged, whatever the protocol: OAuth 2.0 by
+    /// the userinfo call (and GitHub's e-mail call), OpenID Connect by checking the ID token first,
+    /// against `nonce`, the one this login attempt sent.
+    pub async fn fetch_profile(
+        &self,
         http: &ProviderHttp,
-        token: &AccessToken,
-    ) -> Result<Profile, ProviderError> {
-        match endpoints.quirk {
-            Quirk::None => {
-                generic::fetch_profile(http, &endpoints.userinfo_url, &endpoints.pointers, token).await
+        resolved: &Resolved<'_>,
+        tokens: &Tokens,
+        nonce: Option<&str>,
+    ) -> Result<Profile, ProfileError> {
+        match resolved {
+            Resolved::OAuth2(endpoints) => Ok(oauth2_profile(endpoints, http, &tokens.access_token).await?),
+            Resolved::Oidc(oidc, discovered) => {
+                // An OpenID Connect attempt always sends a nonce. One without (begun while the
+                // provider was configured as plain OAuth 2.0) is refused outright: an empty
+                // expected nonce would match a token whose `nonce` is empty.
+                let nonce = nonce.filter(|n| !n.is_empty()).ok_or(IdTokenError::Nonce)?;
+                oidc.login_profile(
+                    http,
+                    discovered,
+                    &self.client_id,
+                    self.client_secret.as_ref(),
+                    tokens,
+                    nonce,
+                )
+                .await
             }
-            Quirk::GithubEmails => github::fetch_profile(http, &endpoints.userinfo_url, token).await,
+        }
+    }
+}
+
+/// Reads a plain OAuth 2.0 provider's profile with the access token.
+async fn oauth2_profile(
+    endpoints: &OAuth2Endpoints,
+    http: &ProviderHttp,
+    token: &AccessToken,
+) -> Result<Profile, ProviderError> {
+    match endpoints.quirk {
+        Quirk::None => {
+            generic::fetch_profile(http, &endpoints.userinfo_url, &endpoints.pointers, token).await
+        }
+        Quirk::GithubEmails => github::fetch_profile(http, &endpoints.userinfo_url, token).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn oidc_provider(oidc: Arc<Oidc>) -> Provider {
+        Provider {
+            name: ProviderName::parse("idp").unwrap(),
+            display_name: "IdP".into(),
+            client_id: "client".into(),
+            client_secret: None,
+            scopes: vec!["openid".into()],
+            token_auth: None,
+            response_mode: Default::default(),
+            protocol: Protocol::Oidc(oidc),
+            is_dev: false,
+            trust_email_verified: false,
+            issuer_binding: "https://idp.example".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_openid_connect_profile_needs_the_attempts_nonce() {
+        let oidc = Arc::new(
+            Oidc::new(
+                Issuer::parse("https://idp.example").unwrap(),
+                OidcQuirk::None,
+                false,
+                Default::default(),
+            )
+            .unwrap(),
+        );
+        let discovered = Arc::new(
+            oidc.read_document(&json!({
+                "issuer": "https://idp.example",
+                "authorization_endpoint": "https://idp.example/authorize",
+                "token_endpoint": "https://idp.example/token",
+                "jwks_uri": "https://idp.example/jwks",
+            }))
+            .unwrap(),
+        );
+        let provider = oidc_provider(oidc.clone());
+        let resolved = Resolved::Oidc(&oidc, discovered);
+        let http = ProviderHttp::new(&Default::default()).unwrap();
+        let tokens = Tokens { access_token: AccessToken::new("at"), id_token: Some("a.b.c".into()) };
+        for nonce in [None, Some("")] {
+            // Refused before any call: the endpoints above are never contacted.
+            let result = provider.fetch_profile(&http, &resolved, &tokens, nonce).await;
+            assert!(
+                matches!(result, Err(ProfileError::IdToken(IdTokenError::Nonce))),
+                "{nonce:?}: {result:?}"
+            );
         }
     }
 }

@@ -25,8 +25,7 @@ use crate::domain::ReturnTo;
 use crate::error::AppError;
 use crate::oauth::pending::{PendingLogin, PendingLogins, StateError, SESSION_KEY};
 use crate::oauth::{exchange_code, sanitize_code};
-use crate::providers::oidc::OidcLoginError;
-use crate::providers::{Provider, Resolved};
+use crate::providers::{ProfileError, Provider, Resolved};
 use crate::state::AppState;
 use crate::store::{LoginRecord, StoreError};
 use crate::templates::render;
@@ -345,32 +344,14 @@ async fn finish_login(
     )
     .await
     .map_err(provider_failed)?;
-    let profile = match &resolved {
-        Resolved::OAuth2(endpoints) => {
-            Provider::fetch_oauth2_profile(endpoints, &state.http, &tokens.access_token)
-                .await
-                .map_err(provider_failed)?
-        }
-        Resolved::Oidc(oidc, discovered) => {
-            // A pending OpenID Connect attempt always has a nonce; one without cannot pass.
-            let nonce = attempt.nonce.as_ref().map(StateToken::expose).unwrap_or_default();
-            oidc.login_profile(
-                &state.http,
-                discovered,
-                &provider.client_id,
-                provider.client_secret.as_ref(),
-                &tokens,
-                nonce,
-            )
-            .await
-            .map_err(|e| match e {
-                OidcLoginError::Provider(source) => provider_failed(source),
-                OidcLoginError::IdToken(source) => {
-                    AppError::IdToken { provider: provider.display_name.clone(), source }
-                }
-            })?
-        }
-    };
+    let nonce = attempt.nonce.as_ref().map(StateToken::expose);
+    let profile =
+        provider.fetch_profile(&state.http, &resolved, &tokens, nonce).await.map_err(|e| match e {
+            ProfileError::Provider(source) => provider_failed(source),
+            ProfileError::IdToken(source) => {
+                AppError::IdToken { provider: provider.display_name.clone(), source }
+            }
+        })?;
     let profile = provider.believe(profile);
     let record = LoginRecord {
         provider: &provider.name,
@@ -407,9 +388,9 @@ fn provider_error_message(provider: &Provider, error: &str, params: &CallbackPar
         format!("Login with {} was not completed: {}", provider.display_name, sanitize_code(error));
     if let Some(description) = params.error_description.as_deref().filter(|d| !d.is_empty()) {
         text.push_str(" — ");
-        text.push_str(&crate::providers::generic::clip(description, 300));
+        text.push_str(&crate::domain::clip(description, 300));
     }
-    if let Some(uri) = params.error_uri.as_deref().and_then(crate::providers::generic::https_url) {
+    if let Some(uri) = params.error_uri.as_deref().and_then(crate::domain::https_url) {
         text.push_str(" (");
         text.push_str(&uri);
         text.push(')');
