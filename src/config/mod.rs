@@ -1,0 +1,756 @@
+//! Configuration: an optional TOML file, `LOGINWITH_*` environment variables, the seed's
+//! `NAME_CLIENT_ID` / `NAME_CLIENT_SECRET` variables, and a `.env` file (loaded by `main`).
+//!
+//! Loading happens in two steps. `figment` merges the sources into one tree of values, each tagged
+//! with where it came from; then [`Config::from_figment`] walks that tree by hand and collects
+//! *every* problem (unknown key, wrong type, missing secret, malformed URL or JSON Pointer) with the
+//! source that holds it, so a person fixes a bad file in one go. Serde's `deny_unknown_fields`
+//! would stop at the first problem, which is why the walk is ours.
+//!
+//! This module never panics on a configuration and never prints a secret.
+//!
+//! # Layout
+//! - this file: the validated [`Config`] and its section types, the entry points
+//!   ([`Config::load`], [`Config::from_toml`], [`Config::from_figment`], [`Config::development`])
+//!   and [`KNOWN_KEYS`];
+//! - `env`: the environment as a source (`LOGINWITH_SECTION__KEY`, the seed's `NAME_CLIENT_ID`),
+//!   always as strings;
+//! - `walk`: the validating walk over the merged tree, and the small sections;
+//! - `provider`: one `[providers.NAME]` table into a provider's configuration.
+
+mod env;
+mod provider;
+mod walk;
+
+use crate::domain::secret::{ClientSecret, SecretKey};
+use crate::domain::{Issuer, ProviderName};
+use crate::providers::Preset;
+use env::{provider_names_in, seed_env_vars, EnvStrings, ENV_ENABLED_PRESETS};
+use figment::providers::{Format, Toml};
+use figment::value::Dict;
+use figment::Figment;
+use ipnet::IpNet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+use walk::Walk;
+
+/// The default address: loopback only, the port the seed used.
+pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
+/// The default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://loginwith.db";
+/// One year: what HSTS preload lists ask for, and long enough that a browser that saw the site
+/// once never tries plain http again.
+pub const DEFAULT_HSTS_MAX_AGE_SECS: u64 = 31_536_000;
+
+/// Every key the configuration knows, by table (`providers.*` is any provider's table). The walk
+/// refuses anything else; tests generate configurations from it.
+pub const KNOWN_KEYS: [(&str, &[&str]); 9] = [
+    ("", &["server", "database", "http", "limits", "log", "providers"]),
+    (
+        "server",
+        &[
+            "bind",
+            "public_url",
+            "secret_key",
+            "secret_key_file",
+            "login_timeout_secs",
+            "session_cache",
+            "hsts_max_age_secs",
+            "trusted_proxies",
+        ],
+    ),
+    ("database", &["url"]),
+    ("http", &["connect_timeout_ms", "timeout_ms", "max_response_bytes"]),
+    ("limits", &["authorize_per_minute", "callback_per_minute", "dev_provider_per_minute"]),
+    ("log", &["format"]),
+    ("providers", &[]),
+    (
+        "providers.*",
+        &[
+            "preset",
+            "display_name",
+            "client_id",
+            "client_secret",
+            "authorize_url",
+            "token_url",
+            "userinfo_url",
+            "scopes",
+            "token_auth",
+            "userinfo",
+            "dangerously_allow_non_loopback",
+            "issuer",
+            "tenant",
+            "allow_hmac_id_tokens",
+            "response_mode",
+            "trust_email_verified",
+        ],
+    ),
+    ("providers.*.userinfo", &["email", "email_verified", "subject", "name", "avatar", "username"]),
+];
+
+/// The keys of one table of [`KNOWN_KEYS`].
+pub(crate) fn known(table: &str) -> &'static [&'static str] {
+    KNOWN_KEYS.iter().find(|(t, _)| *t == table).map_or(&[], |(_, keys)| keys)
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[server]`
+    pub server: ServerConfig,
+    /// `[database]`
+    pub database: DatabaseConfig,
+    /// `[http]`: limits on every call to a provider.
+    pub http: HttpConfig,
+    /// `[limits]`: per-client request rates.
+    pub limits: LimitsConfig,
+    /// `[log]`: how log lines are written.
+    pub log: LogConfig,
+    /// `[providers.NAME]`, in name order. Empty means "use the development provider".
+    pub providers: Vec<ProviderConfig>,
+    /// True when no provider was configured and the development provider was added for that reason.
+    pub dev_provider_by_default: bool,
+}
+
+/// `[server]`
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Base of every URL we hand out (redirect URIs); `None` means `http://` + the bound address.
+    pub public_url: Option<Url>,
+    /// Signs session cookies; `None` means generate one and keep it in `secret_key_file`.
+    pub secret_key: Option<SecretKey>,
+    /// Where a generated key is kept.
+    pub secret_key_file: PathBuf,
+    /// How long a started login may take before its callback is refused (default 600 s).
+    pub login_timeout_secs: i64,
+    /// Keep recently used sessions in memory (default true; turn off when several instances
+    /// share one database, so that a logout on one is seen at once by the others).
+    pub session_cache: bool,
+    /// `Strict-Transport-Security` max-age sent with an https `public_url`; 0 sends none.
+    pub hsts_max_age_secs: u64,
+    /// Proxies whose `X-Forwarded-For` names the client; empty means the peer address is the
+    /// client, whatever headers say.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// `[limits]`: how many requests one client address may make per minute to each area; 0 means
+/// no limit. A client over its limit gets 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// `/authorize/NAME` (starting a login; each start writes a pending attempt).
+    pub authorize_per_minute: u32,
+    /// `/callback/NAME` (each may cost a token request to the provider).
+    pub callback_per_minute: u32,
+    /// The development provider's pages (`/dev-provider/authorize`).
+    pub dev_provider_per_minute: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        // A person needs a handful per minute; a page reload loop or a script needs hundreds.
+        Self { authorize_per_minute: 30, callback_per_minute: 30, dev_provider_per_minute: 60 }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogConfig {
+    /// Text for people or JSON lines for log collectors.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, with every field (for the audit trail).
+    Json,
+}
+
+/// `[database]`
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://...`
+    pub url: String,
+}
+
+/// `[http]`: limits on every call to a provider.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, body included.
+    pub timeout: Duration,
+    /// Largest response body accepted from a provider.
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            max_response_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAuth {
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// HTTP Basic with the client id and secret.
+    ClientSecretBasic,
+}
+
+/// How the provider returns the authorization response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseMode {
+    /// In the query of a GET to the callback (the OAuth 2.0 default).
+    #[default]
+    Query,
+    /// As a form POST to the callback (OAuth 2.0 Form Post Response Mode; Apple, optionally Entra ID).
+    FormPost,
+}
+
+/// JSON Pointers (RFC 6901) into the userinfo response.
+#[derive(Debug, Clone, Default)]
+pub struct UserinfoPointers {
+    /// The e-mail address.
+    pub email: Option<String>,
+    /// A boolean saying the provider verified the address; absent means unverified.
+    pub email_verified: Option<String>,
+    /// The stable account id.
+    pub subject: Option<String>,
+    /// A display name.
+    pub name: Option<String>,
+    /// An avatar URL.
+    pub avatar: Option<String>,
+    /// The account's login name at the provider (a username when the address is unverified).
+    pub username: Option<String>,
+}
+
+/// One `[providers.NAME]` table, validated and with its preset's defaults filled in.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// The table's name, used in `/authorize/NAME` and `/callback/NAME`.
+    pub name: ProviderName,
+    /// Which preset it builds on, if any.
+    pub preset: Option<Preset>,
+    /// The button says "Login with DISPLAY_NAME".
+    pub display_name: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret (the development provider's is made at start).
+    pub client_secret: Option<ClientSecret>,
+    /// OpenID Connect issuer, exactly as configured (trailing slash included); when set,
+    /// endpoints come from discovery.
+    pub issuer: Option<Issuer>,
+    /// Microsoft Entra ID tenant: `common`, `organizations`, `consumers` or a tenant id.
+    pub tenant: Option<String>,
+    /// Accept ID tokens signed with the client secret (HS256/384/512). Off unless configured.
+    pub allow_hmac_id_tokens: bool,
+    /// Query or form_post callbacks.
+    pub response_mode: ResponseMode,
+    /// Where the browser is sent; `None` only for the development provider (served by us).
+    pub authorize_url: Option<Url>,
+    /// Where the code is exchanged.
+    pub token_url: Option<Url>,
+    /// Where the profile is read.
+    pub userinfo_url: Option<Url>,
+    /// Scopes requested.
+    pub scopes: Vec<String>,
+    /// Client authentication at the token endpoint; `None` means the protocol's default
+    /// (client_secret_post for OAuth 2.0 presets, client_secret_basic for OpenID Connect unless
+    /// discovery says only post is supported).
+    pub token_auth: Option<TokenAuth>,
+    /// How to read the profile.
+    pub userinfo: UserinfoPointers,
+    /// Development provider only: allow it on a non-loopback address.
+    pub dangerously_allow_non_loopback: bool,
+    /// Believe this provider's "the address is verified": the address then counts as verified
+    /// and may link to an existing account with the same verified address. On by default only
+    /// for presets whose verification is known to be sound (see `Preset::trusts_email_verified`).
+    pub trust_email_verified: bool,
+}
+
+impl ProviderConfig {
+    /// A provider with nothing set but its name, preset and button text; presets fill in the rest.
+    pub fn blank(name: ProviderName, preset: Option<Preset>, display_name: &str) -> Self {
+        ProviderConfig {
+            name,
+            preset,
+            display_name: display_name.to_owned(),
+            client_id: String::new(),
+            client_secret: None,
+            issuer: None,
+            tenant: None,
+            allow_hmac_id_tokens: false,
+            response_mode: ResponseMode::Query,
+            authorize_url: None,
+            token_url: None,
+            userinfo_url: None,
+            scopes: Vec::new(),
+            token_auth: None,
+            userinfo: UserinfoPointers::default(),
+            dangerously_allow_non_loopback: false,
+            trust_email_verified: false,
+        }
+    }
+}
+
+/// Every problem found in a configuration, each naming its key and source.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration has {} problem(s):", self.0.len())?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Where to read the configuration from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The TOML file, if any (`--config FILE` or `LOGINWITH_CONFIG`).
+    pub file: Option<PathBuf>,
+    /// Read the process environment (off in tests that want isolation).
+    pub environment: bool,
+}
+
+impl Config {
+    /// Loads and validates the configuration from the given sources.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigErrors> {
+        let mut figment = Figment::new();
+        if let Some(file) = &sources.file {
+            if !file.is_file() {
+                return Err(ConfigErrors(vec![format!(
+                    "{}: the configuration file does not exist or is not a file",
+                    file.display()
+                )]));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        if sources.environment {
+            figment = figment.merge(EnvStrings::prefixed("LOGINWITH_", &["CONFIG", "LOG"]));
+            let file_providers = provider_names_in(&figment);
+            for name in ENV_ENABLED_PRESETS.iter().map(|s| s.to_string()).chain(file_providers) {
+                figment = figment.merge(seed_env_vars(&name));
+            }
+        }
+        Self::from_figment(&figment)
+    }
+
+    /// Loads and validates a configuration from TOML text alone (used by tests and `check`).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
+        Self::from_figment(&Figment::from(Toml::string(text)))
+    }
+
+    /// Validates merged sources, collecting every problem.
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigErrors> {
+        let root = match figment.extract::<Dict>() {
+            Ok(root) => root,
+            Err(err) => {
+                return Err(ConfigErrors(
+                    err.into_iter().map(|e| without_source_lines(&e.to_string())).collect(),
+                ))
+            }
+        };
+        let mut walk = Walk { figment, problems: Vec::new() };
+        walk.unknown_keys(&root, "", known(""));
+
+        let server = walk.server(root.get("server"));
+        let database = walk.database(root.get("database"));
+        let http = walk.http(root.get("http"));
+        let limits = walk.limits(root.get("limits"));
+        let log = walk.log(root.get("log"));
+        let mut providers = walk.providers(root.get("providers"));
+
+        let dev_provider_by_default = providers.is_empty();
+        if dev_provider_by_default {
+            if let Ok(name) = ProviderName::parse("dev") {
+                providers.push(Preset::Dev.defaults(name));
+            }
+        }
+        walk.dev_provider_exposure(&server, &providers, dev_provider_by_default, root.get("providers"));
+
+        if walk.problems.is_empty() {
+            Ok(Config { server, database, http, limits, log, providers, dev_provider_by_default })
+        } else {
+            Err(ConfigErrors(walk.problems))
+        }
+    }
+
+    /// A configuration for tests and embedding: loopback on a random port, the given database, no
+    /// file, the development provider.
+    pub fn development(database_url: &str) -> Self {
+        let dev = ProviderName::parse("dev").map(|n| Preset::Dev.defaults(n));
+        Config {
+            server: ServerConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                public_url: None,
+                secret_key: Some(SecretKey::new(crate::domain::secret::random_token(48))),
+                secret_key_file: PathBuf::from("loginwith.secret"),
+                login_timeout_secs: crate::oauth::pending::PENDING_TTL_SECS,
+                session_cache: true,
+                hsts_max_age_secs: DEFAULT_HSTS_MAX_AGE_SECS,
+                trusted_proxies: Vec::new(),
+            },
+            database: DatabaseConfig { url: database_url.to_owned() },
+            http: HttpConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+            providers: dev.into_iter().collect(),
+            dev_provider_by_default: true,
+        }
+    }
+}
+
+/// A TOML syntax error without the excerpt of the file it quotes: the offending line may be
+/// `client_secret = "..."` (a duplicate key, an unterminated string), and problems are printed and
+/// logged. The line and column stay in the message.
+fn without_source_lines(message: &str) -> String {
+    message
+        .lines()
+        .filter(|line| {
+            let line = line.trim_start();
+            let excerpt = line.starts_with('|')
+                || line
+                    .split_once(" |")
+                    .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            !excerpt
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// True when the URL's host is a loopback address or `localhost`.
+pub fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Resolves the configuration file: `--config`, else `LOGINWITH_CONFIG` (handled by clap), else
+/// `loginwith.toml` in the working directory when it exists.
+pub fn default_file(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from("loginwith.toml")).filter(|p| p.is_file()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_means_dev_provider() {
+        let config = Config::from_toml("").unwrap();
+        assert!(config.dev_provider_by_default);
+        assert_eq!(config.providers.len(), 1);
+        assert_eq!(config.providers[0].name.as_str(), "dev");
+        assert_eq!(config.server.bind.to_string(), DEFAULT_BIND);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            colour = "blue"
+            [server]
+            bind = "nonsense"
+            [providers.github]
+            client_id = "abc"
+            [providers.corp]
+            authorize_url = "not a url"
+            token_url = "http://evil.example/token"
+            userinfo_url = "https://corp.example/userinfo"
+            client_id = "x"
+            client_secret = "y"
+            [providers.corp.userinfo]
+            email = "email"
+            subject = "/sub"
+            shoe_size = "/x"
+        "#;
+        let errors = Config::from_toml(text).unwrap_err().0;
+        let all = errors.join("\n");
+        for expected in [
+            "`colour`: unknown key",
+            "`server.bind`",
+            "`providers.github.client_secret`: missing",
+            "`providers.corp.authorize_url`: is not a valid URL",
+            "`providers.corp.token_url`: must use https",
+            "`providers.corp.userinfo.email`",
+            "`providers.corp.userinfo.shoe_size`: unknown key",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn generic_provider_from_data() {
+        let text = r#"
+            [providers.corp]
+            display_name = "Corp SSO"
+            authorize_url = "https://sso.corp.example/authorize"
+            token_url = "https://sso.corp.example/token"
+            userinfo_url = "https://sso.corp.example/me"
+            client_id = "id"
+            client_secret = "secret"
+            scopes = ["openid", "email"]
+            token_auth = "client_secret_basic"
+            [providers.corp.userinfo]
+            email = "/data/mail"
+            subject = "/data/id"
+        "#;
+        let config = Config::from_toml(text).unwrap();
+        assert!(!config.dev_provider_by_default);
+        let corp = &config.providers[0];
+        assert_eq!(corp.display_name, "Corp SSO");
+        assert_eq!(corp.token_auth, Some(TokenAuth::ClientSecretBasic));
+        assert_eq!(corp.userinfo.email.as_deref(), Some("/data/mail"));
+        assert_eq!(corp.scopes, vec!["openid", "email"]);
+    }
+
+    #[test]
+    fn oidc_providers_need_only_an_issuer() {
+        let text = r#"
+            [providers.okta]
+            issuer = "https://dev-1.okta.com/oauth2/default"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.microsoft]
+            tenant = "organizations"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.gitlab]
+            client_id = "id"
+            client_secret = "secret"
+        "#;
+        let config = Config::from_toml(text).unwrap();
+        let by = |n: &str| config.providers.iter().find(|p| p.name.as_str() == n).unwrap();
+        assert_eq!(by("okta").issuer.as_ref().unwrap().as_str(), "https://dev-1.okta.com/oauth2/default");
+        assert_eq!(
+            by("microsoft").issuer.as_ref().unwrap().as_str(),
+            "https://login.microsoftonline.com/organizations/v2.0"
+        );
+        // Exactly as documented: no slash added (issuers compare as exact strings).
+        assert_eq!(by("gitlab").issuer.as_ref().unwrap().as_str(), "https://gitlab.com");
+        assert_eq!(by("okta").scopes, vec!["openid", "email", "profile"]);
+    }
+
+    #[test]
+    fn issuers_are_kept_exactly_as_written() {
+        let text = r#"
+            [providers.auth0]
+            issuer = "https://tenant.auth0.com/"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.keycloak]
+            issuer = "https://sso.example/realms/main"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.google]
+            client_id = "id"
+            client_secret = "secret"
+        "#;
+        let config = Config::from_toml(text).unwrap();
+        let by = |n: &str| config.providers.iter().find(|p| p.name.as_str() == n).unwrap();
+        assert_eq!(by("auth0").issuer.as_ref().unwrap().as_str(), "https://tenant.auth0.com/");
+        assert_eq!(by("keycloak").issuer.as_ref().unwrap().as_str(), "https://sso.example/realms/main");
+        assert_eq!(by("google").issuer.as_ref().unwrap().as_str(), "https://accounts.google.com");
+    }
+
+    #[test]
+    fn bad_issuers_are_refused_with_their_key() {
+        let text = r#"
+            [providers.a]
+            issuer = "http://idp.example"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.b]
+            issuer = "https://idp.example/?tenant=x"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.c]
+            issuer = "https://idp.example/#x"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.d]
+            issuer = "idp.example"
+            client_id = "id"
+            client_secret = "secret"
+        "#;
+        let all = Config::from_toml(text).unwrap_err().0.join("\n");
+        for expected in [
+            "`providers.a.issuer`: must use https",
+            "`providers.b.issuer`: must not have a query or fragment",
+            "`providers.c.issuer`: must not have a query or fragment",
+            "`providers.d.issuer`: is not a valid URL",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn issuer_and_endpoints_are_exclusive() {
+        let text = r#"
+            [providers.x]
+            issuer = "https://idp.example"
+            token_url = "https://idp.example/token"
+            client_id = "id"
+            client_secret = "secret"
+            tenant = "common"
+        "#;
+        let all = Config::from_toml(text).unwrap_err().0.join("\n");
+        assert!(all.contains("`providers.x.token_url`: comes from OpenID Connect discovery"), "{all}");
+        assert!(all.contains("`providers.x.tenant`: only applies"), "{all}");
+    }
+
+    #[test]
+    fn numbers_from_toml_and_environment() {
+        let config = Config::from_toml("[http]\ntimeout_ms = 1500\nmax_response_bytes = 4096").unwrap();
+        assert_eq!(config.http.timeout, Duration::from_millis(1500));
+        assert_eq!(config.http.max_response_bytes, 4096);
+        assert!(Config::from_toml("[http]\ntimeout_ms = -5").is_err());
+    }
+
+    #[test]
+    fn syntax_errors_do_not_quote_the_secret_on_the_offending_line() {
+        let text = "[server]\nsecret_key = \"one-secret-that-is-long-enough-0123456789\"\n\
+                    secret_key = \"two-secret-that-is-long-enough-0123456789\"\n\
+                    [providers.corp]\nclient_secret = \"unterminated-secret\n";
+        let errors = Config::from_toml(text).unwrap_err().to_string();
+        assert!(errors.contains("line 3") && errors.contains("duplicate key `secret_key`"), "{errors}");
+        assert!(!errors.contains("-secret-that-is"), "{errors}");
+        let errors = Config::from_toml("[providers.corp]\nclient_secret = \"unterminated-secret\n")
+            .unwrap_err()
+            .to_string();
+        assert!(errors.contains("line 2"), "{errors}");
+        assert!(!errors.contains("unterminated-secret"), "{errors}");
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../../loginwith.example.toml");
+        let config = Config::from_toml(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.providers.len(), 1);
+        // The example ships the development provider commented out: a copy of it deployed with a
+        // public URL must not offer it.
+        assert!(config.dev_provider_by_default);
+        let deployed = format!(
+            "{}\n",
+            text.replace(
+                "# public_url = \"https://app.example.com\"",
+                "public_url = \"https://app.example.com\""
+            )
+        );
+        let errors = Config::from_toml(&deployed).unwrap_err().0.join("\n");
+        assert!(errors.contains("no login provider is configured"), "{errors}");
+    }
+
+    fn problems(text: &str) -> String {
+        Config::from_toml(text).err().map(|e| e.0.join("\n")).unwrap_or_default()
+    }
+
+    const GOOGLE: &str = "[providers.google]\nclient_id = \"id\"\nclient_secret = \"secret\"\n";
+
+    #[test]
+    fn the_dev_provider_refuses_a_deployment() {
+        for server in [
+            "public_url = \"https://login.example.com\"",
+            "public_url = \"https://localhost:8443\"",
+            "public_url = \"http://login.example.com\"",
+            "bind = \"0.0.0.0:5000\"",
+        ] {
+            let all = problems(&format!("[server]\n{server}\n[providers.dev]\n{GOOGLE}"));
+            assert!(
+                all.contains("`providers.dev`: the development provider believes any address"),
+                "{server}: {all}"
+            );
+            assert!(all.contains("dangerously_allow_non_loopback"), "{all}");
+            // Forced, it starts.
+            let forced = format!(
+                "[server]\n{server}\n[providers.dev]\ndangerously_allow_non_loopback = true\n{GOOGLE}"
+            );
+            assert_eq!(problems(&forced), "", "{server}");
+        }
+        // Locally, it is fine.
+        assert_eq!(problems("[server]\npublic_url = \"http://127.0.0.1:5000\"\n[providers.dev]\n"), "");
+    }
+
+    #[test]
+    fn the_dev_provider_is_never_implicit_in_a_deployment() {
+        let all = problems("[server]\npublic_url = \"https://login.example.com\"\n");
+        assert!(all.contains("`providers`: no login provider is configured"), "{all}");
+        let all = problems("[server]\nbind = \"0.0.0.0:5000\"\n");
+        assert!(all.contains("no login provider is configured"), "{all}");
+        // With a real provider, nothing is implicit and nothing is wrong.
+        let config =
+            Config::from_toml(&format!("[server]\npublic_url = \"https://login.example.com\"\n{GOOGLE}"))
+                .unwrap();
+        assert!(!config.dev_provider_by_default);
+        assert!(config.providers.iter().all(|p| p.preset != Some(Preset::Dev)));
+    }
+
+    #[test]
+    fn linking_trust_defaults_per_provider() {
+        let text = format!(
+            "{GOOGLE}[providers.github]\nclient_id = \"i\"\nclient_secret = \"s\"\n\
+             [providers.gitlab]\nclient_id = \"i\"\nclient_secret = \"s\"\n\
+             [providers.selfhosted]\npreset = \"gitlab\"\nissuer = \"https://gitlab.corp.example\"\nclient_id = \"i\"\nclient_secret = \"s\"\n\
+             [providers.sso]\nissuer = \"https://sso.example.com\"\nclient_id = \"i\"\nclient_secret = \"s\"\n\
+             [providers.trusted]\nissuer = \"https://idp.example.com\"\nclient_id = \"i\"\nclient_secret = \"s\"\ntrust_email_verified = true\n\
+             [providers.dev]\n"
+        );
+        let config = Config::from_toml(&text).unwrap_or_else(|e| panic!("{e}"));
+        let trust =
+            |n: &str| config.providers.iter().find(|p| p.name.as_str() == n).unwrap().trust_email_verified;
+        assert!(trust("google") && trust("github") && trust("gitlab") && trust("trusted"));
+        assert!(!trust("selfhosted") && !trust("sso") && !trust("dev"));
+        let all = problems("[providers.dev]\ntrust_email_verified = true\n");
+        assert!(all.contains("`providers.dev.trust_email_verified`"), "{all}");
+    }
+
+    #[test]
+    fn limits_log_proxies_and_hsts() {
+        let config = Config::from_toml(
+            "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.1.2.3/8\", \"::1\"]\nhsts_max_age_secs = 0\n\
+             [limits]\nauthorize_per_minute = 0\ncallback_per_minute = 5\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let nets: Vec<String> = config.server.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        assert_eq!(config.server.hsts_max_age_secs, 0);
+        assert_eq!(config.limits.authorize_per_minute, 0);
+        assert_eq!(config.limits.callback_per_minute, 5);
+        assert_eq!(config.limits.dev_provider_per_minute, LimitsConfig::default().dev_provider_per_minute);
+        assert_eq!(config.log.format, LogFormat::Json);
+        let all = problems("[server]\ntrusted_proxies = [\"nonsense\"]\n[limits]\nburst = 3\ncallback_per_minute = -1\n[log]\nformat = \"xml\"\n");
+        for expected in [
+            "`server.trusted_proxies`: \"nonsense\"",
+            "`limits.burst`: unknown key",
+            "`limits.callback_per_minute`",
+            "`log.format`",
+        ] {
+            assert!(all.contains(expected), "missing {expected}: {all}");
+        }
+    }
+}
