@@ -37,6 +37,11 @@ use std::time::Duration;
 use url::Url;
 use walk::Walk;
 
+/// The protocol choices moved to [`crate::providers`], which owns them; named here too so that
+/// code written against `config::{TokenAuth, ResponseMode, UserinfoPointers}` (the callback route,
+/// the OpenID Connect module) keeps compiling. New code imports them from `providers`.
+pub use crate::providers::{ResponseMode, TokenAuth, UserinfoPointers};
+
 /// The default address: loopback only, the port the seed used.
 pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
 /// The default database: a SQLite file in the working directory.
@@ -200,42 +205,6 @@ impl Default for HttpConfig {
             max_response_bytes: 1024 * 1024,
         }
     }
-}
-
-/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenAuth {
-    /// `client_id` and `client_secret` in the form body.
-    ClientSecretPost,
-    /// HTTP Basic with the client id and secret.
-    ClientSecretBasic,
-}
-
-/// How the provider returns the authorization response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ResponseMode {
-    /// In the query of a GET to the callback (the OAuth 2.0 default).
-    #[default]
-    Query,
-    /// As a form POST to the callback (OAuth 2.0 Form Post Response Mode; Apple, optionally Entra ID).
-    FormPost,
-}
-
-/// JSON Pointers (RFC 6901) into the userinfo response.
-#[derive(Debug, Clone, Default)]
-pub struct UserinfoPointers {
-    /// The e-mail address.
-    pub email: Option<String>,
-    /// A boolean saying the provider verified the address; absent means unverified.
-    pub email_verified: Option<String>,
-    /// The stable account id.
-    pub subject: Option<String>,
-    /// A display name.
-    pub name: Option<String>,
-    /// An avatar URL.
-    pub avatar: Option<String>,
-    /// The account's login name at the provider (a username when the address is unverified).
-    pub username: Option<String>,
 }
 
 /// One `[providers.NAME]` table, validated and with its preset's defaults filled in.

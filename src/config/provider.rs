@@ -127,15 +127,8 @@ impl Walk<'_> {
         if let Some(scopes) = self.scopes(table.get("scopes"), &format!("{key}.scopes")) {
             config.scopes = scopes;
         }
-        match self.text(t, key, "token_auth").as_deref() {
-            None => {}
-            Some("client_secret_post") => config.token_auth = Some(TokenAuth::ClientSecretPost),
-            Some("client_secret_basic") => config.token_auth = Some(TokenAuth::ClientSecretBasic),
-            Some(other) => self.problem(
-                table.get("token_auth"),
-                &format!("{key}.token_auth"),
-                format!("{other:?} is not client_secret_post or client_secret_basic"),
-            ),
+        if let Some(auth) = self.named(t, key, "token_auth", &TokenAuth::NAMES, TokenAuth::from_name) {
+            config.token_auth = Some(auth);
         }
         let explicit_issuer = self.issuer(t, key);
         if let Some(issuer) = &explicit_issuer {
@@ -182,15 +175,9 @@ impl Walk<'_> {
         if let Some(v) = self.boolean(t, key, "allow_hmac_id_tokens") {
             config.allow_hmac_id_tokens = v;
         }
-        match self.text(t, key, "response_mode").as_deref() {
-            None => {}
-            Some("query") => config.response_mode = ResponseMode::Query,
-            Some("form_post") => config.response_mode = ResponseMode::FormPost,
-            Some(other) => self.problem(
-                table.get("response_mode"),
-                &format!("{key}.response_mode"),
-                format!("{other:?} is not query or form_post"),
-            ),
+        if let Some(mode) = self.named(t, key, "response_mode", &ResponseMode::NAMES, ResponseMode::from_name)
+        {
+            config.response_mode = mode;
         }
         if config.issuer.is_some() || preset == Some(Preset::Dev) {
             // OpenID Connect: `openid` must be requested (Core §3.1.2.1).

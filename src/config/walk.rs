@@ -83,6 +83,28 @@ impl Walk<'_> {
         }
     }
 
+    /// One of a closed list of names (`query` or `form_post`), as `from_name` reads them.
+    pub(super) fn named<T>(
+        &mut self,
+        dict: Option<&Dict>,
+        section: &str,
+        key: &str,
+        names: &[&str],
+        from_name: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let text = self.text(dict, section, key)?;
+        let parsed = from_name(&text);
+        if parsed.is_none() {
+            let value = dict.and_then(|d| d.get(key));
+            self.problem(
+                value,
+                &format!("{section}.{key}"),
+                format!("{text:?} is not {}", names.join(" or ")),
+            );
+        }
+        parsed
+    }
+
     pub(super) fn boolean(&mut self, dict: Option<&Dict>, section: &str, key: &str) -> Option<bool> {
         let value = dict?.get(key)?;
         match value {

@@ -10,7 +10,8 @@
 
 use super::generic::{clip, get_json, https_url, text_at};
 use super::Profile;
-use crate::config::{ProviderConfig, UserinfoPointers};
+use super::UserinfoPointers;
+use crate::config::ProviderConfig;
 use crate::domain::secret::AccessToken;
 use crate::domain::{Email, ProviderName, Subject};
 use crate::oauth::http::{ProviderHttp, Step};

@@ -14,8 +14,11 @@ pub mod gitlab;
 pub mod google;
 pub mod microsoft;
 pub mod oidc;
+pub mod protocol;
 
-use crate::config::{ProviderConfig, ResponseMode, TokenAuth, UserinfoPointers};
+pub use protocol::{ResponseMode, TokenAuth, UserinfoPointers};
+
+use crate::config::ProviderConfig;
 use crate::domain::secret::{AccessToken, ClientSecret};
 use crate::domain::{Email, Issuer, ProviderName, Subject};
 use crate::oauth::http::ProviderHttp;
