@@ -216,10 +216,8 @@ impl Loginwith {
         let (public_base, public_origin) = public_parts(&public_url);
         // The same rule as the configuration check, here too: an embedding app may build its
         // Config by hand and serve on an address of its choosing.
-        let exposed_dev = config
-            .providers
-            .iter()
-            .any(|p| p.preset == Some(Preset::Dev) && !p.dangerously_allow_non_loopback);
+        let exposed_dev =
+            config.providers.iter().any(|p| p.preset == Some(Preset::Dev) && !p.dev_allows_non_loopback());
         if exposed_dev {
             if let Some(why) = crate::providers::dev::exposure(config.server.public_url.as_ref(), local_addr)
             {
@@ -592,7 +590,7 @@ impl App {
         if let Some(why) = config
             .providers
             .iter()
-            .any(|p| p.preset == Some(Preset::Dev) && !p.dangerously_allow_non_loopback)
+            .any(|p| p.preset == Some(Preset::Dev) && !p.dev_allows_non_loopback())
             .then(|| crate::providers::dev::exposure(config.server.public_url.as_ref(), addr))
             .flatten()
         {

@@ -97,7 +97,7 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 9] = [
 ];
 
 /// The keys of one table of [`KNOWN_KEYS`].
-pub(crate) fn known(table: &str) -> &'static [&'static str] {
+fn known(table: &str) -> &'static [&'static str] {
     KNOWN_KEYS.iter().find(|(t, _)| *t == table).map_or(&[], |(_, keys)| keys)
 }
 
@@ -207,7 +207,10 @@ impl Default for HttpConfig {
     }
 }
 
-/// One `[providers.NAME]` table, validated and with its preset's defaults filled in.
+/// One `[providers.NAME]` table, validated and with its preset's defaults filled in: what every
+/// provider has, and in [`ProviderKind`] what its protocol needs. The kind holds nothing optional
+/// that its protocol needs, so a provider without its endpoints or its issuer cannot be built,
+/// and nothing downstream checks for them again.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     /// The table's name, used in `/authorize/NAME` and `/callback/NAME`.
@@ -218,61 +221,121 @@ pub struct ProviderConfig {
     pub display_name: String,
     /// OAuth client id.
     pub client_id: String,
-    /// OAuth client secret (the development provider's is made at start).
+    /// OAuth client secret; `None` only for the development provider, whose secret is made at
+    /// each start (the configuration refuses any other provider without one).
     pub client_secret: Option<ClientSecret>,
-    /// OpenID Connect issuer, exactly as configured (trailing slash included); when set,
-    /// endpoints come from discovery.
-    pub issuer: Option<Issuer>,
-    /// Microsoft Entra ID tenant: `common`, `organizations`, `consumers` or a tenant id.
-    pub tenant: Option<String>,
-    /// Accept ID tokens signed with the client secret (HS256/384/512). Off unless configured.
-    pub allow_hmac_id_tokens: bool,
-    /// Query or form_post callbacks.
-    pub response_mode: ResponseMode,
-    /// Where the browser is sent; `None` only for the development provider (served by us).
-    pub authorize_url: Option<Url>,
-    /// Where the code is exchanged.
-    pub token_url: Option<Url>,
-    /// Where the profile is read.
-    pub userinfo_url: Option<Url>,
     /// Scopes requested.
     pub scopes: Vec<String>,
     /// Client authentication at the token endpoint; `None` means the protocol's default
     /// (client_secret_post for OAuth 2.0 presets, client_secret_basic for OpenID Connect unless
     /// discovery says only post is supported).
     pub token_auth: Option<TokenAuth>,
-    /// How to read the profile.
-    pub userinfo: UserinfoPointers,
-    /// Development provider only: allow it on a non-loopback address.
-    pub dangerously_allow_non_loopback: bool,
+    /// Query or form_post callbacks (any protocol: the callback accepts either).
+    pub response_mode: ResponseMode,
     /// Believe this provider's "the address is verified": the address then counts as verified
     /// and may link to an existing account with the same verified address. On by default only
     /// for presets whose verification is known to be sound (see `Preset::trusts_email_verified`).
     pub trust_email_verified: bool,
+    /// The protocol and what it needs.
+    pub kind: ProviderKind,
+}
+
+/// The protocol a configured provider speaks, with everything it needs.
+#[derive(Debug, Clone)]
+pub enum ProviderKind {
+    /// Plain OAuth 2.0: explicit endpoints, the profile read from the userinfo response (GitHub,
+    /// any provider described as data).
+    OAuth2 {
+        /// Where the browser is sent.
+        authorize_url: Url,
+        /// Where the code is exchanged.
+        token_url: Url,
+        /// Where the profile is read.
+        userinfo_url: Url,
+        /// Where the profile's fields are in the userinfo response (`email` and `subject` are
+        /// always set for a provider without a preset).
+        userinfo: UserinfoPointers,
+    },
+    /// OpenID Connect: endpoints and keys come from the issuer's discovery document.
+    Oidc {
+        /// The issuer, exactly as configured (trailing slash included).
+        issuer: Issuer,
+        /// Microsoft Entra ID only: `common`, `organizations`, `consumers`, a tenant id or a
+        /// domain; `None` means the tenant named in the issuer's path (see
+        /// [`crate::providers::microsoft`]).
+        tenant: Option<String>,
+        /// Accept ID tokens signed with the client secret (HS256/384/512). Off unless configured.
+        allow_hmac_id_tokens: bool,
+        /// Where the profile's fields are in the userinfo response, when they differ from the
+        /// standard claims.
+        userinfo: UserinfoPointers,
+    },
+    /// The built-in development provider, served by this process: its issuer and endpoints are
+    /// known only at start, once the listening address is.
+    Dev {
+        /// Allow it on a non-loopback address (anyone who reaches it can log in as anyone).
+        dangerously_allow_non_loopback: bool,
+        /// Where the profile's fields are in its userinfo response.
+        userinfo: UserinfoPointers,
+    },
+}
+
+impl ProviderKind {
+    /// The OpenID Connect issuer, if this kind has a configured one.
+    pub fn issuer(&self) -> Option<&Issuer> {
+        match self {
+            ProviderKind::Oidc { issuer, .. } => Some(issuer),
+            ProviderKind::OAuth2 { .. } | ProviderKind::Dev { .. } => None,
+        }
+    }
+
+    /// Where the profile's fields are in the userinfo response.
+    pub fn userinfo(&self) -> &UserinfoPointers {
+        match self {
+            ProviderKind::OAuth2 { userinfo, .. }
+            | ProviderKind::Oidc { userinfo, .. }
+            | ProviderKind::Dev { userinfo, .. } => userinfo,
+        }
+    }
 }
 
 impl ProviderConfig {
-    /// A provider with nothing set but its name, preset and button text; presets fill in the rest.
-    pub fn blank(name: ProviderName, preset: Option<Preset>, display_name: &str) -> Self {
+    /// A provider of `kind` with its name, preset and button text, no credentials, no scopes, and
+    /// the protocol's defaults for the rest; presets and the configuration fill it in.
+    pub fn new(name: ProviderName, preset: Option<Preset>, display_name: &str, kind: ProviderKind) -> Self {
         ProviderConfig {
             name,
             preset,
             display_name: display_name.to_owned(),
             client_id: String::new(),
             client_secret: None,
-            issuer: None,
-            tenant: None,
-            allow_hmac_id_tokens: false,
-            response_mode: ResponseMode::Query,
-            authorize_url: None,
-            token_url: None,
-            userinfo_url: None,
             scopes: Vec::new(),
             token_auth: None,
-            userinfo: UserinfoPointers::default(),
-            dangerously_allow_non_loopback: false,
+            response_mode: ResponseMode::Query,
             trust_email_verified: false,
+            kind,
         }
+    }
+
+    /// Whether this is the built-in development provider.
+    pub fn is_dev(&self) -> bool {
+        matches!(self.kind, ProviderKind::Dev { .. })
+    }
+
+    /// Whether this is the development provider *and* it was forced onto a non-loopback address
+    /// (`dangerously_allow_non_loopback = true`).
+    pub fn dev_allows_non_loopback(&self) -> bool {
+        matches!(self.kind, ProviderKind::Dev { dangerously_allow_non_loopback: true, .. })
+    }
+
+    /// The OpenID Connect issuer, if the provider has a configured one.
+    pub fn issuer(&self) -> Option<&Issuer> {
+        self.kind.issuer()
+    }
+
+    /// Where the profile's fields are in the userinfo response.
+    pub fn userinfo(&self) -> &UserinfoPointers {
+        self.kind.userinfo()
     }
 }
 
@@ -351,9 +414,7 @@ impl Config {
 
         let dev_provider_by_default = providers.is_empty();
         if dev_provider_by_default {
-            if let Ok(name) = ProviderName::parse("dev") {
-                providers.push(Preset::Dev.defaults(name));
-            }
+            providers.extend(implicit_dev_provider());
         }
         walk.dev_provider_exposure(&server, &providers, dev_provider_by_default, root.get("providers"));
 
@@ -367,7 +428,6 @@ impl Config {
     /// A configuration for tests and embedding: loopback on a random port, the given database, no
     /// file, the development provider.
     pub fn development(database_url: &str) -> Self {
-        let dev = ProviderName::parse("dev").map(|n| Preset::Dev.defaults(n));
         Config {
             server: ServerConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -383,10 +443,15 @@ impl Config {
             http: HttpConfig::default(),
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
-            providers: dev.into_iter().collect(),
+            providers: implicit_dev_provider().into_iter().collect(),
             dev_provider_by_default: true,
         }
     }
+}
+
+/// `[providers.dev]` with its defaults, for a configuration that names no provider.
+fn implicit_dev_provider() -> Option<ProviderConfig> {
+    ProviderName::parse("dev").ok().and_then(|name| Preset::Dev.defaults(name))
 }
 
 /// A TOML syntax error without the excerpt of the file it quotes: the offending line may be
@@ -494,7 +559,7 @@ mod tests {
         let corp = &config.providers[0];
         assert_eq!(corp.display_name, "Corp SSO");
         assert_eq!(corp.token_auth, Some(TokenAuth::ClientSecretBasic));
-        assert_eq!(corp.userinfo.email.as_deref(), Some("/data/mail"));
+        assert_eq!(corp.userinfo().email.as_deref(), Some("/data/mail"));
         assert_eq!(corp.scopes, vec!["openid", "email"]);
     }
 
@@ -515,13 +580,13 @@ mod tests {
         "#;
         let config = Config::from_toml(text).unwrap();
         let by = |n: &str| config.providers.iter().find(|p| p.name.as_str() == n).unwrap();
-        assert_eq!(by("okta").issuer.as_ref().unwrap().as_str(), "https://dev-1.okta.com/oauth2/default");
+        assert_eq!(by("okta").issuer().unwrap().as_str(), "https://dev-1.okta.com/oauth2/default");
         assert_eq!(
-            by("microsoft").issuer.as_ref().unwrap().as_str(),
+            by("microsoft").issuer().unwrap().as_str(),
             "https://login.microsoftonline.com/organizations/v2.0"
         );
         // Exactly as documented: no slash added (issuers compare as exact strings).
-        assert_eq!(by("gitlab").issuer.as_ref().unwrap().as_str(), "https://gitlab.com");
+        assert_eq!(by("gitlab").issuer().unwrap().as_str(), "https://gitlab.com");
         assert_eq!(by("okta").scopes, vec!["openid", "email", "profile"]);
     }
 
@@ -542,9 +607,9 @@ mod tests {
         "#;
         let config = Config::from_toml(text).unwrap();
         let by = |n: &str| config.providers.iter().find(|p| p.name.as_str() == n).unwrap();
-        assert_eq!(by("auth0").issuer.as_ref().unwrap().as_str(), "https://tenant.auth0.com/");
-        assert_eq!(by("keycloak").issuer.as_ref().unwrap().as_str(), "https://sso.example/realms/main");
-        assert_eq!(by("google").issuer.as_ref().unwrap().as_str(), "https://accounts.google.com");
+        assert_eq!(by("auth0").issuer().unwrap().as_str(), "https://tenant.auth0.com/");
+        assert_eq!(by("keycloak").issuer().unwrap().as_str(), "https://sso.example/realms/main");
+        assert_eq!(by("google").issuer().unwrap().as_str(), "https://accounts.google.com");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use crate::mock_provider::MockProvider;
-use loginwith::config::Config;
+use loginwith::config::{Config, ProviderKind};
 use loginwith::{App, Loginwith, StartError};
 use reqwest::StatusCode;
 use std::process::Command;
@@ -92,6 +92,16 @@ fn check_says_which_providers_may_link_accounts() {
     );
 }
 
+/// What `dangerously_allow_non_loopback = true` in `[providers.dev]` does, for a `Config` built by
+/// hand.
+fn allow_dev_provider_off_loopback(config: &mut Config) {
+    for provider in &mut config.providers {
+        if let ProviderKind::Dev { dangerously_allow_non_loopback, .. } = &mut provider.kind {
+            *dangerously_allow_non_loopback = true;
+        }
+    }
+}
+
 /// An app that builds its own `Config` and serves it wherever it likes gets the same refusal.
 #[tokio::test]
 async fn the_library_entry_point_refuses_an_exposed_dev_provider() {
@@ -111,7 +121,7 @@ async fn the_library_entry_point_refuses_an_exposed_dev_provider() {
     // Forced, or local, it starts.
     let mut forced = Config::development(&db);
     forced.server.public_url = Some(url::Url::parse("https://app.example.com").unwrap());
-    forced.providers[0].dangerously_allow_non_loopback = true;
+    allow_dev_provider_off_loopback(&mut forced);
     assert!(Loginwith::new(&forced, local).await.is_ok());
     assert!(Loginwith::new(&Config::development(&db), local).await.is_ok());
 }
