@@ -45,7 +45,17 @@ impl EnvStrings {
     /// `LOGINWITH_SECTION__KEY` → `section.key`, except the `ignored` suffixes and variables
     /// without a section.
     pub(super) fn prefixed(prefix: &str, ignored: &[&str]) -> Self {
-        let entries = std::env::vars()
+        Self::from_vars(std::env::vars(), prefix, ignored)
+    }
+
+    /// [`EnvStrings::prefixed`] over the given variables rather than the process's own.
+    pub(super) fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+        prefix: &str,
+        ignored: &[&str],
+    ) -> Self {
+        let entries = vars
+            .into_iter()
             .filter_map(|(var, value)| {
                 let rest = var.strip_prefix(prefix)?;
                 // Every configuration key is SECTION__KEY; single words (LOGINWITH_CONFIG,

@@ -23,7 +23,7 @@ mod provider;
 mod walk;
 
 use crate::domain::secret::{ClientSecret, SecretKey};
-use crate::domain::{Issuer, ProviderName};
+use crate::domain::{Issuer, ProviderName, ReturnTo};
 use crate::providers::Preset;
 use env::{provider_names_in, seed_env_vars, EnvStrings, ENV_ENABLED_PRESETS};
 use figment::providers::{Format, Toml};
@@ -52,8 +52,8 @@ pub const DEFAULT_HSTS_MAX_AGE_SECS: u64 = 31_536_000;
 
 /// Every key the configuration knows, by table (`providers.*` is any provider's table). The walk
 /// refuses anything else; tests generate configurations from it.
-pub const KNOWN_KEYS: [(&str, &[&str]); 9] = [
-    ("", &["server", "database", "http", "limits", "log", "providers"]),
+pub const KNOWN_KEYS: [(&str, &[&str]); 10] = [
+    ("", &["server", "database", "http", "limits", "log", "access", "providers"]),
     (
         "server",
         &[
@@ -65,12 +65,15 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 9] = [
             "session_cache",
             "hsts_max_age_secs",
             "trusted_proxies",
+            "after_login",
+            "after_logout",
         ],
     ),
     ("database", &["url"]),
     ("http", &["connect_timeout_ms", "timeout_ms", "max_response_bytes"]),
     ("limits", &["authorize_per_minute", "callback_per_minute", "dev_provider_per_minute"]),
     ("log", &["format"]),
+    ("access", &["allowed_emails", "allowed_domains"]),
     ("providers", &[]),
     (
         "providers.*",
@@ -114,6 +117,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[log]`: how log lines are written.
     pub log: LogConfig,
+    /// `[access]`: who may log in at all.
+    pub access: AccessConfig,
     /// `[providers.NAME]`, in name order. Empty means "use the development provider".
     pub providers: Vec<ProviderConfig>,
     /// True when no provider was configured and the development provider was added for that reason.
@@ -141,6 +146,12 @@ pub struct ServerConfig {
     /// Proxies whose `X-Forwarded-For` names the client; empty means the peer address is the
     /// client, whatever headers say.
     pub trusted_proxies: Vec<IpNet>,
+    /// Where a browser goes after a login that named no `next`; `None` means loginwith's own
+    /// start page. A path on this site, never another host.
+    pub after_login: Option<ReturnTo>,
+    /// Where a browser goes after a logout that named no `next`; `None` means loginwith's own
+    /// start page. A path on this site, never another host.
+    pub after_logout: Option<ReturnTo>,
 }
 
 /// `[limits]`: how many requests one client address may make per minute to each area; 0 means
@@ -177,6 +188,17 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, with every field (for the audit trail).
     Json,
+}
+
+/// `[access]`: who may log in at all, by the address a provider verified. Both lists empty (the
+/// default) means everyone who can log in with a configured provider. Entries are lower-cased, as
+/// addresses are compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessConfig {
+    /// Whole addresses (`alice@example.com`), each one that [`crate::domain::Email`] accepts.
+    pub allowed_emails: Vec<String>,
+    /// Domain names (`example.com`): an address whose part after the `@` is exactly one of these.
+    pub allowed_domains: Vec<String>,
 }
 
 /// `[database]`
@@ -410,6 +432,7 @@ impl Config {
         let http = walk.http(root.get("http"));
         let limits = walk.limits(root.get("limits"));
         let log = walk.log(root.get("log"));
+        let access = walk.access(root.get("access"));
         let mut providers = walk.providers(root.get("providers"));
 
         let dev_provider_by_default = providers.is_empty();
@@ -419,7 +442,7 @@ impl Config {
         walk.dev_provider_exposure(&server, &providers, dev_provider_by_default, root.get("providers"));
 
         if walk.problems.is_empty() {
-            Ok(Config { server, database, http, limits, log, providers, dev_provider_by_default })
+            Ok(Config { server, database, http, limits, log, access, providers, dev_provider_by_default })
         } else {
             Err(ConfigErrors(walk.problems))
         }
@@ -438,11 +461,14 @@ impl Config {
                 session_cache: true,
                 hsts_max_age_secs: DEFAULT_HSTS_MAX_AGE_SECS,
                 trusted_proxies: Vec::new(),
+                after_login: None,
+                after_logout: None,
             },
             database: DatabaseConfig { url: database_url.to_owned() },
             http: HttpConfig::default(),
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
+            access: AccessConfig::default(),
             providers: implicit_dev_provider().into_iter().collect(),
             dev_provider_by_default: true,
         }

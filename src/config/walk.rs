@@ -1,13 +1,13 @@
 //! The validating walk over the merged tree of values: reads each key as the type it must be,
 //! records every problem with its key and source instead of stopping at the first, and builds the
-//! small sections (`[server]`, `[database]`, `[http]`, `[limits]`, `[log]`).
+//! small sections (`[server]`, `[database]`, `[http]`, `[limits]`, `[log]`, `[access]`).
 
 use super::{
-    is_loopback_url, known, DatabaseConfig, HttpConfig, LimitsConfig, LogConfig, LogFormat, ServerConfig,
-    DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_HSTS_MAX_AGE_SECS,
+    is_loopback_url, known, AccessConfig, DatabaseConfig, HttpConfig, LimitsConfig, LogConfig, LogFormat,
+    ServerConfig, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_HSTS_MAX_AGE_SECS,
 };
 use crate::domain::secret::SecretKey;
-use crate::domain::Issuer;
+use crate::domain::{Email, Issuer, ReturnTo};
 use figment::value::{Dict, Value};
 use figment::Figment;
 use ipnet::IpNet;
@@ -242,6 +242,8 @@ impl Walk<'_> {
             .number(dict, "server", "hsts_max_age_secs", 0, 10 * DEFAULT_HSTS_MAX_AGE_SECS)
             .unwrap_or(DEFAULT_HSTS_MAX_AGE_SECS);
         let trusted_proxies = self.networks(dict, "server", "trusted_proxies");
+        let after_login = self.return_to(dict, "server", "after_login");
+        let after_logout = self.return_to(dict, "server", "after_logout");
         ServerConfig {
             bind: bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
             public_url,
@@ -251,12 +253,51 @@ impl Walk<'_> {
             session_cache,
             hsts_max_age_secs,
             trusted_proxies,
+            after_login,
+            after_logout,
         }
     }
 
-    /// A list of IP addresses or CIDR networks, as a TOML array or (from the environment) one
-    /// string separated by commas or spaces. A bare address is a /32 or /128 network.
+    /// A path on this site to send a browser to, by the same rule as a `next` parameter
+    /// ([`ReturnTo`]): a value naming another host would make every login an open redirect.
+    pub(super) fn return_to(&mut self, dict: Option<&Dict>, section: &str, key: &str) -> Option<ReturnTo> {
+        let text = self.text(dict, section, key)?;
+        let parsed = ReturnTo::parse(&text);
+        if parsed.is_none() {
+            self.problem(
+                dict.and_then(|d| d.get(key)),
+                &format!("{section}.{key}"),
+                format!(
+                    "{text:?} is not a path on this site: it must start with a single `/` (like \"/welcome\"), \
+                     without a scheme, host, backslash, space or control character"
+                ),
+            );
+        }
+        parsed
+    }
+
+    /// A list of IP addresses or CIDR networks. A bare address is a /32 or /128 network.
     pub(super) fn networks(&mut self, dict: Option<&Dict>, section: &str, key: &str) -> Vec<IpNet> {
+        let what = "must be a list of IP addresses or networks, e.g. [\"10.0.0.0/8\"]";
+        self.list(dict, section, key, what, |item| {
+            let parsed = item.parse::<IpNet>().or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from));
+            parsed
+                .map(|net| net.trunc())
+                .map_err(|_| format!("{item:?} is not an IP address or a network like 10.0.0.0/8"))
+        })
+    }
+
+    /// A list, as a TOML array of strings or (from the environment, where a value is one string)
+    /// one string separated by commas or spaces, each item read by `parse`. A value that is no
+    /// list is one problem (`what` says what it must be); each refused item is one more.
+    pub(super) fn list<T>(
+        &mut self,
+        dict: Option<&Dict>,
+        section: &str,
+        key: &str,
+        what: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Vec<T> {
         let Some(value) = dict.and_then(|d| d.get(key)) else { return Vec::new() };
         let full = format!("{section}.{key}");
         let items: Option<Vec<String>> = match value {
@@ -267,26 +308,17 @@ impl Walk<'_> {
             _ => None,
         };
         let Some(items) = items else {
-            self.problem(
-                Some(value),
-                &full,
-                "must be a list of IP addresses or networks, e.g. [\"10.0.0.0/8\"]",
-            );
+            self.problem(Some(value), &full, what);
             return Vec::new();
         };
-        let mut networks = Vec::new();
+        let mut parsed = Vec::new();
         for item in items {
-            let parsed = item.parse::<IpNet>().or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from));
-            match parsed {
-                Ok(net) => networks.push(net.trunc()),
-                Err(_) => self.problem(
-                    Some(value),
-                    &full,
-                    format!("{item:?} is not an IP address or a network like 10.0.0.0/8"),
-                ),
+            match parse(&item) {
+                Ok(p) => parsed.push(p),
+                Err(why) => self.problem(Some(value), &full, why),
             }
         }
-        networks
+        parsed
     }
 
     pub(super) fn limits(&mut self, value: Option<&Value>) -> LimitsConfig {
@@ -325,6 +357,20 @@ impl Walk<'_> {
         LogConfig { format }
     }
 
+    /// `[access]`: the addresses and domains allowed to log in.
+    pub(super) fn access(&mut self, value: Option<&Value>) -> AccessConfig {
+        let dict = self.table(value, "access");
+        if let Some(d) = dict {
+            self.unknown_keys(d, "access", known("access"));
+        }
+        let emails = "must be a list of e-mail addresses, e.g. [\"alice@example.com\"]";
+        let domains = "must be a list of domain names, e.g. [\"example.com\"]";
+        AccessConfig {
+            allowed_emails: self.list(dict, "access", "allowed_emails", emails, allowed_email),
+            allowed_domains: self.list(dict, "access", "allowed_domains", domains, allowed_domain),
+        }
+    }
+
     pub(super) fn database(&mut self, value: Option<&Value>) -> DatabaseConfig {
         let dict = self.table(value, "database");
         if let Some(d) = dict {
@@ -358,5 +404,199 @@ impl Walk<'_> {
                 .number(dict, "http", "max_response_bytes", 1024, 64 * 1024 * 1024)
                 .map_or(defaults.max_response_bytes, |n| n as usize),
         }
+    }
+}
+
+/// An address as [`Email`] accepts it, lower-cased as addresses are compared.
+fn allowed_email(item: &str) -> Result<String, String> {
+    Email::parse(item)
+        .map(|email| email.normalized())
+        .map_err(|_| format!("{item:?} is not an e-mail address like alice@example.com"))
+}
+
+/// A plausible domain name, lower-cased: dot-separated labels of letters, digits and `-`, none
+/// empty (so no leading, trailing or double dot), at most 63 characters each and 253 in all. Not
+/// a full check of DNS syntax: enough to refuse what could never be the part of an address after
+/// its `@` (a whole address, a URL, a wildcard).
+fn allowed_domain(item: &str) -> Result<String, String> {
+    let plausible = item.len() <= 253
+        && item.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().count() <= 63
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    if plausible {
+        Ok(item.to_lowercase())
+    } else if item.contains('@') {
+        Err(format!("{item:?} is not a domain name (whole addresses go in `access.allowed_emails`)"))
+    } else {
+        Err(format!("{item:?} is not a domain name like example.com"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::env::EnvStrings;
+    use crate::config::Config;
+
+    fn config(text: &str) -> Config {
+        Config::from_toml(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn problems(text: &str) -> String {
+        Config::from_toml(text).err().map(|e| e.0.join("\n")).unwrap_or_default()
+    }
+
+    /// The configuration from these environment variables alone, as `Config::load` reads them.
+    fn from_env(vars: &[(&str, &str)]) -> Result<Config, String> {
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let env = EnvStrings::from_vars(vars, "LOGINWITH_", &["CONFIG", "LOG"]);
+        Config::from_figment(&Figment::from(env)).map_err(|e| e.0.join("\n"))
+    }
+
+    #[test]
+    fn after_login_and_logout_are_paths_on_this_site() {
+        let server =
+            config("[server]\nafter_login = \"/welcome\"\nafter_logout = \"/bye?from=logout#top\"\n").server;
+        assert_eq!(server.after_login.as_ref().map(ReturnTo::as_str), Some("/welcome"));
+        assert_eq!(server.after_logout.as_ref().map(ReturnTo::as_str), Some("/bye?from=logout#top"));
+        let server = config("").server;
+        assert_eq!((server.after_login, server.after_logout), (None, None), "loginwith's own page");
+    }
+
+    #[test]
+    fn after_login_and_logout_refuse_anything_that_could_leave_the_site() {
+        for bad in [
+            "https://evil.example/",
+            "//evil.example",
+            "/\\\\evil.example",
+            "welcome",
+            "/a b",
+            "",
+            "/%2F/evil",
+        ] {
+            let text = format!("[server]\nafter_login = {bad:?}\nafter_logout = {bad:?}\n");
+            let all = problems(&text);
+            for key in ["after_login", "after_logout"] {
+                assert!(
+                    all.contains(&format!("`server.{key}`: {bad:?} is not a path on this site")),
+                    "{bad:?}: {all}"
+                );
+            }
+        }
+        let all = problems("[server]\nafter_login = true\nafter_logout = [\"/x\"]\n");
+        assert!(all.contains("`server.after_login`: must be a string"), "{all}");
+        assert!(all.contains("`server.after_logout`: must be a string"), "{all}");
+    }
+
+    #[test]
+    fn after_login_from_the_environment_names_its_variable() {
+        let config = from_env(&[("LOGINWITH_SERVER__AFTER_LOGIN", "/home")]).unwrap();
+        assert_eq!(config.server.after_login.as_ref().map(ReturnTo::as_str), Some("/home"));
+        let all = from_env(&[("LOGINWITH_SERVER__AFTER_LOGOUT", "https://evil.example")]).unwrap_err();
+        assert!(
+            all.contains("LOGINWITH_SERVER__AFTER_LOGOUT") && all.contains("`server.after_logout`"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn access_lists_are_lower_cased_and_empty_by_default() {
+        assert_eq!(config("").access, AccessConfig::default());
+        let access = config(
+            "[access]\nallowed_emails = [\"Alice@Example.COM\", \" bob@example.org \"]\n\
+             allowed_domains = [\"Example.COM\", \"sub.example.co.uk\", \"xn--bcher-kva.example\", \"bücher.example\", \"corp\"]\n",
+        )
+        .access;
+        assert_eq!(access.allowed_emails, ["alice@example.com", "bob@example.org"]);
+        assert_eq!(
+            access.allowed_domains,
+            ["example.com", "sub.example.co.uk", "xn--bcher-kva.example", "bücher.example", "corp"]
+        );
+        let access = config("[access]\nallowed_emails = []\nallowed_domains = []\n").access;
+        assert_eq!(access, AccessConfig::default(), "empty lists: everyone");
+    }
+
+    #[test]
+    fn access_lists_from_the_environment_are_one_string() {
+        let config = from_env(&[
+            ("LOGINWITH_ACCESS__ALLOWED_EMAILS", "Alice@Example.com, bob@example.org  carol@example.net"),
+            ("LOGINWITH_ACCESS__ALLOWED_DOMAINS", "example.com,corp.example"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.access.allowed_emails,
+            ["alice@example.com", "bob@example.org", "carol@example.net"]
+        );
+        assert_eq!(config.access.allowed_domains, ["example.com", "corp.example"]);
+        let all =
+            from_env(&[("LOGINWITH_ACCESS__ALLOWED_DOMAINS", "example.com,@corp.example")]).unwrap_err();
+        assert!(
+            all.contains("environment (LOGINWITH_ACCESS__ALLOWED_DOMAINS): `access.allowed_domains`: \"@corp.example\""),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn bad_allowed_emails_are_each_named() {
+        let all = problems("[access]\nallowed_emails = [\"ok@example.com\", \"alice\", \"@example.com\", \"bob@\", \"a b@example.com\"]\n");
+        for bad in ["alice", "@example.com", "bob@", "a b@example.com"] {
+            assert!(
+                all.contains(&format!(
+                    "`access.allowed_emails`: {bad:?} is not an e-mail address like alice@example.com"
+                )),
+                "{bad}: {all}"
+            );
+        }
+        assert!(!all.contains("ok@example.com"), "{all}");
+        for not_a_list in ["5", "true", "[1, 2]", "{ a = \"b@c.d\" }", "[\"a@b.c\", 3]"] {
+            let all = problems(&format!("[access]\nallowed_emails = {not_a_list}\n"));
+            assert!(
+                all.contains("`access.allowed_emails`: must be a list of e-mail addresses"),
+                "{not_a_list}: {all}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_allowed_domains_are_each_named() {
+        let long_label = "a".repeat(64);
+        let long_name = ["abcdefghij"; 25].join(".");
+        let text = format!(
+            "[access]\nallowed_domains = [\"example.com\", \"\", \".example.com\", \"example.com.\", \"a..b\", \
+             \"*.example.com\", \"example.com/path\", \"https://example.com\", \"exa mple.com\", \"{long_label}.com\", \"{long_name}\"]\n"
+        );
+        let all = problems(&text);
+        for bad in [
+            "",
+            ".example.com",
+            "example.com.",
+            "a..b",
+            "*.example.com",
+            "example.com/path",
+            "https://example.com",
+            "exa mple.com",
+        ] {
+            assert!(
+                all.contains(&format!(
+                    "`access.allowed_domains`: {bad:?} is not a domain name like example.com"
+                )),
+                "{bad:?}: {all}"
+            );
+        }
+        assert!(all.contains(&format!("{long_label}.com")) && all.contains(&long_name), "{all}");
+        assert!(!all.contains("\"example.com\""), "{all}");
+        let all = problems("[access]\nallowed_domains = [\"alice@example.com\"]\n");
+        assert!(all.contains("whole addresses go in `access.allowed_emails`"), "{all}");
+        let all = problems("[access]\nallowed_domains = 7\n");
+        assert!(all.contains("`access.allowed_domains`: must be a list of domain names"), "{all}");
+        let all = problems("[access]\nallowed_users = [\"x\"]\n");
+        assert!(
+            all.contains(
+                "`access.allowed_users`: unknown key (expected one of: allowed_emails, allowed_domains)"
+            ),
+            "{all}"
+        );
     }
 }
