@@ -502,6 +502,23 @@ mod tests {
     }
 
     #[test]
+    fn the_example_values_of_the_new_keys_are_valid() {
+        let keys = ["after_login", "after_logout", "allowed_emails", "allowed_domains"];
+        let uncommented: Vec<&str> = include_str!("../../loginwith.example.toml")
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(setting) if keys.iter().any(|k| setting.starts_with(&format!("{k} = "))) => setting,
+                _ => line,
+            })
+            .collect();
+        let config = config(&uncommented.join("\n"));
+        assert_eq!(config.server.after_login.as_ref().map(ReturnTo::as_str), Some("/welcome"));
+        assert_eq!(config.server.after_logout.as_ref().map(ReturnTo::as_str), Some("/"));
+        assert_eq!(config.access.allowed_emails, ["alice@example.com", "bob@example.org"]);
+        assert_eq!(config.access.allowed_domains, ["example.com"]);
+    }
+
+    #[test]
     fn access_lists_are_lower_cased_and_empty_by_default() {
         assert_eq!(config("").access, AccessConfig::default());
         let access = config(
