@@ -509,6 +509,7 @@ fn title_case(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn pointers_and_scopes() {
@@ -518,8 +519,6 @@ mod tests {
         assert!(is_scope_token("user:email"));
         assert!(!is_scope_token("a\"b"));
     }
-
-    use crate::config::Config;
 
     fn config(text: &str) -> Config {
         Config::from_toml(text).unwrap_or_else(|e| panic!("{e}"))
@@ -680,5 +679,184 @@ mod tests {
             all.contains("`providers.sso.response_mode`: \"fragment\" is not query or form_post"),
             "{all}"
         );
+    }
+
+    const GOOGLE: &str = "[providers.google]\nclient_id = \"id\"\nclient_secret = \"secret\"\n";
+
+    #[test]
+    fn generic_provider_from_data() {
+        let text = r#"
+            [providers.corp]
+            display_name = "Corp SSO"
+            authorize_url = "https://sso.corp.example/authorize"
+            token_url = "https://sso.corp.example/token"
+            userinfo_url = "https://sso.corp.example/me"
+            client_id = "id"
+            client_secret = "secret"
+            scopes = ["openid", "email"]
+            token_auth = "client_secret_basic"
+            [providers.corp.userinfo]
+            email = "/data/mail"
+            subject = "/data/id"
+        "#;
+        let config = Config::from_toml(text).unwrap();
+        assert!(!config.dev_provider_by_default);
+        let corp = &config.providers[0];
+        assert_eq!(corp.display_name, "Corp SSO");
+        assert_eq!(corp.token_auth, Some(TokenAuth::ClientSecretBasic));
+        assert_eq!(corp.userinfo().email.as_deref(), Some("/data/mail"));
+        assert_eq!(corp.scopes, vec!["openid", "email"]);
+    }
+
+    #[test]
+    fn oidc_providers_need_only_an_issuer() {
+        let text = r#"
+            [providers.okta]
+            issuer = "https://dev-1.okta.com/oauth2/default"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.microsoft]
+            tenant = "organizations"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.gitlab]
+            client_id = "id"
+            client_secret = "secret"
+        "#;
+        let config = Config::from_toml(text).unwrap();
+        let by = |n: &str| config.providers.iter().find(|p| p.name.as_str() == n).unwrap();
+        assert_eq!(by("okta").issuer().unwrap().as_str(), "https://dev-1.okta.com/oauth2/default");
+        assert_eq!(
+            by("microsoft").issuer().unwrap().as_str(),
+            "https://login.microsoftonline.com/organizations/v2.0"
+        );
+        // Exactly as documented: no slash added (issuers compare as exact strings).
+        assert_eq!(by("gitlab").issuer().unwrap().as_str(), "https://gitlab.com");
+        assert_eq!(by("okta").scopes, vec!["openid", "email", "profile"]);
+    }
+
+    #[test]
+    fn issuers_are_kept_exactly_as_written() {
+        let text = r#"
+            [providers.auth0]
+            issuer = "https://tenant.auth0.com/"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.keycloak]
+            issuer = "https://sso.example/realms/main"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.google]
+            client_id = "id"
+            client_secret = "secret"
+        "#;
+        let config = Config::from_toml(text).unwrap();
+        let by = |n: &str| config.providers.iter().find(|p| p.name.as_str() == n).unwrap();
+        assert_eq!(by("auth0").issuer().unwrap().as_str(), "https://tenant.auth0.com/");
+        assert_eq!(by("keycloak").issuer().unwrap().as_str(), "https://sso.example/realms/main");
+        assert_eq!(by("google").issuer().unwrap().as_str(), "https://accounts.google.com");
+    }
+
+    #[test]
+    fn bad_issuers_are_refused_with_their_key() {
+        let text = r#"
+            [providers.a]
+            issuer = "http://idp.example"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.b]
+            issuer = "https://idp.example/?tenant=x"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.c]
+            issuer = "https://idp.example/#x"
+            client_id = "id"
+            client_secret = "secret"
+            [providers.d]
+            issuer = "idp.example"
+            client_id = "id"
+            client_secret = "secret"
+        "#;
+        let all = Config::from_toml(text).unwrap_err().0.join("\n");
+        for expected in [
+            "`providers.a.issuer`: must use https",
+            "`providers.b.issuer`: must not have a query or fragment",
+            "`providers.c.issuer`: must not have a query or fragment",
+            "`providers.d.issuer`: is not a valid URL",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn issuer_and_endpoints_are_exclusive() {
+        let text = r#"
+            [providers.x]
+            issuer = "https://idp.example"
+            token_url = "https://idp.example/token"
+            client_id = "id"
+            client_secret = "secret"
+            tenant = "common"
+        "#;
+        let all = Config::from_toml(text).unwrap_err().0.join("\n");
+        assert!(all.contains("`providers.x.token_url`: comes from OpenID Connect discovery"), "{all}");
+        assert!(all.contains("`providers.x.tenant`: only applies"), "{all}");
+    }
+
+    #[test]
+    fn the_dev_provider_refuses_a_deployment() {
+        for server in [
+            "public_url = \"https://login.example.com\"",
+            "public_url = \"https://localhost:8443\"",
+            "public_url = \"http://login.example.com\"",
+            "bind = \"0.0.0.0:5000\"",
+        ] {
+            let all = problems(&format!("[server]\n{server}\n[providers.dev]\n{GOOGLE}"));
+            assert!(
+                all.contains("`providers.dev`: the development provider believes any address"),
+                "{server}: {all}"
+            );
+            assert!(all.contains("dangerously_allow_non_loopback"), "{all}");
+            // Forced, it starts.
+            let forced = format!(
+                "[server]\n{server}\n[providers.dev]\ndangerously_allow_non_loopback = true\n{GOOGLE}"
+            );
+            assert_eq!(problems(&forced), "", "{server}");
+        }
+        // Locally, it is fine.
+        assert_eq!(problems("[server]\npublic_url = \"http://127.0.0.1:5000\"\n[providers.dev]\n"), "");
+    }
+
+    #[test]
+    fn the_dev_provider_is_never_implicit_in_a_deployment() {
+        let all = problems("[server]\npublic_url = \"https://login.example.com\"\n");
+        assert!(all.contains("`providers`: no login provider is configured"), "{all}");
+        let all = problems("[server]\nbind = \"0.0.0.0:5000\"\n");
+        assert!(all.contains("no login provider is configured"), "{all}");
+        // With a real provider, nothing is implicit and nothing is wrong.
+        let config =
+            Config::from_toml(&format!("[server]\npublic_url = \"https://login.example.com\"\n{GOOGLE}"))
+                .unwrap();
+        assert!(!config.dev_provider_by_default);
+        assert!(config.providers.iter().all(|p| p.preset != Some(Preset::Dev)));
+    }
+
+    #[test]
+    fn linking_trust_defaults_per_provider() {
+        let text = format!(
+            "{GOOGLE}[providers.github]\nclient_id = \"i\"\nclient_secret = \"s\"\n\
+             [providers.gitlab]\nclient_id = \"i\"\nclient_secret = \"s\"\n\
+             [providers.selfhosted]\npreset = \"gitlab\"\nissuer = \"https://gitlab.corp.example\"\nclient_id = \"i\"\nclient_secret = \"s\"\n\
+             [providers.sso]\nissuer = \"https://sso.example.com\"\nclient_id = \"i\"\nclient_secret = \"s\"\n\
+             [providers.trusted]\nissuer = \"https://idp.example.com\"\nclient_id = \"i\"\nclient_secret = \"s\"\ntrust_email_verified = true\n\
+             [providers.dev]\n"
+        );
+        let config = Config::from_toml(&text).unwrap_or_else(|e| panic!("{e}"));
+        let trust =
+            |n: &str| config.providers.iter().find(|p| p.name.as_str() == n).unwrap().trust_email_verified;
+        assert!(trust("google") && trust("github") && trust("gitlab") && trust("trusted"));
+        assert!(!trust("selfhosted") && !trust("sso") && !trust("dev"));
+        let all = problems("[providers.dev]\ntrust_email_verified = true\n");
+        assert!(all.contains("`providers.dev.trust_email_verified`"), "{all}");
     }
 }

@@ -616,4 +616,37 @@ mod tests {
             "{all}"
         );
     }
+
+    #[test]
+    fn numbers_from_toml_and_environment() {
+        let config = Config::from_toml("[http]\ntimeout_ms = 1500\nmax_response_bytes = 4096").unwrap();
+        assert_eq!(config.http.timeout, Duration::from_millis(1500));
+        assert_eq!(config.http.max_response_bytes, 4096);
+        assert!(Config::from_toml("[http]\ntimeout_ms = -5").is_err());
+    }
+
+    #[test]
+    fn limits_log_proxies_and_hsts() {
+        let config = Config::from_toml(
+            "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.1.2.3/8\", \"::1\"]\nhsts_max_age_secs = 0\n\
+             [limits]\nauthorize_per_minute = 0\ncallback_per_minute = 5\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let nets: Vec<String> = config.server.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        assert_eq!(config.server.hsts_max_age_secs, 0);
+        assert_eq!(config.limits.authorize_per_minute, 0);
+        assert_eq!(config.limits.callback_per_minute, 5);
+        assert_eq!(config.limits.dev_provider_per_minute, LimitsConfig::default().dev_provider_per_minute);
+        assert_eq!(config.log.format, LogFormat::Json);
+        let all = problems("[server]\ntrusted_proxies = [\"nonsense\"]\n[limits]\nburst = 3\ncallback_per_minute = -1\n[log]\nformat = \"xml\"\n");
+        for expected in [
+            "`server.trusted_proxies`: \"nonsense\"",
+            "`limits.burst`: unknown key",
+            "`limits.callback_per_minute`",
+            "`log.format`",
+        ] {
+            assert!(all.contains(expected), "missing {expected}: {all}");
+        }
+    }
 }
