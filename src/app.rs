@@ -6,7 +6,6 @@
 
 use crate::config::Config;
 use crate::loginwith::Loginwith;
-use crate::providers::Preset;
 use crate::store::StoreError;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -70,7 +69,7 @@ impl App {
         if let Some(why) = config
             .providers
             .iter()
-            .any(|p| p.preset == Some(Preset::Dev) && !p.dangerously_allow_non_loopback)
+            .any(|p| p.is_dev() && !p.dev_allows_non_loopback())
             .then(|| crate::providers::dev::exposure(config.server.public_url.as_ref(), addr))
             .flatten()
         {

@@ -68,6 +68,14 @@ pub enum AppError {
     /// The session store failed.
     #[error("the session store failed")]
     Session(#[from] tower_sessions::session::Error),
+    /// `[access]` does not let this address in.
+    #[error("{email} may not log in here")]
+    AccessDenied {
+        /// The address the provider gave.
+        email: String,
+        /// Whether it counted as verified.
+        verified: bool,
+    },
     /// The host's login hook refused the login; its message is shown.
     #[error("{0}")]
     Refused(crate::hooks::LoginRefused),
@@ -96,7 +104,10 @@ impl AppError {
             | AppError::MissingCode
             | AppError::BadCallback(_)
             | AppError::IssuerMismatch => StatusCode::BAD_REQUEST,
-            AppError::CrossSite | AppError::IdToken { .. } | AppError::Refused(_) => StatusCode::FORBIDDEN,
+            AppError::CrossSite
+            | AppError::IdToken { .. }
+            | AppError::Refused(_)
+            | AppError::AccessDenied { .. } => StatusCode::FORBIDDEN,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Provider { source, .. } => match source {
                 ProviderError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -116,7 +127,9 @@ impl AppError {
             | AppError::MissingCode
             | AppError::BadCallback(_)
             | AppError::IssuerMismatch => "This login cannot be completed",
-            AppError::IdToken { .. } | AppError::Refused(_) => "Login refused",
+            AppError::IdToken { .. } | AppError::Refused(_) | AppError::AccessDenied { .. } => {
+                "Login refused"
+            }
             AppError::Unavailable { .. } => "Login provider unavailable",
             AppError::CrossSite => "Request refused",
             AppError::Provider { source: ProviderError::NoVerifiedEmail, .. } => "No verified e-mail address",
@@ -146,6 +159,13 @@ impl AppError {
                 format!("Login with {provider} is not available right now: {source}.")
             }
             AppError::Refused(refused) => format!("{} Nobody was logged in.", refused.message()),
+            AppError::AccessDenied { email, verified: true } => format!(
+                "This site only lets in certain addresses, and {email} is not one of them. Nobody was logged in."
+            ),
+            AppError::AccessDenied { email, verified: false } => format!(
+                "This site only lets in verified addresses it knows, and your provider did not vouch for \
+                 {email}. Nobody was logged in."
+            ),
             AppError::IssuerChanged { provider, source } => format!(
                 "Your {provider} account is known here from another issuer than the one {provider} is \
                  configured with now ({source}). Accounts of one issuer are never given to another's \
@@ -183,6 +203,7 @@ impl AppError {
             AppError::CrossSite => "cross_site",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Refused(_) => "refused_by_host",
+            AppError::AccessDenied { .. } => "access_denied",
             AppError::IssuerChanged { .. } => "issuer_changed",
             AppError::Store(_) => "database",
             AppError::Session(_) => "session_store",

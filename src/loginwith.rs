@@ -15,7 +15,7 @@ use crate::hooks::{LoginEvent, LoginHook, LoginRefused};
 use crate::limits::{self, Area, RateLimits};
 use crate::oauth::http::ProviderHttp;
 use crate::providers::dev::{DevEndpoints, DEV_CLIENT_ID};
-use crate::providers::{Preset, Provider};
+use crate::providers::Provider;
 use crate::sessions::{self, AnonymousExpiry, Backend, SqlSessions};
 use crate::state::{public_parts, redirect_uri, AppState, Shared};
 use crate::store::Store;
@@ -305,8 +305,9 @@ impl LoginwithBuilder {
             canonical_host: self.canonical_host,
             limits: RateLimits::new(&config.limits),
             trusted_proxies: config.server.trusted_proxies.clone(),
-            after_login: None,
-            after_logout: None,
+            after_login: config.server.after_login.clone(),
+            after_logout: config.server.after_logout.clone(),
+            access: config.access.clone(),
             hook: self.hook,
         });
         let sessions = AnonymousExpiry::new(
@@ -351,8 +352,7 @@ fn base_path_of(url: &Url) -> String {
 
 /// The configuration check again, here too: an embedding app may build its `Config` by hand.
 fn check_dev_provider(config: &Config, public_url: &Url) -> Result<(), StartError> {
-    let exposed =
-        config.providers.iter().any(|p| p.preset == Some(Preset::Dev) && !p.dangerously_allow_non_loopback);
+    let exposed = config.providers.iter().any(|p| p.is_dev() && !p.dev_allows_non_loopback());
     if !exposed {
         return Ok(());
     }

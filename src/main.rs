@@ -1,7 +1,7 @@
 //! The `loginwith` command: parse arguments, load the configuration, call the library.
 
 use clap::{Parser, Subcommand};
-use loginwith::config::{default_file, Config, LogFormat, Sources};
+use loginwith::config::{default_file, Config, LogFormat, ProviderConfig, ProviderKind, Sources};
 use loginwith::state::redirect_uri;
 use loginwith::App;
 use std::path::PathBuf;
@@ -83,20 +83,22 @@ fn check(config: &Config) -> ExitCode {
         println!("provider {} (\"Login with {}\")", p.name, p.display_name);
         println!("  redirect URI to register: {}", redirect_uri(&base, &p.name));
         println!("  links accounts by verified e-mail: {}", linking_line(p));
-        if p.preset == Some(loginwith::providers::Preset::Dev) {
-            println!("  built-in development provider (OpenID Connect, served at {base}/dev-provider/)");
-        } else if let Some(issuer) = &p.issuer {
-            println!("  OpenID Connect issuer: {issuer}");
-            match discover(config, p) {
-                Ok(lines) => lines.iter().for_each(|l| println!("  {l}")),
-                Err(err) => {
-                    ok = false;
-                    println!("  discovery FAILED: {err}");
-                    println!("  (the server still starts; this provider's button says it is unavailable until discovery succeeds)");
+        match &p.kind {
+            ProviderKind::Dev { .. } => {
+                println!("  built-in development provider (OpenID Connect, served at {base}/dev-provider/)")
+            }
+            ProviderKind::Oidc { issuer, .. } => {
+                println!("  OpenID Connect issuer: {issuer}");
+                match discover(config, p) {
+                    Ok(lines) => lines.iter().for_each(|l| println!("  {l}")),
+                    Err(err) => {
+                        ok = false;
+                        println!("  discovery FAILED: {err}");
+                        println!("  (the server still starts; this provider's button says it is unavailable until discovery succeeds)");
+                    }
                 }
             }
-        } else if let Some(url) = &p.authorize_url {
-            println!("  authorize: {url}");
+            ProviderKind::OAuth2 { authorize_url, .. } => println!("  authorize: {authorize_url}"),
         }
     }
     if config.dev_provider_by_default {
@@ -116,7 +118,7 @@ fn check(config: &Config) -> ExitCode {
 }
 
 /// Whether a provider's verified addresses may log into an existing account, and why.
-fn linking_line(p: &loginwith::config::ProviderConfig) -> &'static str {
+fn linking_line(p: &ProviderConfig) -> &'static str {
     use loginwith::providers::Preset;
     match (p.preset, p.trust_email_verified) {
         (Some(Preset::Dev), _) => "no (the development provider believes anything typed into it)",
@@ -134,7 +136,7 @@ fn linking_line(p: &loginwith::config::ProviderConfig) -> &'static str {
 }
 
 /// Fetches an OpenID Connect provider's discovery document and key set, as the server would.
-fn discover(config: &Config, p: &loginwith::config::ProviderConfig) -> Result<Vec<String>, String> {
+fn discover(config: &Config, p: &ProviderConfig) -> Result<Vec<String>, String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let http = loginwith::oauth::http::ProviderHttp::new(&config.http).map_err(|e| e.to_string())?;
@@ -143,8 +145,8 @@ fn discover(config: &Config, p: &loginwith::config::ProviderConfig) -> Result<Ve
             discovery_url: url::Url::parse("http://127.0.0.1/").map_err(|e| e.to_string())?,
             client_secret: loginwith::domain::secret::ClientSecret::new(""),
         };
-        let provider =
-            loginwith::providers::Provider::from_config(p, &dev).ok_or("incomplete configuration")?;
+        let provider = loginwith::providers::Provider::from_config(p, &dev)
+            .ok_or("no discovery URL can be made from the issuer")?;
         let oidc = provider.oidc().ok_or("not an OpenID Connect provider")?;
         let d = oidc.ensure_discovered(&http).await.map_err(|e| e.to_string())?;
         Ok(vec![

@@ -43,6 +43,8 @@ pub struct Shared {
     pub after_login: Option<crate::domain::ReturnTo>,
     /// `[server] after_logout`: where a logout lands (else the start page).
     pub after_logout: Option<crate::domain::ReturnTo>,
+    /// `[access]`: who may log in at all.
+    pub access: crate::config::AccessConfig,
     /// The host's login hook, if any.
     pub(crate) hook: Option<crate::hooks::LoginHook>,
 }

@@ -12,9 +12,9 @@
 pub mod http;
 pub mod pending;
 
-use crate::config::TokenAuth;
 use crate::domain::secret::{AccessToken, AuthCode, ClientSecret, PkceVerifier};
 use crate::oauth::http::{ProviderHttp, Step};
+use crate::providers::TokenAuth;
 use serde_json::Value;
 use url::Url;
 

@@ -2,8 +2,8 @@
 //! `/dev-provider/` (see [`crate::dev_provider`]), whose issuer and endpoints are filled in at start
 //! once the listening address is known.
 
-use super::{oidc_defaults, Preset};
-use crate::config::ProviderConfig;
+use super::{Preset, UserinfoPointers, OIDC_SCOPES};
+use crate::config::{ProviderConfig, ProviderKind};
 use crate::domain::secret::ClientSecret;
 use crate::domain::ProviderName;
 use std::net::SocketAddr;
@@ -23,10 +23,13 @@ pub struct DevEndpoints {
     pub client_secret: ClientSecret,
 }
 
-/// The development provider's defaults.
+/// The development provider's defaults: kept on loopback addresses, the client id it knows.
 pub fn defaults(name: ProviderName) -> ProviderConfig {
-    let mut config = oidc_defaults(name, Preset::Dev, "Dev", None);
+    let kind =
+        ProviderKind::Dev { dangerously_allow_non_loopback: false, userinfo: UserinfoPointers::default() };
+    let mut config = ProviderConfig::new(name, Some(Preset::Dev), "Dev", kind);
     config.client_id = DEV_CLIENT_ID.into();
+    config.scopes = OIDC_SCOPES.map(String::from).to_vec();
     config
 }
 

@@ -1,8 +1,7 @@
 //! Any OAuth 2.0 provider whose userinfo endpoint returns JSON: the profile is read with the
 //! configured JSON Pointers (RFC 6901), the way the seed read `json['email']`.
 
-use super::Profile;
-use crate::config::UserinfoPointers;
+use super::{Profile, UserinfoPointers};
 use crate::domain::secret::AccessToken;
 use crate::domain::{clip, https_url, text_at, Email, Subject};
 use crate::oauth::http::{ProviderHttp, Step};

@@ -10,7 +10,8 @@
 
 use super::generic::get_json;
 use super::Profile;
-use crate::config::{ProviderConfig, UserinfoPointers};
+use super::UserinfoPointers;
+use crate::config::{ProviderConfig, ProviderKind};
 use crate::domain::secret::AccessToken;
 use crate::domain::{clip, https_url, text_at, Email, ProviderName, Subject};
 use crate::oauth::http::{ProviderHttp, Step};
@@ -19,22 +20,24 @@ use serde_json::Value;
 use url::Url;
 
 /// GitHub's endpoints.
-pub fn defaults(name: ProviderName) -> ProviderConfig {
-    let mut config = ProviderConfig::blank(name, Some(super::Preset::Github), "GitHub");
-    config.authorize_url = Url::parse("https://github.com/login/oauth/authorize").ok();
-    config.token_url = Url::parse("https://github.com/login/oauth/access_token").ok();
-    config.userinfo_url = Url::parse("https://api.github.com/user").ok();
-    config.scopes = vec!["read:user".into(), "user:email".into()];
-    // Read by the GitHub quirk itself; set so that the table is complete as data.
-    config.userinfo = UserinfoPointers {
-        email: Some("/email".into()),
-        email_verified: None,
-        subject: Some("/id".into()),
-        name: Some("/name".into()),
-        avatar: Some("/avatar_url".into()),
-        username: Some("/login".into()),
+pub fn defaults(name: ProviderName) -> Option<ProviderConfig> {
+    let kind = ProviderKind::OAuth2 {
+        authorize_url: Url::parse("https://github.com/login/oauth/authorize").ok()?,
+        token_url: Url::parse("https://github.com/login/oauth/access_token").ok()?,
+        userinfo_url: Url::parse("https://api.github.com/user").ok()?,
+        // Read by the GitHub quirk itself; set so that the table is complete as data.
+        userinfo: UserinfoPointers {
+            email: Some("/email".into()),
+            email_verified: None,
+            subject: Some("/id".into()),
+            name: Some("/name".into()),
+            avatar: Some("/avatar_url".into()),
+            username: Some("/login".into()),
+        },
     };
-    config
+    let mut config = ProviderConfig::new(name, Some(super::Preset::Github), "GitHub", kind);
+    config.scopes = vec!["read:user".into(), "user:email".into()];
+    Some(config)
 }
 
 /// Addresses per page of `/user/emails`: GitHub's maximum. The default page holds 30, and an

@@ -13,14 +13,14 @@
 
 use super::{oidc_defaults, Preset};
 use crate::config::ProviderConfig;
-use crate::domain::ProviderName;
+use crate::domain::{Issuer, ProviderName};
 
 /// Google's issuer.
 pub const ISSUER: &str = "https://accounts.google.com";
 
 /// Google's defaults.
-pub fn defaults(name: ProviderName) -> ProviderConfig {
-    oidc_defaults(name, Preset::Google, "Google", Some(ISSUER))
+pub fn defaults(name: ProviderName) -> Option<ProviderConfig> {
+    Some(oidc_defaults(name, Preset::Google, "Google", Issuer::parse(ISSUER).ok()?, None))
 }
 
 /// Whether Google vouches for `email` now: `email_verified` is true and the address is a Gmail

@@ -1,11 +1,12 @@
 //! Providers as data, with their quirks small and named.
 //!
 //! A [`Preset`] fills a [`ProviderConfig`] with a provider's defaults; the configuration can
-//! override them. At start each configured provider becomes a [`Provider`] speaking one of two
-//! [`Protocol`]s: plain OAuth 2.0 with explicit endpoints (GitHub, anything described as data), or
-//! OpenID Connect from an issuer (Google, Microsoft, GitLab, the development provider, any
-//! certified provider). Quirks are closed enums we own, not traits: each is a small function with
-//! its own test.
+//! override them, and the result's [`ProviderKind`] holds what its protocol needs. The protocol
+//! choices a provider is configured with live in [`protocol`]. At start each configured provider
+//! becomes a [`Provider`] speaking one of two [`Protocol`]s: plain OAuth 2.0 with explicit
+//! endpoints (GitHub, anything described as data), or OpenID Connect from an issuer (Google,
+//! Microsoft, GitLab, the development provider, any certified provider). Quirks are closed enums we
+//! own, not traits: each is a small function with its own test.
 
 pub mod dev;
 pub mod generic;
@@ -14,8 +15,11 @@ pub mod gitlab;
 pub mod google;
 pub mod microsoft;
 pub mod oidc;
+pub mod protocol;
 
-use crate::config::{ProviderConfig, ResponseMode, TokenAuth, UserinfoPointers};
+pub use protocol::{ResponseMode, TokenAuth, UserinfoPointers};
+
+use crate::config::{ProviderConfig, ProviderKind};
 use crate::domain::secret::{AccessToken, ClientSecret};
 use crate::domain::{Email, Issuer, ProviderName, Subject};
 use crate::oauth::http::ProviderHttp;
@@ -55,17 +59,19 @@ impl Preset {
         }
     }
 
-    /// A provider configuration with this preset's defaults and no credentials.
-    pub fn defaults(self, name: ProviderName) -> ProviderConfig {
+    /// A provider configuration with this preset's defaults and no credentials. `None` only if
+    /// the preset's own constants (its issuer, its endpoints) stopped parsing: a bug, which the
+    /// configuration reports rather than panics on (a test checks every preset).
+    pub fn defaults(self, name: ProviderName) -> Option<ProviderConfig> {
         let mut config = match self {
-            Preset::Google => google::defaults(name),
-            Preset::Github => github::defaults(name),
-            Preset::Microsoft => microsoft::defaults(name),
-            Preset::Gitlab => gitlab::defaults(name),
+            Preset::Google => google::defaults(name)?,
+            Preset::Github => github::defaults(name)?,
+            Preset::Microsoft => microsoft::defaults(name)?,
+            Preset::Gitlab => gitlab::defaults(name)?,
             Preset::Dev => dev::defaults(name),
         };
         config.trust_email_verified = self.trusts_email_verified();
-        config
+        Some(config)
     }
 
     /// Whether this provider's "the address is verified" is believed by default. Only where the
@@ -84,16 +90,27 @@ impl Preset {
     }
 }
 
+/// The scopes an OpenID Connect provider is asked for unless configured otherwise (`openid` is
+/// always among them, Core §3.1.2.1).
+pub const OIDC_SCOPES: [&str; 3] = ["openid", "email", "profile"];
+
 /// The defaults every OpenID Connect preset shares: discovery from `issuer`, the standard scopes.
+/// `tenant` is Microsoft's alone.
 pub fn oidc_defaults(
     name: ProviderName,
     preset: Preset,
     display: &str,
-    issuer: Option<&str>,
+    issuer: Issuer,
+    tenant: Option<String>,
 ) -> ProviderConfig {
-    let mut config = ProviderConfig::blank(name, Some(preset), display);
-    config.issuer = issuer.and_then(|i| Issuer::parse(i).ok());
-    config.scopes = ["openid", "email", "profile"].map(String::from).to_vec();
+    let kind = ProviderKind::Oidc {
+        issuer,
+        tenant,
+        allow_hmac_id_tokens: false,
+        userinfo: UserinfoPointers::default(),
+    };
+    let mut config = ProviderConfig::new(name, Some(preset), display, kind);
+    config.scopes = OIDC_SCOPES.map(String::from).to_vec();
     config
 }
 
@@ -226,34 +243,43 @@ pub const DEV_ISSUER_BINDING: &str = "urn:loginwith:dev-provider";
 impl Provider {
     /// Builds a provider from its validated configuration. `dev` gives, for the built-in
     /// development provider, its issuer (public), its discovery URL (loopback) and its secret.
+    ///
+    /// `None` only when an issuer yields no discovery URL, or `dev.issuer` is not a URL: the
+    /// configuration itself is complete by construction ([`ProviderKind`]).
     pub fn from_config(config: &ProviderConfig, dev: &dev::DevEndpoints) -> Option<Self> {
-        let is_dev = config.preset == Some(Preset::Dev);
-        let protocol = if is_dev {
-            Protocol::Oidc(Arc::new(Oidc::built_in_dev(
+        let is_dev = config.is_dev();
+        let protocol = match &config.kind {
+            ProviderKind::Dev { userinfo, .. } => Protocol::Oidc(Arc::new(Oidc::built_in_dev(
                 Issuer::for_built_in_dev(&dev.issuer).ok()?,
                 dev.discovery_url.clone(),
-                config.userinfo.clone(),
-            )))
-        } else if let Some(issuer) = &config.issuer {
-            let quirk = match config.preset {
-                Some(Preset::Microsoft) => microsoft::quirk(issuer, config.tenant.as_deref()),
-                Some(Preset::Google) => OidcQuirk::Google,
-                _ => OidcQuirk::None,
-            };
-            Protocol::Oidc(Arc::new(Oidc::new(
-                issuer.clone(),
-                quirk,
-                config.allow_hmac_id_tokens,
-                config.userinfo.clone(),
-            )?))
-        } else {
-            Protocol::OAuth2(Box::new(OAuth2Endpoints {
-                authorize_url: config.authorize_url.clone()?,
-                token_url: config.token_url.clone()?,
-                userinfo_url: config.userinfo_url.clone()?,
-                pointers: config.userinfo.clone(),
-                quirk: if config.preset == Some(Preset::Github) { Quirk::GithubEmails } else { Quirk::None },
-            }))
+                userinfo.clone(),
+            ))),
+            ProviderKind::Oidc { issuer, tenant, allow_hmac_id_tokens, userinfo } => {
+                let quirk = match config.preset {
+                    Some(Preset::Microsoft) => microsoft::quirk(issuer, tenant.as_deref()),
+                    Some(Preset::Google) => OidcQuirk::Google,
+                    _ => OidcQuirk::None,
+                };
+                Protocol::Oidc(Arc::new(Oidc::new(
+                    issuer.clone(),
+                    quirk,
+                    *allow_hmac_id_tokens,
+                    userinfo.clone(),
+                )?))
+            }
+            ProviderKind::OAuth2 { authorize_url, token_url, userinfo_url, userinfo } => {
+                Protocol::OAuth2(Box::new(OAuth2Endpoints {
+                    authorize_url: authorize_url.clone(),
+                    token_url: token_url.clone(),
+                    userinfo_url: userinfo_url.clone(),
+                    pointers: userinfo.clone(),
+                    quirk: if config.preset == Some(Preset::Github) {
+                        Quirk::GithubEmails
+                    } else {
+                        Quirk::None
+                    },
+                }))
+            }
         };
         let issuer_binding = match &protocol {
             _ if is_dev => DEV_ISSUER_BINDING.to_owned(),
@@ -433,6 +459,24 @@ mod tests {
                 matches!(result, Err(ProfileError::IdToken(IdTokenError::Nonce))),
                 "{nonce:?}: {result:?}"
             );
+        }
+    }
+
+    #[test]
+    fn every_preset_has_complete_defaults_of_its_protocol() {
+        for name in Preset::NAMES {
+            let preset = Preset::from_name(name).unwrap();
+            let config =
+                preset.defaults(ProviderName::parse(name).unwrap()).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(config.preset, Some(preset));
+            let kind_ok = matches!(
+                (preset, &config.kind),
+                (Preset::Github, ProviderKind::OAuth2 { .. })
+                    | (Preset::Dev, ProviderKind::Dev { .. })
+                    | (Preset::Google | Preset::Microsoft | Preset::Gitlab, ProviderKind::Oidc { .. })
+            );
+            assert!(kind_ok, "{name}: {:?}", config.kind);
+            assert_eq!(config.trust_email_verified, preset.trusts_email_verified(), "{name}");
         }
     }
 }

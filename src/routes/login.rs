@@ -353,6 +353,12 @@ async fn finish_login(
             }
         })?;
     let profile = provider.believe(profile);
+    if !state.access.allows(&profile) {
+        return Err(AppError::AccessDenied {
+            email: profile.email.as_str().to_owned(),
+            verified: profile.email_verified,
+        });
+    }
     let record = LoginRecord {
         provider: &provider.name,
         issuer: &provider.issuer_binding,

@@ -25,6 +25,8 @@ db_tests!(
     a_hook_refusing_a_new_user_writes_nothing,
     a_hook_refusing_a_returning_user_does_not_touch_them,
     a_hook_refusing_a_link_leaves_the_account_as_it_was,
+    after_login_and_after_logout_say_where_a_browser_lands,
+    access_lets_in_only_listed_verified_addresses,
 );
 
 /// The host's own pages, with their own strict-but-different CSP, a script, and caching.
@@ -411,4 +413,51 @@ open_redirect_tricks! {
     userinfo_at_host: "//user@evil.example",
     nul_byte: "/\u{0}evil",
     empty: "",
+}
+
+async fn after_login_and_after_logout_say_where_a_browser_lands(db: Db) {
+    let app = TestApp::embedded(
+        db,
+        |config| {
+            mount(config, "/auth");
+            config.server.after_login = loginwith::domain::ReturnTo::parse("/plain");
+            config.server.after_logout = loginwith::domain::ReturnTo::parse("/");
+        },
+        |lw| lw.layer(host_routes().merge(lw.routes())),
+    )
+    .await;
+    let authorize = app.begin_login("dev").await;
+    let callback = app.dev_decide(&authorize, "lands@example.com", true, true).await;
+    let response = app.complete_callback(&callback).await;
+    assert_eq!(location(&response), "/plain", "after_login without a next");
+    let response = app.client.post(app.url("/auth/logout")).send().await.unwrap();
+    assert_eq!(location(&response), "/", "after_logout");
+    // A next still wins over after_login.
+    let response = app.get("/auth/authorize/dev?next=/private").await;
+    let callback = app.dev_decide(&location(&response), "lands@example.com", true, true).await;
+    assert_eq!(location(&app.complete_callback(&callback).await), "/private");
+}
+
+async fn access_lets_in_only_listed_verified_addresses(db: Db) {
+    let app = spawn_app_with(
+        db,
+        "[access]\nallowed_domains = [\"example.com\"]\nallowed_emails = [\"Guest@Other.example\"]\n",
+    )
+    .await;
+    app.login_dev("alice@example.com", true).await;
+    app.logout().await;
+    app.login_dev("guest@other.example", true).await;
+    app.logout().await;
+    assert_eq!(app.user_count().await, 2);
+    for (email, verified, phrase) in [
+        ("bob@example.com", false, "did not vouch for bob@example.com"),
+        ("eve@evil.example", true, "eve@evil.example is not one of them"),
+        ("eve@sub.example.com", true, "is not one of them"),
+    ] {
+        let authorize = app.begin_login("dev").await;
+        let callback = app.dev_decide(&authorize, email, verified, true).await;
+        expect_page(app.complete_callback(&callback).await, StatusCode::FORBIDDEN, phrase).await;
+        app.assert_logged_out().await;
+    }
+    assert_eq!(app.user_count().await, 2, "refused logins write nothing");
 }

@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use crate::mock_provider::MockProvider;
-use loginwith::config::Config;
+use loginwith::config::{Config, ProviderKind};
 use loginwith::{App, Loginwith, StartError};
 use reqwest::StatusCode;
 use std::process::Command;
@@ -92,6 +92,16 @@ fn check_says_which_providers_may_link_accounts() {
     );
 }
 
+/// What `dangerously_allow_non_loopback = true` in `[providers.dev]` does, for a `Config` built by
+/// hand.
+fn allow_dev_provider_off_loopback(config: &mut Config) {
+    for provider in &mut config.providers {
+        if let ProviderKind::Dev { dangerously_allow_non_loopback, .. } = &mut provider.kind {
+            *dangerously_allow_non_loopback = true;
+        }
+    }
+}
+
 /// An app that builds its own `Config` and serves it wherever it likes gets the same refusal.
 #[tokio::test]
 async fn the_library_entry_point_refuses_an_exposed_dev_provider() {
@@ -118,7 +128,7 @@ async fn the_library_entry_point_refuses_an_exposed_dev_provider() {
 
     // Forced, or local, it starts.
     let mut forced = config("https://app.example.com", "127.0.0.1:5000");
-    forced.providers[0].dangerously_allow_non_loopback = true;
+    allow_dev_provider_off_loopback(&mut forced);
     assert!(Loginwith::builder(forced).build().await.is_ok());
     assert!(Loginwith::builder(config("http://127.0.0.1:5000", "127.0.0.1:5000")).build().await.is_ok());
 }

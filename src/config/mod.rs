@@ -1,0 +1,622 @@
+//! Configuration: an optional TOML file, `LOGINWITH_*` environment variables, the seed's
+//! `NAME_CLIENT_ID` / `NAME_CLIENT_SECRET` variables, and a `.env` file (loaded by `main`).
+//!
+//! Loading happens in two steps. `figment` merges the sources into one tree of values, each tagged
+//! with where it came from; then [`Config::from_figment`] walks that tree by hand and collects
+//! *every* problem (unknown key, wrong type, missing secret, malformed URL or JSON Pointer) with the
+//! source that holds it, so a person fixes a bad file in one go. Serde's `deny_unknown_fields`
+//! would stop at the first problem, which is why the walk is ours.
+//!
+//! This module never panics on a configuration and never prints a secret.
+//!
+//! # Layout
+//! - this file: the validated [`Config`] and its section types, the entry points
+//!   ([`Config::load`], [`Config::from_toml`], [`Config::from_figment`], [`Config::development`])
+//!   and [`KNOWN_KEYS`];
+//! - `env`: the environment as a source (`LOGINWITH_SECTION__KEY`, the seed's `NAME_CLIENT_ID`),
+//!   always as strings;
+//! - `walk`: the validating walk over the merged tree, and the small sections;
+//! - `provider`: one `[providers.NAME]` table into a provider's configuration.
+
+mod env;
+mod provider;
+mod walk;
+
+use crate::domain::secret::{ClientSecret, SecretKey};
+use crate::domain::{Issuer, ProviderName, ReturnTo};
+use crate::providers::Preset;
+use env::{provider_names_in, seed_env_vars, EnvStrings, ENV_ENABLED_PRESETS};
+use figment::providers::{Format, Toml};
+use figment::value::Dict;
+use figment::Figment;
+use ipnet::IpNet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+use walk::Walk;
+
+/// The protocol choices moved to [`crate::providers`], which owns them; named here too so that
+/// code written against `config::{TokenAuth, ResponseMode, UserinfoPointers}` (the callback route,
+/// the OpenID Connect module) keeps compiling. New code imports them from `providers`.
+pub use crate::providers::{ResponseMode, TokenAuth, UserinfoPointers};
+
+/// The default address: loopback only, the port the seed used.
+pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
+/// The default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://loginwith.db";
+/// One year: what HSTS preload lists ask for, and long enough that a browser that saw the site
+/// once never tries plain http again.
+pub const DEFAULT_HSTS_MAX_AGE_SECS: u64 = 31_536_000;
+
+/// Every key the configuration knows, by table (`providers.*` is any provider's table). The walk
+/// refuses anything else; tests generate configurations from it.
+pub const KNOWN_KEYS: [(&str, &[&str]); 10] = [
+    ("", &["server", "database", "http", "limits", "log", "access", "providers"]),
+    (
+        "server",
+        &[
+            "bind",
+            "public_url",
+            "secret_key",
+            "secret_key_file",
+            "login_timeout_secs",
+            "session_cache",
+            "hsts_max_age_secs",
+            "trusted_proxies",
+            "after_login",
+            "after_logout",
+        ],
+    ),
+    ("database", &["url"]),
+    ("http", &["connect_timeout_ms", "timeout_ms", "max_response_bytes"]),
+    ("limits", &["authorize_per_minute", "callback_per_minute", "dev_provider_per_minute"]),
+    ("log", &["format"]),
+    ("access", &["allowed_emails", "allowed_domains"]),
+    ("providers", &[]),
+    (
+        "providers.*",
+        &[
+            "preset",
+            "display_name",
+            "client_id",
+            "client_secret",
+            "authorize_url",
+            "token_url",
+            "userinfo_url",
+            "scopes",
+            "token_auth",
+            "userinfo",
+            "dangerously_allow_non_loopback",
+            "issuer",
+            "tenant",
+            "allow_hmac_id_tokens",
+            "response_mode",
+            "trust_email_verified",
+        ],
+    ),
+    ("providers.*.userinfo", &["email", "email_verified", "subject", "name", "avatar", "username"]),
+];
+
+/// The keys of one table of [`KNOWN_KEYS`].
+fn known(table: &str) -> &'static [&'static str] {
+    KNOWN_KEYS.iter().find(|(t, _)| *t == table).map_or(&[], |(_, keys)| keys)
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[server]`
+    pub server: ServerConfig,
+    /// `[database]`
+    pub database: DatabaseConfig,
+    /// `[http]`: limits on every call to a provider.
+    pub http: HttpConfig,
+    /// `[limits]`: per-client request rates.
+    pub limits: LimitsConfig,
+    /// `[log]`: how log lines are written.
+    pub log: LogConfig,
+    /// `[access]`: who may log in at all.
+    pub access: AccessConfig,
+    /// `[providers.NAME]`, in name order. Empty means "use the development provider".
+    pub providers: Vec<ProviderConfig>,
+    /// True when no provider was configured and the development provider was added for that reason.
+    pub dev_provider_by_default: bool,
+}
+
+/// `[server]`
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Base of every URL we hand out (redirect URIs); `None` means `http://` + the bound address.
+    pub public_url: Option<Url>,
+    /// Signs session cookies; `None` means generate one and keep it in `secret_key_file`.
+    pub secret_key: Option<SecretKey>,
+    /// Where a generated key is kept.
+    pub secret_key_file: PathBuf,
+    /// How long a started login may take before its callback is refused (default 600 s).
+    pub login_timeout_secs: i64,
+    /// Keep recently used sessions in memory (default true; turn off when several instances
+    /// share one database, so that a logout on one is seen at once by the others).
+    pub session_cache: bool,
+    /// `Strict-Transport-Security` max-age sent with an https `public_url`; 0 sends none.
+    pub hsts_max_age_secs: u64,
+    /// Proxies whose `X-Forwarded-For` names the client; empty means the peer address is the
+    /// client, whatever headers say.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Where a browser goes after a login that named no `next`; `None` means loginwith's own
+    /// start page. A path on this site, never another host.
+    pub after_login: Option<ReturnTo>,
+    /// Where a browser goes after a logout that named no `next`; `None` means loginwith's own
+    /// start page. A path on this site, never another host.
+    pub after_logout: Option<ReturnTo>,
+}
+
+/// `[limits]`: how many requests one client address may make per minute to each area; 0 means
+/// no limit. A client over its limit gets 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// `/authorize/NAME` (starting a login; each start writes a pending attempt).
+    pub authorize_per_minute: u32,
+    /// `/callback/NAME` (each may cost a token request to the provider).
+    pub callback_per_minute: u32,
+    /// The development provider's pages (`/dev-provider/authorize`).
+    pub dev_provider_per_minute: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        // A person needs a handful per minute; a page reload loop or a script needs hundreds.
+        Self { authorize_per_minute: 30, callback_per_minute: 30, dev_provider_per_minute: 60 }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogConfig {
+    /// Text for people or JSON lines for log collectors.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, with every field (for the audit trail).
+    Json,
+}
+
+/// `[access]`: who may log in at all, by the address a provider verified. Both lists empty (the
+/// default) means everyone who can log in with a configured provider. Entries are lower-cased, as
+/// addresses are compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessConfig {
+    /// Whole addresses (`alice@example.com`), each one that [`crate::domain::Email`] accepts.
+    pub allowed_emails: Vec<String>,
+    /// Domain names (`example.com`): an address whose part after the `@` is exactly one of these.
+    pub allowed_domains: Vec<String>,
+}
+
+impl AccessConfig {
+    /// True when no rule is set (everyone may log in).
+    pub fn is_open(&self) -> bool {
+        self.allowed_emails.is_empty() && self.allowed_domains.is_empty()
+    }
+
+    /// Whether a login's profile may pass: with rules set, only a *verified* address (as
+    /// believed per `trust_email_verified`) that is listed, or whose domain is listed. An
+    /// unverified address could be anyone's, so it never matches a rule.
+    pub fn allows(&self, profile: &crate::providers::Profile) -> bool {
+        if self.is_open() {
+            return true;
+        }
+        if !profile.email_verified {
+            return false;
+        }
+        let email = profile.email.normalized();
+        let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
+        self.allowed_emails.contains(&email) || self.allowed_domains.iter().any(|d| d == domain)
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://...`
+    pub url: String,
+}
+
+/// `[http]`: limits on every call to a provider.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, body included.
+    pub timeout: Duration,
+    /// Largest response body accepted from a provider.
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            max_response_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// One `[providers.NAME]` table, validated and with its preset's defaults filled in: what every
+/// provider has, and in [`ProviderKind`] what its protocol needs. The kind holds nothing optional
+/// that its protocol needs, so a provider without its endpoints or its issuer cannot be built,
+/// and nothing downstream checks for them again.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// The table's name, used in `/authorize/NAME` and `/callback/NAME`.
+    pub name: ProviderName,
+    /// Which preset it builds on, if any.
+    pub preset: Option<Preset>,
+    /// The button says "Login with DISPLAY_NAME".
+    pub display_name: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret; `None` only for the development provider, whose secret is made at
+    /// each start (the configuration refuses any other provider without one).
+    pub client_secret: Option<ClientSecret>,
+    /// Scopes requested.
+    pub scopes: Vec<String>,
+    /// Client authentication at the token endpoint; `None` means the protocol's default
+    /// (client_secret_post for OAuth 2.0 presets, client_secret_basic for OpenID Connect unless
+    /// discovery says only post is supported).
+    pub token_auth: Option<TokenAuth>,
+    /// Query or form_post callbacks (any protocol: the callback accepts either).
+    pub response_mode: ResponseMode,
+    /// Believe this provider's "the address is verified": the address then counts as verified
+    /// and may link to an existing account with the same verified address. On by default only
+    /// for presets whose verification is known to be sound (see `Preset::trusts_email_verified`).
+    pub trust_email_verified: bool,
+    /// The protocol and what it needs.
+    pub kind: ProviderKind,
+}
+
+/// The protocol a configured provider speaks, with everything it needs.
+#[derive(Debug, Clone)]
+pub enum ProviderKind {
+    /// Plain OAuth 2.0: explicit endpoints, the profile read from the userinfo response (GitHub,
+    /// any provider described as data).
+    OAuth2 {
+        /// Where the browser is sent.
+        authorize_url: Url,
+        /// Where the code is exchanged.
+        token_url: Url,
+        /// Where the profile is read.
+        userinfo_url: Url,
+        /// Where the profile's fields are in the userinfo response (`email` and `subject` are
+        /// always set for a provider without a preset).
+        userinfo: UserinfoPointers,
+    },
+    /// OpenID Connect: endpoints and keys come from the issuer's discovery document.
+    Oidc {
+        /// The issuer, exactly as configured (trailing slash included).
+        issuer: Issuer,
+        /// Microsoft Entra ID only: `common`, `organizations`, `consumers`, a tenant id or a
+        /// domain; `None` means the tenant named in the issuer's path (see
+        /// [`crate::providers::microsoft`]).
+        tenant: Option<String>,
+        /// Accept ID tokens signed with the client secret (HS256/384/512). Off unless configured.
+        allow_hmac_id_tokens: bool,
+        /// Where the profile's fields are in the userinfo response, when they differ from the
+        /// standard claims.
+        userinfo: UserinfoPointers,
+    },
+    /// The built-in development provider, served by this process: its issuer and endpoints are
+    /// known only at start, once the listening address is.
+    Dev {
+        /// Allow it on a non-loopback address (anyone who reaches it can log in as anyone).
+        dangerously_allow_non_loopback: bool,
+        /// Where the profile's fields are in its userinfo response.
+        userinfo: UserinfoPointers,
+    },
+}
+
+impl ProviderKind {
+    /// The OpenID Connect issuer, if this kind has a configured one.
+    pub fn issuer(&self) -> Option<&Issuer> {
+        match self {
+            ProviderKind::Oidc { issuer, .. } => Some(issuer),
+            ProviderKind::OAuth2 { .. } | ProviderKind::Dev { .. } => None,
+        }
+    }
+
+    /// Where the profile's fields are in the userinfo response.
+    pub fn userinfo(&self) -> &UserinfoPointers {
+        match self {
+            ProviderKind::OAuth2 { userinfo, .. }
+            | ProviderKind::Oidc { userinfo, .. }
+            | ProviderKind::Dev { userinfo, .. } => userinfo,
+        }
+    }
+}
+
+impl ProviderConfig {
+    /// A provider of `kind` with its name, preset and button text, no credentials, no scopes, and
+    /// the protocol's defaults for the rest; presets and the configuration fill it in.
+    pub fn new(name: ProviderName, preset: Option<Preset>, display_name: &str, kind: ProviderKind) -> Self {
+        ProviderConfig {
+            name,
+            preset,
+            display_name: display_name.to_owned(),
+            client_id: String::new(),
+            client_secret: None,
+            scopes: Vec::new(),
+            token_auth: None,
+            response_mode: ResponseMode::Query,
+            trust_email_verified: false,
+            kind,
+        }
+    }
+
+    /// Whether this is the built-in development provider.
+    pub fn is_dev(&self) -> bool {
+        matches!(self.kind, ProviderKind::Dev { .. })
+    }
+
+    /// Whether this is the development provider *and* it was forced onto a non-loopback address
+    /// (`dangerously_allow_non_loopback = true`).
+    pub fn dev_allows_non_loopback(&self) -> bool {
+        matches!(self.kind, ProviderKind::Dev { dangerously_allow_non_loopback: true, .. })
+    }
+
+    /// The OpenID Connect issuer, if the provider has a configured one.
+    pub fn issuer(&self) -> Option<&Issuer> {
+        self.kind.issuer()
+    }
+
+    /// Where the profile's fields are in the userinfo response.
+    pub fn userinfo(&self) -> &UserinfoPointers {
+        self.kind.userinfo()
+    }
+}
+
+/// Every problem found in a configuration, each naming its key and source.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration has {} problem(s):", self.0.len())?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Where to read the configuration from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The TOML file, if any (`--config FILE` or `LOGINWITH_CONFIG`).
+    pub file: Option<PathBuf>,
+    /// Read the process environment (off in tests that want isolation).
+    pub environment: bool,
+}
+
+impl Config {
+    /// Loads and validates the configuration from the given sources.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigErrors> {
+        let mut figment = Figment::new();
+        if let Some(file) = &sources.file {
+            if !file.is_file() {
+                return Err(ConfigErrors(vec![format!(
+                    "{}: the configuration file does not exist or is not a file",
+                    file.display()
+                )]));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        if sources.environment {
+            figment = figment.merge(EnvStrings::prefixed("LOGINWITH_", &["CONFIG", "LOG"]));
+            let file_providers = provider_names_in(&figment);
+            for name in ENV_ENABLED_PRESETS.iter().map(|s| s.to_string()).chain(file_providers) {
+                figment = figment.merge(seed_env_vars(&name));
+            }
+        }
+        Self::from_figment(&figment)
+    }
+
+    /// Loads and validates a configuration from TOML text alone (used by tests and `check`).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
+        Self::from_figment(&Figment::from(Toml::string(text)))
+    }
+
+    /// Validates merged sources, collecting every problem.
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigErrors> {
+        let root = match figment.extract::<Dict>() {
+            Ok(root) => root,
+            Err(err) => {
+                return Err(ConfigErrors(
+                    err.into_iter().map(|e| without_source_lines(&e.to_string())).collect(),
+                ))
+            }
+        };
+        let mut walk = Walk { figment, problems: Vec::new() };
+        walk.unknown_keys(&root, "", known(""));
+
+        let server = walk.server(root.get("server"));
+        let database = walk.database(root.get("database"));
+        let http = walk.http(root.get("http"));
+        let limits = walk.limits(root.get("limits"));
+        let log = walk.log(root.get("log"));
+        let access = walk.access(root.get("access"));
+        let mut providers = walk.providers(root.get("providers"));
+
+        let dev_provider_by_default = providers.is_empty();
+        if dev_provider_by_default {
+            providers.extend(implicit_dev_provider());
+        }
+        walk.dev_provider_exposure(&server, &providers, dev_provider_by_default, root.get("providers"));
+
+        if walk.problems.is_empty() {
+            Ok(Config { server, database, http, limits, log, access, providers, dev_provider_by_default })
+        } else {
+            Err(ConfigErrors(walk.problems))
+        }
+    }
+
+    /// A configuration for tests and embedding: loopback on a random port, the given database, no
+    /// file, the development provider.
+    pub fn development(database_url: &str) -> Self {
+        Config {
+            server: ServerConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                public_url: None,
+                secret_key: Some(SecretKey::new(crate::domain::secret::random_token(48))),
+                secret_key_file: PathBuf::from("loginwith.secret"),
+                login_timeout_secs: crate::oauth::pending::PENDING_TTL_SECS,
+                session_cache: true,
+                hsts_max_age_secs: DEFAULT_HSTS_MAX_AGE_SECS,
+                trusted_proxies: Vec::new(),
+                after_login: None,
+                after_logout: None,
+            },
+            database: DatabaseConfig { url: database_url.to_owned() },
+            http: HttpConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+            access: AccessConfig::default(),
+            providers: implicit_dev_provider().into_iter().collect(),
+            dev_provider_by_default: true,
+        }
+    }
+}
+
+/// `[providers.dev]` with its defaults, for a configuration that names no provider.
+fn implicit_dev_provider() -> Option<ProviderConfig> {
+    ProviderName::parse("dev").ok().and_then(|name| Preset::Dev.defaults(name))
+}
+
+/// A TOML syntax error without the excerpt of the file it quotes: the offending line may be
+/// `client_secret = "..."` (a duplicate key, an unterminated string), and problems are printed and
+/// logged. The line and column stay in the message.
+fn without_source_lines(message: &str) -> String {
+    message
+        .lines()
+        .filter(|line| {
+            let line = line.trim_start();
+            let excerpt = line.starts_with('|')
+                || line
+                    .split_once(" |")
+                    .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            !excerpt
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// True when the URL's host is a loopback address or `localhost`.
+pub fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Resolves the configuration file: `--config`, else `LOGINWITH_CONFIG` (handled by clap), else
+/// `loginwith.toml` in the working directory when it exists.
+pub fn default_file(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from("loginwith.toml")).filter(|p| p.is_file()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_means_dev_provider() {
+        let config = Config::from_toml("").unwrap();
+        assert!(config.dev_provider_by_default);
+        assert_eq!(config.providers.len(), 1);
+        assert_eq!(config.providers[0].name.as_str(), "dev");
+        assert_eq!(config.server.bind.to_string(), DEFAULT_BIND);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            colour = "blue"
+            [server]
+            bind = "nonsense"
+            [providers.github]
+            client_id = "abc"
+            [providers.corp]
+            authorize_url = "not a url"
+            token_url = "http://evil.example/token"
+            userinfo_url = "https://corp.example/userinfo"
+            client_id = "x"
+            client_secret = "y"
+            [providers.corp.userinfo]
+            email = "email"
+            subject = "/sub"
+            shoe_size = "/x"
+        "#;
+        let errors = Config::from_toml(text).unwrap_err().0;
+        let all = errors.join("\n");
+        for expected in [
+            "`colour`: unknown key",
+            "`server.bind`",
+            "`providers.github.client_secret`: missing",
+            "`providers.corp.authorize_url`: is not a valid URL",
+            "`providers.corp.token_url`: must use https",
+            "`providers.corp.userinfo.email`",
+            "`providers.corp.userinfo.shoe_size`: unknown key",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_do_not_quote_the_secret_on_the_offending_line() {
+        let text = "[server]\nsecret_key = \"one-secret-that-is-long-enough-0123456789\"\n\
+                    secret_key = \"two-secret-that-is-long-enough-0123456789\"\n\
+                    [providers.corp]\nclient_secret = \"unterminated-secret\n";
+        let errors = Config::from_toml(text).unwrap_err().to_string();
+        assert!(errors.contains("line 3") && errors.contains("duplicate key `secret_key`"), "{errors}");
+        assert!(!errors.contains("-secret-that-is"), "{errors}");
+        let errors = Config::from_toml("[providers.corp]\nclient_secret = \"unterminated-secret\n")
+            .unwrap_err()
+            .to_string();
+        assert!(errors.contains("line 2"), "{errors}");
+        assert!(!errors.contains("unterminated-secret"), "{errors}");
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../../loginwith.example.toml");
+        let config = Config::from_toml(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.providers.len(), 1);
+        // The example ships the development provider commented out: a copy of it deployed with a
+        // public URL must not offer it.
+        assert!(config.dev_provider_by_default);
+        let deployed = format!(
+            "{}\n",
+            text.replace(
+                "# public_url = \"https://app.example.com\"",
+                "public_url = \"https://app.example.com\""
+            )
+        );
+        let errors = Config::from_toml(&deployed).unwrap_err().0.join("\n");
+        assert!(errors.contains("no login provider is configured"), "{errors}");
+    }
+}
