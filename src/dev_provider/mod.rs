@@ -8,8 +8,8 @@
 //! says so, and the app refuses to mount it on a non-loopback address unless forced.
 //! It still checks what a real server checks — client id and secret, exact redirect URI, PKCE S256,
 //! single-use short-lived codes — so that the client's handling of those is exercised.
-//! Codes and tokens live in memory (a restart forgets them), with a cap so that nothing grows
-//! without bound.
+//! Codes and tokens live in memory (a restart forgets them), in `moka` caches with a time to live
+//! and a cap, so that nothing grows without bound.
 
 use crate::domain::secret::{random_token, ClientSecret};
 use crate::domain::Email;
@@ -20,6 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
+use moka::policy::EvictionPolicy;
+use moka::sync::Cache;
 use openidconnect::core::{
     CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey,
 };
@@ -30,19 +32,17 @@ use openidconnect::{
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a code is good for (RFC 6749 §4.1.2 recommends at most ten minutes; one is plenty here).
 const CODE_TTL: Duration = Duration::from_secs(60);
 /// How long an access token is good for.
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
-/// At most this many live codes and as many live tokens.
-const MAX_ENTRIES: usize = 10_000;
+/// At most this many live codes and as many live tokens; past that, the least recently used go.
+const MAX_ENTRIES: u64 = 10_000;
 
 /// The development provider's state.
-#[derive(Debug)]
 pub struct DevProvider {
     client_id: String,
     client_secret: ClientSecret,
@@ -51,8 +51,10 @@ pub struct DevProvider {
     issuer: String,
     /// The loopback base the server calls itself on (token, userinfo, JWKS).
     loopback: String,
-    codes: Mutex<HashMap<String, Grant>>,
-    tokens: Mutex<HashMap<String, (DevUser, Instant)>>,
+    /// Codes, single use: taken out with `remove`, which only one caller can win.
+    codes: Cache<String, Arc<Grant>>,
+    /// Access tokens, for userinfo.
+    tokens: Cache<String, DevUser>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +70,34 @@ struct Grant {
     nonce: Option<String>,
     openid: bool,
     user: DevUser,
+    /// Checked when the code is taken: moka's `remove` hands back an entry whose time to live has
+    /// passed if housekeeping has not evicted it yet (unlike `get`), so the grant keeps its own.
     expires: Instant,
+}
+
+/// Live codes and tokens are counted, never printed.
+impl std::fmt::Debug for DevProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevProvider")
+            .field("client_id", &self.client_id)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("issuer", &self.issuer)
+            .field("loopback", &self.loopback)
+            .field("codes", &self.codes.entry_count())
+            .field("tokens", &self.tokens.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A cache whose entries live `ttl` and number at most [`MAX_ENTRIES`]. LRU rather than moka's
+/// default TinyLFU: TinyLFU may decline to admit a new entry when full, which here would hand out
+/// a code or token that was never stored; at the cap, the oldest should go instead.
+fn ttl_cache<V: Clone + Send + Sync + 'static>(ttl: Duration) -> Cache<String, V> {
+    Cache::builder()
+        .max_capacity(MAX_ENTRIES)
+        .time_to_live(ttl)
+        .eviction_policy(EvictionPolicy::lru())
+        .build()
 }
 
 impl DevProvider {
@@ -89,8 +118,8 @@ impl DevProvider {
             redirect_uris,
             issuer,
             loopback,
-            codes: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
+            codes: ttl_cache(CODE_TTL),
+            tokens: ttl_cache(TOKEN_TTL),
         }
     }
 
@@ -268,34 +297,8 @@ async fn authorize_decision(State(dev): State<Arc<DevProvider>>, Form(d): Form<D
         user: DevUser { email, verified },
         expires: Instant::now() + CODE_TTL,
     };
-    if !insert_bounded(&dev.codes, code.clone(), grant, |g| g.expires) {
-        return redirect_with(
-            &p.redirect_uri,
-            &[("error", "temporarily_unavailable"), ("state", &p.state), ("iss", &dev.issuer)],
-        );
-    }
+    dev.codes.insert(code.clone(), Arc::new(grant));
     redirect_with(&p.redirect_uri, &[("code", &code), ("state", &p.state), ("iss", &dev.issuer)])
-}
-
-/// Inserts after dropping expired entries; refuses when the map is still full.
-fn insert_bounded<V>(
-    map: &Mutex<HashMap<String, V>>,
-    key: String,
-    value: V,
-    expiry: impl Fn(&V) -> Instant,
-) -> bool {
-    let Ok(mut map) = map.lock() else {
-        return false;
-    };
-    let now = Instant::now();
-    if map.len() >= MAX_ENTRIES {
-        map.retain(|_, v| expiry(v) > now);
-    }
-    if map.len() >= MAX_ENTRIES {
-        return false;
-    }
-    map.insert(key, value);
-    true
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -343,8 +346,9 @@ async fn token(
     if form.grant_type != "authorization_code" {
         return token_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
-    // Single use: the code leaves the map before anything else is checked.
-    let grant = dev.codes.lock().ok().and_then(|mut codes| codes.remove(&form.code));
+    // Single use: the code leaves the cache before anything else is checked, and of two requests
+    // racing with one code only one gets it out.
+    let grant = dev.codes.remove(&form.code);
     let Some(grant) = grant.filter(|g| g.expires > Instant::now()) else {
         return token_error(StatusCode::BAD_REQUEST, "invalid_grant");
     };
@@ -364,9 +368,7 @@ async fn token(
     } else {
         None
     };
-    if !insert_bounded(&dev.tokens, access_token.clone(), (grant.user, Instant::now() + TOKEN_TTL), |t| t.1) {
-        return token_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
-    }
+    dev.tokens.insert(access_token.clone(), grant.user.clone());
     let mut body =
         json!({ "access_token": access_token, "token_type": "Bearer", "expires_in": TOKEN_TTL.as_secs() });
     if let Some(jwt) = id_token {
@@ -447,10 +449,8 @@ async fn userinfo(State(dev): State<Arc<DevProvider>>, headers: HeaderMap) -> Re
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let user = token.and_then(|t| {
-        let tokens = dev.tokens.lock().ok()?;
-        tokens.get(t).filter(|(_, expires)| *expires > Instant::now()).map(|(u, _)| u.clone())
-    });
+    // `get` honours the time to live.
+    let user = token.and_then(|t| dev.tokens.get(t));
     let Some(user) = user else {
         return (
             StatusCode::UNAUTHORIZED,
@@ -472,6 +472,146 @@ async fn userinfo(State(dev): State<Arc<DevProvider>>, headers: HeaderMap) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
+    use axum::http::{HeaderMap, Request};
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    const CLIENT_ID: &str = "dev:client";
+    /// Characters that Basic must carry form-urlencoded (RFC 6749 §2.3.1).
+    const SECRET: &str = "s3cret:with space&more%";
+    const REDIRECT: &str = "http://127.0.0.1:9/callback/dev";
+    const ISSUER: &str = "http://127.0.0.1:9/dev-provider";
+    const VERIFIER: &str = "a-pkce-verifier-that-is-long-enough-0123456789";
+
+    fn dev() -> Arc<DevProvider> {
+        Arc::new(DevProvider::new(
+            CLIENT_ID,
+            ClientSecret::new(SECRET),
+            vec![REDIRECT.to_owned()],
+            ISSUER.to_owned(),
+            ISSUER.to_owned(),
+        ))
+    }
+
+    /// Form fields, as name and value.
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+
+    fn form(pairs: Fields) -> String {
+        url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+    }
+
+    fn basic(id: &str, secret: &str) -> String {
+        let enc = |s: &str| form(&[("x", s)])["x=".len()..].to_owned();
+        format!("Basic {}", STANDARD.encode(format!("{}:{}", enc(id), enc(secret))))
+    }
+
+    async fn send(dev: &Arc<DevProvider>, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let response = dev.clone().router::<()>().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// What the consent page posts when the user allows: the code from the redirect.
+    async fn code(dev: &Arc<DevProvider>, scope: &str) -> String {
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
+        let body = form(&[
+            ("response_type", "code"),
+            ("client_id", CLIENT_ID),
+            ("redirect_uri", REDIRECT),
+            ("scope", scope),
+            ("state", "st"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("nonce", "n-1"),
+            ("email", "alice@example.com"),
+            ("email_verified", "true"),
+            ("decision", "allow"),
+        ]);
+        let request = Request::post("/dev-provider/authorize")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let (status, headers, _) = send(dev, request).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let location = url::Url::parse(headers[header::LOCATION].to_str().unwrap()).unwrap();
+        let code = location.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
+        code.expect("a code in the redirect")
+    }
+
+    /// A token request for `code`, authenticated by `authorization` (if any) and `extra` fields.
+    fn token_request(code: &str, authorization: Option<&str>, extra: Fields) -> Request<Body> {
+        let mut fields = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ];
+        fields.extend_from_slice(extra);
+        let mut request = Request::post("/dev-provider/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        request.body(Body::from(form(&fields))).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_code_is_single_use_even_when_two_token_requests_race() {
+        let dev = dev();
+        let auth = basic(CLIENT_ID, SECRET);
+        for _ in 0..20 {
+            let code = code(&dev, "openid email").await;
+            let race =
+                |dev: Arc<DevProvider>, request| tokio::spawn(async move { send(&dev, request).await });
+            let a = race(dev.clone(), token_request(&code, Some(&auth), &[]));
+            let b = race(dev.clone(), token_request(&code, Some(&auth), &[]));
+            let (a, b) = (a.await.unwrap(), b.await.unwrap());
+            let mut statuses = [a.0, b.0];
+            statuses.sort();
+            assert_eq!(statuses, [StatusCode::OK, StatusCode::BAD_REQUEST], "{a:?} {b:?}");
+            let refused = if a.0 == StatusCode::OK { b.2 } else { a.2 };
+            assert_eq!(refused, json!({ "error": "invalid_grant" }));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_expired_code_is_refused_even_before_the_cache_evicts_it() {
+        let dev = dev();
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
+        let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
+        let grant = Grant {
+            redirect_uri: REDIRECT.to_owned(),
+            code_challenge: challenge,
+            nonce: None,
+            openid: false,
+            user: DevUser { email: Email::parse("late@example.com").unwrap(), verified: true },
+            expires: past,
+        };
+        dev.codes.insert("stale".to_owned(), Arc::new(grant));
+        let (status, _, body) =
+            send(&dev, token_request("stale", Some(&basic(CLIENT_ID, SECRET)), &[])).await;
+        assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({ "error": "invalid_grant" })));
+        assert!(dev.codes.get("stale").is_none(), "taken out even though refused");
+    }
+
+    #[tokio::test]
+    async fn clients_authenticate_by_basic_with_form_urlencoded_parts_or_by_form_fields() {
+        let dev = dev();
+        let code1 = code(&dev, "openid").await;
+        let (status, headers, body) =
+            send(&dev, token_request(&code1, Some(&basic(CLIENT_ID, SECRET)), &[])).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+        assert_eq!(body["token_type"], "Bearer");
+
+        let code2 = code(&dev, "openid").await;
+        let creds = [("client_id", CLIENT_ID), ("client_secret", SECRET)];
+        let (status, _, body) = send(&dev, token_request(&code2, None, &creds)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
 
     #[test]
     fn subjects_are_stable_per_address() {
