@@ -1,8 +1,8 @@
 //! The built-in development provider: a real OpenID Connect provider in miniature, served by the
 //! same process under `/dev-provider/`, so that a new user can log in offline with no credentials,
-//! through the very client code that talks to Google: discovery document, JWKS with an RSA key
-//! generated at start, RS256-signed ID tokens echoing the nonce (with `at_hash`), and the RFC 9207
-//! `iss` parameter on the authorization response.
+//! through the very client code that talks to Google: discovery document, JWKS with an Ed25519 key
+//! generated per process, EdDSA-signed ID tokens echoing the nonce (with `at_hash`), and the
+//! RFC 9207 `iss` parameter on the authorization response.
 //!
 //! It believes whatever address is typed on its page, so it is for development only: every page
 //! says so, and the app refuses to mount it on a non-loopback address unless forced.
@@ -23,7 +23,7 @@ use base64::Engine;
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 use openidconnect::core::{
-    CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey,
+    CoreEdDsaPrivateSigningKey, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
     Audience, EmptyAdditionalClaims, EndUserEmail, EndUserName, IssuerUrl, JsonWebKeyId, Nonce,
@@ -110,8 +110,6 @@ impl DevProvider {
         issuer: String,
         loopback: String,
     ) -> Self {
-        // Start making the RSA key now, off the async threads, so the first login does not wait.
-        tokio::task::spawn_blocking(signing_key);
         Self {
             client_id: client_id.to_owned(),
             client_secret,
@@ -359,11 +357,10 @@ async fn token(
     }
     let access_token = random_token(32);
     let id_token = if grant.openid {
-        let dev = dev.clone();
-        let (user, nonce, token) = (grant.user.clone(), grant.nonce.clone(), access_token.clone());
-        match tokio::task::spawn_blocking(move || dev.id_token(&user, nonce, &token)).await {
-            Ok(Some(jwt)) => Some(jwt),
-            _ => return token_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+        // Ed25519 signs in microseconds: no need to leave the async thread.
+        match dev.id_token(&grant.user, grant.nonce.clone(), &access_token) {
+            Some(jwt) => Some(jwt),
+            None => return token_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         }
     } else {
         None
@@ -377,22 +374,30 @@ async fn token(
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
-/// The development provider's RSA key, made once per process (2048 bits take a moment, so it is
-/// made in the background at start). `None` only if key generation itself failed.
-fn signing_key() -> Option<&'static CoreRsaPrivateSigningKey> {
-    static KEY: OnceLock<Option<CoreRsaPrivateSigningKey>> = OnceLock::new();
+/// The development provider's Ed25519 key, made once per process on first use (microseconds, so
+/// nobody waits for it). `None` only if encoding the key for `openidconnect` failed, which it
+/// does not for a well-formed seed.
+fn signing_key() -> Option<&'static CoreEdDsaPrivateSigningKey> {
+    static KEY: OnceLock<Option<CoreEdDsaPrivateSigningKey>> = OnceLock::new();
     KEY.get_or_init(|| {
-        use rsa::pkcs1::EncodeRsaPrivateKey;
-        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).ok()?;
-        let pem = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).ok()?;
+        use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        use rand::RngCore;
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        // openidconnect takes an Ed25519 key only as PKCS#8 PEM.
+        let pem = key.to_pkcs8_pem(LineEnding::LF).ok()?;
         let kid = JsonWebKeyId::new(format!("dev-{}", &random_token(6)));
-        CoreRsaPrivateSigningKey::from_pem(&pem, Some(kid)).ok()
+        CoreEdDsaPrivateSigningKey::from_ed25519_pem(&pem, Some(kid)).ok()
     })
     .as_ref()
 }
 
 impl DevProvider {
-    /// An RS256 ID token for `user`, echoing the nonce, with `at_hash` for the access token.
+    /// An EdDSA ID token for `user`, echoing the nonce, with `at_hash` for the access token: the
+    /// left half of its SHA-512 hash, as OpenID Connect defines `at_hash` for Ed25519 (and as
+    /// `openidconnect` computes it on both sides, from the key's curve).
     fn id_token(&self, user: &DevUser, nonce: Option<String>, access_token: &str) -> Option<String> {
         let key = signing_key()?;
         let now = chrono::Utc::now();
@@ -409,9 +414,7 @@ impl DevProvider {
         )
         .set_nonce(nonce.map(Nonce::new));
         let token = openidconnect::AccessToken::new(access_token.to_owned());
-        let jwt =
-            CoreIdToken::new(claims, key, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, Some(&token), None)
-                .ok()?;
+        let jwt = CoreIdToken::new(claims, key, CoreJwsSigningAlgorithm::EdDsa, Some(&token), None).ok()?;
         Some(jwt.to_string())
     }
 }
@@ -426,7 +429,7 @@ async fn discovery(State(dev): State<Arc<DevProvider>>) -> Response {
         "jwks_uri": format!("{}/jwks", dev.loopback),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": ["EdDSA"],
         "scopes_supported": ["openid", "email", "profile"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
@@ -437,10 +440,11 @@ async fn discovery(State(dev): State<Arc<DevProvider>>) -> Response {
     .into_response()
 }
 
+/// The public half of the signing key: an OKP key on the Ed25519 curve (RFC 8037).
 async fn jwks() -> Response {
-    match tokio::task::spawn_blocking(signing_key).await {
-        Ok(Some(key)) => Json(json!({ "keys": [key.as_verification_key()] })).into_response(),
-        _ => token_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+    match signing_key() {
+        Some(key) => Json(json!({ "keys": [key.as_verification_key()] })).into_response(),
+        None => token_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
     }
 }
 
@@ -475,6 +479,8 @@ mod tests {
     use axum::body::Body;
     use axum::http::{HeaderMap, Request};
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use openidconnect::core::{CoreIdTokenVerifier, CoreJsonWebKeySet};
+    use openidconnect::{AccessTokenHash, JsonWebKey};
     use serde_json::Value;
     use tower::ServiceExt;
 
@@ -611,6 +617,67 @@ mod tests {
         let creds = [("client_id", CLIENT_ID), ("client_secret", SECRET)];
         let (status, _, body) = send(&dev, token_request(&code2, None, &creds)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// The ID token is EdDSA over Ed25519, its key is in the JWKS as an OKP key, and `at_hash` is the
+    /// left half of the access token's SHA-512 — checked by hand against the specifications, then the
+    /// way the client side checks it (`openidconnect`'s verifier and `AccessTokenHash`).
+    #[tokio::test]
+    async fn id_tokens_are_eddsa_with_a_sha512_at_hash_that_the_client_side_accepts() {
+        let dev = dev();
+        let (_, _, discovery) = send(
+            &dev,
+            Request::get("/dev-provider/.well-known/openid-configuration").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(discovery["id_token_signing_alg_values_supported"], json!(["EdDSA"]));
+        let (_, _, jwks) = send(&dev, Request::get("/dev-provider/jwks").body(Body::empty()).unwrap()).await;
+        let jwk = &jwks["keys"][0];
+        assert_eq!(
+            (jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["use"].as_str()),
+            (Some("OKP"), Some("Ed25519"), Some("sig"))
+        );
+        assert!(jwk.get("d").is_none(), "only the public half is published: {jwk}");
+
+        let code = code(&dev, "openid email").await;
+        let (_, _, body) = send(&dev, token_request(&code, Some(&basic(CLIENT_ID, SECRET)), &[])).await;
+        let (id_token, access_token) =
+            (body["id_token"].as_str().unwrap(), body["access_token"].as_str().unwrap());
+
+        // By hand: RFC 8037 (EdDSA, OKP), OpenID Connect Core §3.3.2.11 (at_hash) for Ed25519.
+        let parts: Vec<&str> = id_token.split('.').collect();
+        let decode = |s: &str| serde_json::from_slice::<Value>(&URL_SAFE_NO_PAD.decode(s).unwrap()).unwrap();
+        let (head, claims) = (decode(parts[0]), decode(parts[1]));
+        assert_eq!(head["alg"], "EdDSA");
+        assert_eq!(head["kid"], jwk["kid"]);
+        let x: [u8; 32] = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let signature: [u8; 64] = URL_SAFE_NO_PAD.decode(parts[2]).unwrap().try_into().unwrap();
+        let public = ed25519_dalek::VerifyingKey::from_bytes(&x).unwrap();
+        let signed = format!("{}.{}", parts[0], parts[1]);
+        public.verify_strict(signed.as_bytes(), &ed25519_dalek::Signature::from_bytes(&signature)).unwrap();
+        let sha512 = sha2::Sha512::digest(access_token.as_bytes());
+        assert_eq!(claims["at_hash"], URL_SAFE_NO_PAD.encode(&sha512[..32]));
+        assert_eq!(claims["nonce"], "n-1");
+
+        // As the client side does.
+        let set: CoreJsonWebKeySet = serde_json::from_value(jwks.clone()).unwrap();
+        let verifier = CoreIdTokenVerifier::new_public_client(
+            openidconnect::ClientId::new(CLIENT_ID.to_owned()),
+            IssuerUrl::new(ISSUER.to_owned()).unwrap(),
+            set,
+        )
+        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EdDsa]);
+        let token: CoreIdToken = id_token.parse().unwrap();
+        let claims = token.claims(&verifier, &Nonce::new("n-1".to_owned())).unwrap();
+        let key = token.signing_key(&verifier).unwrap();
+        assert_eq!(key.key_id().map(|k| k.as_str()), jwk["kid"].as_str());
+        let expected = AccessTokenHash::from_token(
+            &openidconnect::AccessToken::new(access_token.to_owned()),
+            &CoreJwsSigningAlgorithm::EdDsa,
+            key,
+        )
+        .unwrap();
+        assert_eq!(claims.access_token_hash(), Some(&expected));
     }
 
     #[test]
