@@ -15,10 +15,14 @@ use crate::domain::secret::{random_token, ClientSecret};
 use crate::domain::Email;
 use crate::templates::render;
 use axum::extract::{Form, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use axum_extra::headers::authorization::{Basic, Bearer};
+use axum_extra::headers::Authorization;
+use axum_extra::typed_header::TypedHeaderRejection;
+use axum_extra::TypedHeader;
 use base64::Engine;
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
@@ -314,30 +318,36 @@ fn token_error(status: StatusCode, error: &str) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], Json(json!({ "error": error }))).into_response()
 }
 
-/// Client authentication by HTTP Basic or by form fields (RFC 6749 §2.3.1).
-fn client_credentials(headers: &HeaderMap, form: &TokenRequest) -> Option<(String, String)> {
-    if let Some(basic) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-    {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(basic.trim()).ok()?;
-        let text = String::from_utf8(decoded).ok()?;
-        let (id, secret) = text.split_once(':')?;
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
-        };
-        return Some((decode(id)?, decode(secret)?));
+/// Client authentication by HTTP Basic or, with no `Authorization` header, by form fields
+/// (RFC 6749 §2.3.1). A header that is not valid Basic (another scheme, not base64, no colon) is
+/// a failed authentication, not a reason to look at the form: RFC 6749 §5.2 counts an unsupported
+/// method as `invalid_client`.
+fn client_credentials(
+    basic: Result<TypedHeader<Authorization<Basic>>, TypedHeaderRejection>,
+    form: &TokenRequest,
+) -> Option<(String, String)> {
+    match basic {
+        Ok(TypedHeader(Authorization(basic))) => {
+            // Basic carries the id and secret form-urlencoded (RFC 6749 §2.3.1), so that a
+            // colon in either survives.
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
+            };
+            Some((decode(basic.username())?, decode(basic.password())?))
+        }
+        Err(rejection) if rejection.is_missing() => {
+            Some((form.client_id.clone()?, form.client_secret.clone()?))
+        }
+        Err(_) => None,
     }
-    Some((form.client_id.clone()?, form.client_secret.clone()?))
 }
 
 async fn token(
     State(dev): State<Arc<DevProvider>>,
-    headers: HeaderMap,
+    basic: Result<TypedHeader<Authorization<Basic>>, TypedHeaderRejection>,
     Form(form): Form<TokenRequest>,
 ) -> Response {
-    match client_credentials(&headers, &form) {
+    match client_credentials(basic, &form) {
         Some((id, secret)) if id == dev.client_id && dev.client_secret.matches(&secret) => {}
         _ => return token_error(StatusCode::UNAUTHORIZED, "invalid_client"),
     }
@@ -396,8 +406,10 @@ fn signing_key() -> Option<&'static CoreEdDsaPrivateSigningKey> {
 
 impl DevProvider {
     /// An EdDSA ID token for `user`, echoing the nonce, with `at_hash` for the access token: the
-    /// left half of its SHA-512 hash, as OpenID Connect defines `at_hash` for Ed25519 (and as
-    /// `openidconnect` computes it on both sides, from the key's curve).
+    /// left half of its SHA-512 hash. `EdDSA` alone does not name a hash; the OpenID Connect working
+    /// group settled on SHA-512 for Ed25519 (connect issue #1125, now in the "Token Hash
+    /// Algorithms" implementer's guide), and `openidconnect` picks it from the key's curve on both
+    /// sides: here from our key, in the client from the provider's JWKS key.
     fn id_token(&self, user: &DevUser, nonce: Option<String>, access_token: &str) -> Option<String> {
         let key = signing_key()?;
         let now = chrono::Utc::now();
@@ -448,13 +460,14 @@ async fn jwks() -> Response {
     }
 }
 
-async fn userinfo(State(dev): State<Arc<DevProvider>>, headers: HeaderMap) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+/// Userinfo for a Bearer token (RFC 6750 §2.1). No header, another scheme or an unknown or
+/// expired token are all the same `invalid_token` (§3.1).
+async fn userinfo(
+    State(dev): State<Arc<DevProvider>>,
+    bearer: Result<TypedHeader<Authorization<Bearer>>, TypedHeaderRejection>,
+) -> Response {
     // `get` honours the time to live.
-    let user = token.and_then(|t| dev.tokens.get(t));
+    let user = bearer.ok().and_then(|TypedHeader(Authorization(b))| dev.tokens.get(b.token()));
     let Some(user) = user else {
         return (
             StatusCode::UNAUTHORIZED,
@@ -477,7 +490,7 @@ async fn userinfo(State(dev): State<Arc<DevProvider>>, headers: HeaderMap) -> Re
 mod tests {
     use super::*;
     use axum::body::Body;
-    use axum::http::{HeaderMap, Request};
+    use axum::http::{HeaderMap, HeaderValue, Request};
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     use openidconnect::core::{CoreIdTokenVerifier, CoreJsonWebKeySet};
     use openidconnect::{AccessTokenHash, JsonWebKey};
@@ -564,6 +577,14 @@ mod tests {
         request.body(Body::from(form(&fields))).unwrap()
     }
 
+    fn userinfo_request(authorization: Option<&str>) -> Request<Body> {
+        let mut request = Request::get("/dev-provider/userinfo");
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_code_is_single_use_even_when_two_token_requests_race() {
         let dev = dev();
@@ -617,6 +638,75 @@ mod tests {
         let creds = [("client_id", CLIENT_ID), ("client_secret", SECRET)];
         let (status, _, body) = send(&dev, token_request(&code2, None, &creds)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    #[tokio::test]
+    async fn malformed_or_wrong_client_authentication_is_invalid_client() {
+        let dev = dev();
+        let good_form = [("client_id", CLIENT_ID), ("client_secret", SECRET)];
+        let cases: &[(&str, Option<String>, Fields)] = &[
+            ("no authentication at all", None, &[]),
+            ("a wrong secret by Basic", Some(basic(CLIENT_ID, "wrong")), &[]),
+            ("a wrong client by Basic", Some(basic("other", SECRET)), &[]),
+            ("a wrong secret by form", None, &[("client_id", CLIENT_ID), ("client_secret", "wrong")]),
+            ("Basic that is not base64", Some("Basic !!not-base64!!".into()), &good_form),
+            ("Basic without a colon", Some(format!("Basic {}", STANDARD.encode("dev%3Aclient"))), &good_form),
+            (
+                "Basic that is not UTF-8",
+                Some(format!("Basic {}", STANDARD.encode([0xff, b':', 0xfe]))),
+                &good_form,
+            ),
+            ("Basic with nothing after it", Some("Basic".into()), &good_form),
+            // Another scheme is an unsupported method, not a reason to fall back to the form.
+            ("another scheme", Some("Bearer some-token".into()), &good_form),
+            // The parts must be form-urlencoded: sent raw, the colon in the client id splits there.
+            (
+                "Basic with the parts not encoded",
+                Some(format!("Basic {}", STANDARD.encode(format!("{CLIENT_ID}:{SECRET}")))),
+                &[],
+            ),
+        ];
+        for (case, authorization, extra) in cases {
+            let code = code(&dev, "openid").await;
+            let (status, headers, body) =
+                send(&dev, token_request(&code, authorization.as_deref(), extra)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{case}: {body}");
+            assert_eq!(body, json!({ "error": "invalid_client" }), "{case}");
+            assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{case}");
+        }
+    }
+
+    #[tokio::test]
+    async fn userinfo_answers_a_live_bearer_token_and_nothing_else() {
+        let dev = dev();
+        let code = code(&dev, "openid email").await;
+        let (_, _, body) = send(&dev, token_request(&code, Some(&basic(CLIENT_ID, SECRET)), &[])).await;
+        let access_token = body["access_token"].as_str().unwrap().to_owned();
+
+        let (status, _, body) = send(&dev, userinfo_request(Some(&format!("Bearer {access_token}")))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["email"], "alice@example.com");
+        assert_eq!(body["email_verified"], true);
+        assert_eq!(body["sub"], subject_for(&Email::parse("alice@example.com").unwrap()));
+
+        let refused = [
+            None,
+            Some("Bearer".to_owned()),
+            Some("Bearer not-a-token-we-issued".to_owned()),
+            Some(format!("Basic {access_token}")),
+            Some(format!("Token {access_token}")),
+            Some(format!("Bearer{access_token}")),
+        ];
+        for authorization in refused {
+            let (status, headers, body) = send(&dev, userinfo_request(authorization.as_deref())).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization:?}");
+            assert_eq!(
+                headers[header::WWW_AUTHENTICATE],
+                "Bearer error=\"invalid_token\"",
+                "{authorization:?}"
+            );
+            assert_eq!(body, json!({ "error": "invalid_token" }), "{authorization:?}");
+        }
     }
 
     /// The ID token is EdDSA over Ed25519, its key is in the JWKS as an OKP key, and `at_hash` is the
@@ -678,6 +768,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(claims.access_token_hash(), Some(&expected));
+    }
+
+    /// openidconnect's `at_hash` for an Ed25519 key against another implementation's published
+    /// example (the `oidc-token-hash` npm package, EdDSA with Ed25519).
+    #[test]
+    fn ed25519_at_hash_matches_an_independent_implementation() {
+        let token = "YmJiZTAwYmYtMzgyOC00NzhkLTkyOTItNjJjNDM3MGYzOWIy9sFhvH8K_x8UIHj1osisS57f5DduL-ar_\
+                     qw5jl3lthwpMjm283aVMQXDmoqqqydDSqJfbhptzw8rUVwkuQbolw";
+        let key = signing_key().unwrap().as_verification_key();
+        let hash = AccessTokenHash::from_token(
+            &openidconnect::AccessToken::new(token.to_owned()),
+            &CoreJwsSigningAlgorithm::EdDsa,
+            &key,
+        )
+        .unwrap();
+        assert_eq!(hash.as_str(), "EGEAhGYyfuwDaVTifvrWSoD5MSy_5hZPy6I7Vm-7pTQ");
     }
 
     #[test]
