@@ -1,8 +1,7 @@
 //! The `loginwith` command: parse arguments, load the configuration, call the library.
 
 use clap::{Parser, Subcommand};
-use loginwith::config::{default_file, Config, LogFormat, ProviderConfig, ProviderKind, Sources};
-use loginwith::state::redirect_uri;
+use loginwith::config::{default_file, Config, LogFormat, Sources};
 use loginwith::App;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,107 +65,22 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// `loginwith check`: the library's report, then an exit code (2 when a provider could not be
+/// discovered).
 fn check(config: &Config) -> ExitCode {
-    let base = config
-        .server
-        .public_url
-        .as_ref()
-        .map(|u| u.as_str().trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| format!("http://{}", config.server.bind));
-    println!("configuration OK");
-    println!("listen on:  {}", config.server.bind);
-    println!("public URL: {base}");
-    println!("database:   {}", redact_url(&config.database.url));
-    let mut ok = true;
-    for p in &config.providers {
-        println!();
-        println!("provider {} (\"Login with {}\")", p.name, p.display_name);
-        println!("  redirect URI to register: {}", redirect_uri(&base, &p.name));
-        println!("  links accounts by verified e-mail: {}", linking_line(p));
-        match &p.kind {
-            ProviderKind::Dev { .. } => {
-                println!("  built-in development provider (OpenID Connect, served at {base}/dev-provider/)")
-            }
-            ProviderKind::Oidc { issuer, .. } => {
-                println!("  OpenID Connect issuer: {issuer}");
-                match discover(config, p) {
-                    Ok(lines) => lines.iter().for_each(|l| println!("  {l}")),
-                    Err(err) => {
-                        ok = false;
-                        println!("  discovery FAILED: {err}");
-                        println!("  (the server still starts; this provider's button says it is unavailable until discovery succeeds)");
-                    }
-                }
-            }
-            ProviderKind::OAuth2 { authorize_url, .. } => println!("  authorize: {authorize_url}"),
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
         }
-    }
-    if config.dev_provider_by_default {
-        println!();
-        println!("No provider has credentials, so only the development provider is enabled.");
-        println!(
-            "Set GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET or GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET to add one."
-        );
-    }
-    if ok {
+    };
+    let report = runtime.block_on(loginwith::check(config));
+    print!("{report}");
+    if report.ok() {
         ExitCode::SUCCESS
     } else {
-        println!();
-        println!("error: some providers could not be discovered (see above)");
         ExitCode::from(2)
-    }
-}
-
-/// Whether a provider's verified addresses may log into an existing account, and why.
-fn linking_line(p: &ProviderConfig) -> &'static str {
-    use loginwith::providers::Preset;
-    match (p.preset, p.trust_email_verified) {
-        (Some(Preset::Dev), _) => "no (the development provider believes anything typed into it)",
-        (Some(Preset::Google), true) => {
-            "yes (only @gmail.com and Workspace addresses, where Google is authoritative)"
-        }
-        (Some(Preset::Microsoft), true) => "yes (only addresses with xms_edov, verified by the domain owner)",
-        (Some(Preset::Github), true) => "yes (the primary verified address)",
-        (_, true) => "yes (trust_email_verified = true)",
-        (Some(Preset::Gitlab), false) => {
-            "no (a self-hosted GitLab; set trust_email_verified = true if its admins verify addresses)"
-        }
-        (_, false) => "no (set trust_email_verified = true only if this provider really verifies addresses)",
-    }
-}
-
-/// Fetches an OpenID Connect provider's discovery document and key set, as the server would.
-fn discover(config: &Config, p: &ProviderConfig) -> Result<Vec<String>, String> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let http = loginwith::oauth::http::ProviderHttp::new(&config.http).map_err(|e| e.to_string())?;
-        let dev = loginwith::providers::dev::DevEndpoints {
-            issuer: String::new(),
-            discovery_url: url::Url::parse("http://127.0.0.1/").map_err(|e| e.to_string())?,
-            client_secret: loginwith::domain::secret::ClientSecret::new(""),
-        };
-        let provider = loginwith::providers::Provider::from_config(p, &dev)
-            .ok_or("no discovery URL can be made from the issuer")?;
-        let oidc = provider.oidc().ok_or("not an OpenID Connect provider")?;
-        let d = oidc.ensure_discovered(&http).await.map_err(|e| e.to_string())?;
-        Ok(vec![
-            format!("discovery OK: issuer {}", d.issuer),
-            format!("  authorization endpoint: {}", d.authorize_url),
-            format!("  token endpoint: {}", d.token_url),
-            format!("  ID token algorithms: {}", d.algorithms.join(", ")),
-            format!("  iss in authorization responses (RFC 9207): {}", d.iss_parameter_supported),
-        ])
-    })
-}
-
-/// Hides a password in a database URL.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("redacted"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
 
@@ -182,7 +96,7 @@ fn serve(config: Config) -> ExitCode {
         let app = match App::build(config).await {
             Ok(app) => app,
             Err(err) => {
-                tracing::error!("cannot start: {}", loginwith::error::error_chain(&err));
+                tracing::error!("cannot start: {}", loginwith::error_chain(&err));
                 return ExitCode::FAILURE;
             }
         };

@@ -158,7 +158,7 @@ pub fn excerpt(text: &str) -> String {
 }
 
 /// An error and its causes, on one line (the library's own formatter).
-pub use loginwith::error::error_chain;
+pub use loginwith::error_chain;
 
 fn classify(err: &reqwest::Error) -> &'static str {
     if err.is_timeout() {

@@ -22,9 +22,6 @@ mod env;
 mod provider;
 mod walk;
 
-use crate::domain::secret::{ClientSecret, SecretKey};
-use crate::domain::{Issuer, ProviderName, ReturnTo};
-use crate::providers::Preset;
 use env::{provider_names_in, seed_env_vars, EnvStrings, ENV_ENABLED_PRESETS};
 use figment::providers::{Format, Toml};
 use figment::value::Dict;
@@ -40,7 +37,9 @@ use walk::Walk;
 /// The protocol choices moved to [`crate::providers`], which owns them; named here too so that
 /// code written against `config::{TokenAuth, ResponseMode, UserinfoPointers}` (the callback route,
 /// the OpenID Connect module) keeps compiling. New code imports them from `providers`.
-pub use crate::providers::{ResponseMode, TokenAuth, UserinfoPointers};
+pub use crate::domain::secret::{ClientSecret, SecretKey};
+pub use crate::domain::{Issuer, ProviderName, ReturnTo};
+pub use crate::providers::{Preset, ResponseMode, TokenAuth, UserinfoPointers};
 
 /// The default address: loopback only, the port the seed used.
 pub const DEFAULT_BIND: &str = "127.0.0.1:5000";

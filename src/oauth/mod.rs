@@ -77,13 +77,6 @@ pub enum ProviderError {
     BadProfile(String),
 }
 
-impl ProviderError {
-    /// True for errors that are the provider being too slow (504), false for the rest (502).
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, ProviderError::Timeout { .. })
-    }
-}
-
 /// Everything the code exchange needs about the client.
 #[derive(Debug)]
 pub struct ClientCredentials<'a> {

@@ -39,6 +39,16 @@ macro_rules! db_tests {
     };
 }
 
+/// `len` random lower-case letters and digits (database names, forged key ids).
+pub fn random_name(len: usize) -> String {
+    use rand::Rng;
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(len)
+        .map(|c| (c as char).to_ascii_lowercase())
+        .collect()
+}
+
 /// The admin URL tests create their databases through.
 pub fn postgres_admin_url() -> String {
     std::env::var("LOGINWITH_TEST_POSTGRES_URL")
@@ -89,10 +99,7 @@ impl TestDb {
             }
             Db::Postgres => {
                 use sqlx::{Connection, Executor};
-                let name = format!(
-                    "loginwith_test_{}",
-                    loginwith::domain::secret::random_token(9).to_lowercase().replace(['-', '_'], "x")
-                );
+                let name = format!("loginwith_test_{}", random_name(12));
                 let admin = postgres_admin_url();
                 let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to PostgreSQL");
                 conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
@@ -248,9 +255,8 @@ pub async fn spawn_app_on_with_server(test_db: Arc<TestDb>, server_keys: &str, e
         test_db.url
     );
     let config = Config::from_toml(&toml).unwrap_or_else(|e| panic!("test configuration: {e}"));
-    let app = App::build(config)
-        .await
-        .unwrap_or_else(|e| panic!("app start: {}", loginwith::error::error_chain(&e)));
+    let app =
+        App::build(config).await.unwrap_or_else(|e| panic!("app start: {}", loginwith::error_chain(&e)));
     let port = app.port();
     let store = app.loginwith().store().clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -351,7 +357,7 @@ impl TestApp {
         let lw = build(loginwith::Loginwith::builder(config))
             .build()
             .await
-            .unwrap_or_else(|e| panic!("loginwith: {}", loginwith::error::error_chain(&e)));
+            .unwrap_or_else(|e| panic!("loginwith: {}", loginwith::error_chain(&e)));
         let router = host(&lw);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -306,8 +306,7 @@ async fn a_hook_refusing_a_returning_user_does_not_touch_them(db: Db) {
     let (app, log) = with_hook(db, &mock).await;
     app.login_dev("regular@example.com", false).await;
     let (_, me) = app.api_me().await;
-    let before =
-        app.store.user(loginwith::domain::UserId(me["id"].as_i64().unwrap())).await.unwrap().unwrap();
+    let before = app.store.user(loginwith::UserId(me["id"].as_i64().unwrap())).await.unwrap().unwrap();
     app.logout().await;
     *log.refuse.lock().unwrap() = Some("Your account is suspended.".into());
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -316,7 +315,7 @@ async fn a_hook_refusing_a_returning_user_does_not_touch_them(db: Db) {
     expect_page(app.complete_callback(&callback).await, StatusCode::FORBIDDEN, "Your account is suspended.")
         .await;
     app.assert_logged_out().await;
-    let after = app.store.user(loginwith::domain::UserId(before.id)).await.unwrap().unwrap();
+    let after = app.store.user(loginwith::UserId(before.id)).await.unwrap().unwrap();
     assert_eq!(after.last_login_at, before.last_login_at, "the refused login was not stamped");
     assert!(!after.email_verified, "nor did it mark the address verified");
 }
@@ -420,8 +419,8 @@ async fn after_login_and_after_logout_say_where_a_browser_lands(db: Db) {
         db,
         |config| {
             mount(config, "/auth");
-            config.server.after_login = loginwith::domain::ReturnTo::parse("/plain");
-            config.server.after_logout = loginwith::domain::ReturnTo::parse("/");
+            config.server.after_login = loginwith::ReturnTo::parse("/plain");
+            config.server.after_logout = loginwith::ReturnTo::parse("/");
         },
         |lw| lw.layer(host_routes().merge(lw.routes())),
     )

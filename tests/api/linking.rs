@@ -189,7 +189,7 @@ async fn a_changed_issuer_never_reaches_the_old_issuers_users(db: Db) {
     assert!(page.contains("nobody was logged in"), "{page}");
     app.assert_logged_out().await;
     assert_eq!(app.user_count().await, 1, "no user written");
-    let account = app.store.account(loginwith::domain::UserId(first["id"].as_i64().unwrap())).await.unwrap();
+    let account = app.store.account(loginwith::UserId(first["id"].as_i64().unwrap())).await.unwrap();
     let account = account.expect("the old user is still there");
     assert_eq!(account.user.email, "first@example.com", "the old user is untouched");
 }

@@ -618,7 +618,7 @@ async fn a_flood_of_unknown_kids_refetches_at_most_once_per_10_seconds(db: Db) {
         let fake = &fake;
         async move {
             for (i, (_, attempt)) in flights.iter().enumerate() {
-                let kid = format!("forged-{}", loginwith::domain::secret::random_token(8));
+                let kid = format!("forged-{}", crate::helpers::random_name(10));
                 fake.set_id_token_for_code(
                     &format!("code-{i}"),
                     fake.sign(fake.claims(&attempt.nonce), &rsa_key(RSA2_PEM, &kid)),

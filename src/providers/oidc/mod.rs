@@ -33,9 +33,8 @@ use discovery::{fetch_jwks, DiscoveryState, EndpointRule};
 use keys::{KeyCache, Refresh};
 use url::Url;
 
-pub use discovery::{Discovered, DiscoveryError, DISCOVERY_RETRY_INTERVAL, MS_CONSUMERS_TENANT};
-pub use id_token::{ExtraClaims, IdToken, IdTokenClaims, IdTokenError, IAT_SKEW};
-pub use keys::JWKS_REFETCH_INTERVAL;
+pub use discovery::{Discovered, DiscoveryError};
+pub use id_token::IdTokenError;
 
 /// Provider-specific rules on top of OpenID Connect.
 #[derive(Debug, Clone, PartialEq, Eq)]

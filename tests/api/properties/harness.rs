@@ -143,7 +143,7 @@ pub(super) async fn observe(request: reqwest::RequestBuilder) -> Result<Answer, 
         Ok(Err(e)) => {
             return Err(TestCaseError::fail(format!(
                 "no response — the connection failed, as when a handler panics: {}",
-                loginwith::error::error_chain(&e)
+                loginwith::error_chain(&e)
             )))
         }
         Ok(Ok(r)) => r,

@@ -1,0 +1,152 @@
+//! `loginwith check`: what a configuration amounts to, provider by provider, as a report a person
+//! reads before deploying: the redirect URI to register at each provider, whether its verified
+//! addresses may link accounts, and for OpenID Connect providers whether discovery and the key
+//! set can be fetched now (the server would start anyway; their buttons would say "unavailable").
+
+use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::domain::secret::ClientSecret;
+use crate::oauth::http::ProviderHttp;
+use crate::providers::dev::DevEndpoints;
+use crate::providers::{Preset, Provider};
+use crate::state::redirect_uri;
+use std::fmt::{self, Write};
+
+/// What [`check`] found: the text to print, and whether every provider answered.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    text: String,
+    ok: bool,
+}
+
+impl CheckReport {
+    /// False when an OpenID Connect provider could not be discovered.
+    pub fn ok(&self) -> bool {
+        self.ok
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Checks a configuration: see the module doc. It calls OpenID Connect providers' discovery
+/// documents and key sets, with the configured HTTP limits; it prints no secret.
+///
+/// ```no_run
+/// # async fn run() {
+/// let config = loginwith::Config::development("sqlite://app.db");
+/// let report = loginwith::check(&config).await;
+/// print!("{report}");
+/// assert!(report.ok());
+/// # }
+/// ```
+pub async fn check(config: &Config) -> CheckReport {
+    let mut out = String::new();
+    let base = config
+        .server
+        .public_url
+        .as_ref()
+        .map(|u| u.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("http://{}", config.server.bind));
+    let _ = writeln!(out, "configuration OK");
+    let _ = writeln!(out, "listen on:  {}", config.server.bind);
+    let _ = writeln!(out, "public URL: {base}");
+    let _ = writeln!(out, "database:   {}", redact_url(&config.database.url));
+    let mut ok = true;
+    for p in &config.providers {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "provider {} (\"Login with {}\")", p.name, p.display_name);
+        let _ = writeln!(out, "  redirect URI to register: {}", redirect_uri(&base, &p.name));
+        let _ = writeln!(out, "  links accounts by verified e-mail: {}", linking_line(p));
+        match &p.kind {
+            ProviderKind::Dev { .. } => {
+                let _ = writeln!(
+                    out,
+                    "  built-in development provider (OpenID Connect, served at {base}/dev-provider/)"
+                );
+            }
+            ProviderKind::Oidc { issuer, .. } => {
+                let _ = writeln!(out, "  OpenID Connect issuer: {issuer}");
+                match discover(config, p).await {
+                    Ok(lines) => lines.iter().for_each(|l| {
+                        let _ = writeln!(out, "  {l}");
+                    }),
+                    Err(err) => {
+                        ok = false;
+                        let _ = writeln!(out, "  discovery FAILED: {err}");
+                        let _ = writeln!(
+                            out,
+                            "  (the server still starts; this provider's button says it is unavailable until discovery succeeds)"
+                        );
+                    }
+                }
+            }
+            ProviderKind::OAuth2 { authorize_url, .. } => {
+                let _ = writeln!(out, "  authorize: {authorize_url}");
+            }
+        }
+    }
+    if config.dev_provider_by_default {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "No provider has credentials, so only the development provider is enabled.");
+        let _ = writeln!(
+            out,
+            "Set GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET or GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET to add one."
+        );
+    }
+    if !ok {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "error: some providers could not be discovered (see above)");
+    }
+    CheckReport { text: out, ok }
+}
+
+/// Whether a provider's verified addresses may log into an existing account, and why.
+fn linking_line(p: &ProviderConfig) -> &'static str {
+    match (p.preset, p.trust_email_verified) {
+        (Some(Preset::Dev), _) => "no (the development provider believes anything typed into it)",
+        (Some(Preset::Google), true) => {
+            "yes (only @gmail.com and Workspace addresses, where Google is authoritative)"
+        }
+        (Some(Preset::Microsoft), true) => "yes (only addresses with xms_edov, verified by the domain owner)",
+        (Some(Preset::Github), true) => "yes (the primary verified address)",
+        (_, true) => "yes (trust_email_verified = true)",
+        (Some(Preset::Gitlab), false) => {
+            "no (a self-hosted GitLab; set trust_email_verified = true if its admins verify addresses)"
+        }
+        (_, false) => "no (set trust_email_verified = true only if this provider really verifies addresses)",
+    }
+}
+
+/// Fetches an OpenID Connect provider's discovery document and key set, as the server would.
+async fn discover(config: &Config, p: &ProviderConfig) -> Result<Vec<String>, String> {
+    let http = ProviderHttp::new(&config.http).map_err(|e| e.to_string())?;
+    let dev = DevEndpoints {
+        issuer: String::new(),
+        discovery_url: url::Url::parse("http://127.0.0.1/").map_err(|e| e.to_string())?,
+        client_secret: ClientSecret::new(""),
+    };
+    let provider = Provider::from_config(p, &dev).ok_or("no discovery URL can be made from the issuer")?;
+    let oidc = provider.oidc().ok_or("not an OpenID Connect provider")?;
+    let d = oidc.ensure_discovered(&http).await.map_err(|e| e.to_string())?;
+    Ok(vec![
+        format!("discovery OK: issuer {}", d.issuer),
+        format!("  authorization endpoint: {}", d.authorize_url),
+        format!("  token endpoint: {}", d.token_url),
+        format!("  ID token algorithms: {}", d.algorithms.join(", ")),
+        format!("  iss in authorization responses (RFC 9207): {}", d.iss_parameter_supported),
+    ])
+}
+
+/// Hides a password in a database URL.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
