@@ -54,7 +54,16 @@ pub enum StartError {
     PublicUrlNeeded(SocketAddr),
 }
 
-/// The ready server.
+/// The ready server: what `loginwith serve` runs.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = loginwith::Config::from_toml("[server]\nbind = \"127.0.0.1:5000\"\n")?;
+/// let app = loginwith::App::build(config).await?;
+/// println!("open {}/", app.public_url());
+/// app.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct App {
     listener: TcpListener,

@@ -13,7 +13,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// One login, as the host's hook sees it.
+/// One login, as the host's hook ([`crate::LoginwithBuilder::on_login`]) sees it.
+///
+/// The hook runs once per login, after loginwith has decided who this is and before the browser
+/// is logged in. It sees the user row as stored (so a new user already has its id, for the host's
+/// own tables), the identity the provider vouched for, and whether the user or the link is new.
+/// When it refuses ([`LoginRefused`]), nothing this login wrote remains: a new user or a new link
+/// is deleted again, and a returning user's row is not touched at all (the hook runs before the
+/// login is stamped). Nobody is logged in and the refusal's message is shown on loginwith's error
+/// page.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LoginEvent {

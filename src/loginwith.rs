@@ -198,7 +198,7 @@ impl Loginwith {
 impl LoginwithBuilder {
     /// Runs `hook` at every login, after loginwith has decided who this is and before the browser
     /// is logged in; returning [`LoginRefused`] refuses the login, writes nothing and shows its
-    /// message. See [`crate::hooks`].
+    /// message. See [`LoginEvent`] for what the hook sees, and what a refusal undoes.
     ///
     /// ```no_run
     /// use loginwith::{Config, LoginEvent, LoginRefused, Loginwith};

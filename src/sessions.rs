@@ -9,7 +9,6 @@
 
 use crate::domain::secret::{random_token, SecretKey};
 use crate::store::Pool;
-use sha2::{Digest, Sha512};
 use std::path::Path;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::service::SignedCookie;
@@ -252,8 +251,20 @@ pub(crate) fn signing_key(secret: Option<&SecretKey>, file: &Path) -> Result<Key
         Some(secret) => secret.clone(),
         None => load_or_create_key_file(file)?,
     };
-    // cookie's Key wants 64 bytes; SHA-512 of the configured secret gives exactly that.
-    Ok(Key::from(&Sha512::digest(secret.expose().as_bytes())))
+    // HKDF from the configured secret to the 64 bytes cookie's Key wants, by the cookie crate
+    // itself. The configuration and the key file guarantee the 32 bytes it needs (below that it
+    // would panic), checked again here rather than trusted.
+    let bytes = secret.expose().as_bytes();
+    if bytes.len() < 32 {
+        return Err(KeyFileError {
+            path: file.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the secret key is shorter than 32 bytes",
+            ),
+        });
+    }
+    Ok(Key::derive_from(bytes))
 }
 
 fn load_or_create_key_file(path: &Path) -> Result<SecretKey, KeyFileError> {

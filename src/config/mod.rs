@@ -34,9 +34,9 @@ use std::time::Duration;
 use url::Url;
 use walk::Walk;
 
-/// The protocol choices moved to [`crate::providers`], which owns them; named here too so that
-/// code written against `config::{TokenAuth, ResponseMode, UserinfoPointers}` (the callback route,
-/// the OpenID Connect module) keeps compiling. New code imports them from `providers`.
+// The types that the configuration's public fields are made of, so that code which builds or
+// reads a `Config` can name them (they live in private modules: `domain` owns the validated
+// values and secrets, `providers` the presets and protocol choices).
 pub use crate::domain::secret::{ClientSecret, SecretKey};
 pub use crate::domain::{Issuer, ProviderName, ReturnTo};
 pub use crate::providers::{Preset, ResponseMode, TokenAuth, UserinfoPointers};
@@ -194,7 +194,7 @@ pub enum LogFormat {
 /// addresses are compared.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessConfig {
-    /// Whole addresses (`alice@example.com`), each one that [`crate::domain::Email`] accepts.
+    /// Whole addresses (`alice@example.com`), lower-cased.
     pub allowed_emails: Vec<String>,
     /// Domain names (`example.com`): an address whose part after the `@` is exactly one of these.
     pub allowed_domains: Vec<String>,
@@ -304,8 +304,7 @@ pub enum ProviderKind {
         /// The issuer, exactly as configured (trailing slash included).
         issuer: Issuer,
         /// Microsoft Entra ID only: `common`, `organizations`, `consumers`, a tenant id or a
-        /// domain; `None` means the tenant named in the issuer's path (see
-        /// [`crate::providers::microsoft`]).
+        /// domain; `None` means the tenant named in the issuer's path.
         tenant: Option<String>,
         /// Accept ID tokens signed with the client secret (HS256/384/512). Off unless configured.
         allow_hmac_id_tokens: bool,
@@ -430,7 +429,25 @@ impl Config {
         Self::from_figment(&figment)
     }
 
-    /// Loads and validates a configuration from TOML text alone (used by tests and `check`).
+    /// Loads and validates a configuration from TOML text alone. Every problem is reported at
+    /// once, each with its key.
+    ///
+    /// ```
+    /// use loginwith::Config;
+    ///
+    /// let config = Config::from_toml(r#"
+    ///     [server]
+    ///     public_url = "https://example.com/auth"
+    ///     secret_key = "a-long-random-string-of-at-least-32-characters"
+    ///     [providers.github]
+    ///     client_id = "id"
+    ///     client_secret = "secret"
+    /// "#).unwrap();
+    /// assert_eq!(config.providers[0].name.as_str(), "github");
+    ///
+    /// let errors = Config::from_toml("[server]\nbind = 5\ncolour = 1\n").unwrap_err();
+    /// assert_eq!(errors.0.len(), 2);
+    /// ```
     pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
         Self::from_figment(&Figment::from(Toml::string(text)))
     }
@@ -470,7 +487,14 @@ impl Config {
     }
 
     /// A configuration for tests and embedding: loopback on a random port, the given database, no
-    /// file, the development provider.
+    /// file, the development provider. Set `server.public_url` to where browsers reach you (its
+    /// path is where loginwith mounts its routes).
+    ///
+    /// ```
+    /// let mut config = loginwith::Config::development("sqlite://app.db");
+    /// config.server.public_url = Some("http://127.0.0.1:3000/auth".parse().unwrap());
+    /// assert!(config.dev_provider_by_default);
+    /// ```
     pub fn development(database_url: &str) -> Self {
         Config {
             server: ServerConfig {

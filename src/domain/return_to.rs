@@ -24,6 +24,15 @@ const MAX_LEN: usize = 2048;
 
 impl ReturnTo {
     /// Accepts a same-origin relative path, or says no (the caller falls back to its default).
+    ///
+    /// ```
+    /// use loginwith::ReturnTo;
+    ///
+    /// assert_eq!(ReturnTo::parse("/private?tab=2").unwrap().as_str(), "/private?tab=2");
+    /// for trick in ["https://evil.example", "//evil.example", "/\\evil.example", "/%2F/evil.example"] {
+    ///     assert!(ReturnTo::parse(trick).is_none(), "{trick}");
+    /// }
+    /// ```
     pub fn parse(raw: &str) -> Option<Self> {
         if raw.len() > MAX_LEN || !is_safe_path(raw) || raw.chars().any(char::is_whitespace) {
             return None;

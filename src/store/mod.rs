@@ -244,6 +244,14 @@ impl Store {
     }
 
     /// A user by id (for embedding apps: `CurrentUser::id` → the full row).
+    ///
+    /// ```no_run
+    /// # async fn page(lw: loginwith::Loginwith, user: loginwith::CurrentUser) -> Result<(), loginwith::StoreError> {
+    /// if let Some(row) = lw.store().user(loginwith::UserId(user.id)).await? {
+    ///     println!("{} since {}", row.username, row.created_at);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(&sql).bind(id.0).fetch_optional(pool).await?))
