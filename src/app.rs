@@ -14,6 +14,7 @@ use url::Url;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// The listener could not bind.
     #[error("cannot listen on {addr}")]

@@ -105,6 +105,7 @@ fn known(table: &str) -> &'static [&'static str] {
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// `[server]`
     pub server: ServerConfig,
@@ -126,6 +127,7 @@ pub struct Config {
 
 /// `[server]`
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Address to listen on.
     pub bind: SocketAddr,
@@ -156,6 +158,7 @@ pub struct ServerConfig {
 /// `[limits]`: how many requests one client address may make per minute to each area; 0 means
 /// no limit. A client over its limit gets 429 with `Retry-After`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LimitsConfig {
     /// `/authorize/NAME` (starting a login; each start writes a pending attempt).
     pub authorize_per_minute: u32,
@@ -174,6 +177,7 @@ impl Default for LimitsConfig {
 
 /// `[log]`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct LogConfig {
     /// Text for people or JSON lines for log collectors.
     pub format: LogFormat,
@@ -193,6 +197,7 @@ pub enum LogFormat {
 /// default) means everyone who can log in with a configured provider. Entries are lower-cased, as
 /// addresses are compared.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AccessConfig {
     /// Whole addresses (`alice@example.com`), lower-cased.
     pub allowed_emails: Vec<String>,
@@ -224,6 +229,7 @@ impl AccessConfig {
 
 /// `[database]`
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DatabaseConfig {
     /// `sqlite://PATH` or `postgres://...`
     pub url: String,
@@ -231,6 +237,7 @@ pub struct DatabaseConfig {
 
 /// `[http]`: limits on every call to a provider.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HttpConfig {
     /// Time allowed to open a connection.
     pub connect_timeout: Duration,
@@ -255,6 +262,7 @@ impl Default for HttpConfig {
 /// that its protocol needs, so a provider without its endpoints or its issuer cannot be built,
 /// and nothing downstream checks for them again.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProviderConfig {
     /// The table's name, used in `/authorize/NAME` and `/callback/NAME`.
     pub name: ProviderName,

@@ -23,6 +23,7 @@ const CAPACITY: usize = 4_096;
 
 /// A user and the identities that log into them.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Account {
     /// The user row.
     pub user: User,

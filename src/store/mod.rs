@@ -47,6 +47,7 @@ macro_rules! on_pool {
 
 /// A database error, with what we were doing.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// Could not open or migrate the database.
     #[error("cannot open the database")]
@@ -96,6 +97,7 @@ pub struct Store {
 
 /// A user row.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[non_exhaustive]
 pub struct User {
     /// Our id.
     pub id: i64,
@@ -117,6 +119,7 @@ pub struct User {
 
 /// An identity row, as `/api/me` shows it.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow)]
+#[non_exhaustive]
 pub struct Identity {
     /// Provider name.
     pub provider: String,
