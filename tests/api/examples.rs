@@ -6,6 +6,9 @@
 #[path = "../../examples/embed.rs"]
 #[allow(dead_code)]
 mod embed;
+#[path = "../../examples/own_users.rs"]
+#[allow(dead_code)]
+mod own_users;
 
 use crate::db_tests;
 use crate::helpers::*;
@@ -17,6 +20,8 @@ db_tests!(
     embed_greets_a_visitor_and_then_the_logged_in_user_on_its_own_start_page,
     embed_sends_a_browser_from_the_private_page_to_log_in_and_back,
     embed_answers_401_json_to_an_api_client_on_the_private_page,
+    own_users_first_login_creates_the_profile_and_each_later_login_counts,
+    own_users_refuses_a_blocked_address_and_writes_neither_user_nor_profile,
 );
 
 async fn embed_greets_a_visitor_and_then_the_logged_in_user_on_its_own_start_page(db: Db) {
@@ -50,4 +55,41 @@ async fn embed_answers_401_json_to_an_api_client_on_the_private_page(db: Db) {
         app.client.get(app.url("/private")).header(header::ACCEPT, "application/json").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.json::<serde_json::Value>().await.unwrap(), json!({"error": "unauthenticated"}));
+}
+
+/// The `logins` column of a user's profile row, `None` without a row.
+async fn profile_logins(app: &TestApp, user_id: i64) -> Option<i64> {
+    query_i64(&app.db, &format!("SELECT logins FROM profiles WHERE user_id = {user_id}")).await
+}
+
+async fn own_users_first_login_creates_the_profile_and_each_later_login_counts(db: Db) {
+    let app = TestApp::serve_router(db, "/auth", own_users::app).await;
+    app.login_dev("ada@example.com", true).await;
+    let (_, me) = app.api_me().await;
+    let id = me["id"].as_i64().unwrap();
+    assert_eq!(profile_logins(&app, id).await, Some(1), "the first login creates the profile");
+    let page = expect_page(app.get("/me").await, StatusCode::OK, "<h1>ada</h1>").await;
+    assert!(page.contains("Logins: 1"), "{page}");
+
+    app.logout().await;
+    app.login_dev("ada@example.com", true).await;
+    assert_eq!(profile_logins(&app, id).await, Some(2), "a returning user's login counts");
+    expect_page(app.get("/me").await, StatusCode::OK, "Logins: 2").await;
+    assert_eq!(app.user_count().await, 1);
+    assert_eq!(query_i64(&app.db, "SELECT COUNT(*) FROM profiles").await, Some(1));
+}
+
+async fn own_users_refuses_a_blocked_address_and_writes_neither_user_nor_profile(db: Db) {
+    let app = TestApp::serve_router(db, "/auth", own_users::app).await;
+    // Upper case in the domain does not get past the blocklist.
+    let authorize = app.begin_login("dev").await;
+    let callback = app.dev_decide(&authorize, "Mallory@Blocked.Example", true, true).await;
+    let refused = app.complete_callback(&callback).await;
+    let page =
+        expect_page(refused, StatusCode::FORBIDDEN, "Addresses at blocked.example may not log in here.")
+            .await;
+    assert!(page.contains("Nobody was logged in"), "loginwith's refusal page: {page}");
+    app.assert_logged_out().await;
+    assert_eq!(app.user_count().await, 0, "the new user was taken back");
+    assert_eq!(query_i64(&app.db, "SELECT COUNT(*) FROM profiles").await, Some(0));
 }
