@@ -6,6 +6,9 @@
 #[path = "../../examples/embed.rs"]
 #[allow(dead_code)]
 mod embed;
+#[path = "../../examples/mounted.rs"]
+#[allow(dead_code)]
+mod mounted;
 #[path = "../../examples/own_users.rs"]
 #[allow(dead_code)]
 mod own_users;
@@ -22,6 +25,9 @@ db_tests!(
     embed_answers_401_json_to_an_api_client_on_the_private_page,
     own_users_first_login_creates_the_profile_and_each_later_login_counts,
     own_users_refuses_a_blocked_address_and_writes_neither_user_nor_profile,
+    mounted_host_pages_carry_the_host_csp_and_none_of_loginwiths_headers,
+    mounted_loginwith_answers_only_under_auth,
+    mounted_login_under_auth_shows_the_user_on_the_host_start_page,
 );
 
 async fn embed_greets_a_visitor_and_then_the_logged_in_user_on_its_own_start_page(db: Db) {
@@ -92,4 +98,52 @@ async fn own_users_refuses_a_blocked_address_and_writes_neither_user_nor_profile
     app.assert_logged_out().await;
     assert_eq!(app.user_count().await, 0, "the new user was taken back");
     assert_eq!(query_i64(&app.db, "SELECT COUNT(*) FROM profiles").await, Some(0));
+}
+
+/// The headers loginwith puts on its own pages, none of which belongs on the host's.
+const LOGINWITH_HEADERS: [header::HeaderName; 3] =
+    [header::X_FRAME_OPTIONS, header::CACHE_CONTROL, header::REFERRER_POLICY];
+
+async fn mounted_host_pages_carry_the_host_csp_and_none_of_loginwiths_headers(db: Db) {
+    let app = TestApp::serve_router(db, "/auth", mounted::app).await;
+    for path in ["/", "/app.js"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers();
+        assert_eq!(headers[header::CONTENT_SECURITY_POLICY], mounted::HOST_CSP, "{path}");
+        for name in &LOGINWITH_HEADERS {
+            assert!(headers.get(name).is_none(), "{path} carries loginwith's {name}");
+        }
+    }
+    let script = app.get("/app.js").await;
+    assert!(script.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"));
+
+    let own = app.get("/auth/").await;
+    assert_eq!(own.status(), StatusCode::OK);
+    let csp = own.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "loginwith's own policy, not the host's: {csp}");
+    assert_eq!(own.headers()[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(own.headers()[header::CACHE_CONTROL], "no-store");
+}
+
+async fn mounted_loginwith_answers_only_under_auth(db: Db) {
+    let app = TestApp::serve_router(db, "/auth", mounted::app).await;
+    for path in ["/healthz", "/authorize/dev", "/api/me", "/logout", "/dev-provider/jwks", "/static/app.css"]
+    {
+        assert_eq!(app.get(path).await.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(app.get("/auth/healthz").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/auth/dev-provider/jwks").await.status(), StatusCode::OK);
+}
+
+async fn mounted_login_under_auth_shows_the_user_on_the_host_start_page(db: Db) {
+    let app = TestApp::serve_router(db, "/auth", mounted::app).await;
+    expect_page(app.get("/").await, StatusCode::OK, "<h1>Welcome</h1>").await;
+    let authorize = app.begin_login("dev").await;
+    assert!(authorize.starts_with(&app.url("/auth/dev-provider/authorize?")), "{authorize}");
+    assert_eq!(query_param(&authorize, "redirect_uri").unwrap(), app.url("/auth/callback/dev"));
+    app.login_dev("carol@example.com", true).await;
+    let home = app.get("/").await;
+    assert_eq!(home.headers()[header::CONTENT_SECURITY_POLICY], mounted::HOST_CSP);
+    expect_page(home, StatusCode::OK, "<h1>Hello carol</h1>").await;
 }
