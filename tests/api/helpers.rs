@@ -153,6 +153,26 @@ pub async fn execute(db: &TestDb, sql: &str) {
     }
 }
 
+/// The one number a query returns (`SELECT COUNT(*) ...`, a column of one row), or `None` when it
+/// returns no row: for checking what a host app wrote into its own tables.
+pub async fn query_i64(db: &TestDb, sql: &str) -> Option<i64> {
+    use sqlx::Connection;
+    match db.kind {
+        Db::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect to SQLite");
+            let n = sqlx::query_scalar(sql).fetch_optional(&mut conn).await.expect("query");
+            let _ = conn.close().await;
+            n
+        }
+        Db::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect to PostgreSQL");
+            let n = sqlx::query_scalar(sql).fetch_optional(&mut conn).await.expect("query");
+            let _ = conn.close().await;
+            n
+        }
+    }
+}
+
 /// How many stored sessions expire after `after` (all of them with `None`).
 pub async fn count_sessions(db: &TestDb, after: Option<time::OffsetDateTime>) -> i64 {
     use sqlx::Connection;
@@ -376,6 +396,45 @@ impl TestApp {
             client: browser_client(jar.clone()),
             jar,
             store: lw.store().clone(),
+            db: test_db,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// A router the test did not assemble itself, such as an example's `app(config)`: `app` gets
+    /// [`Config::development`] on a fresh database with `public_url` at the served address under
+    /// `path` (e.g. `/auth`), and returns the router to serve. The user count comes from a second
+    /// [`Store`] on the same database, as an operator's script would open it.
+    pub async fn serve_router<F, Fut, E>(db: Db, path: &str, app: F) -> TestApp
+    where
+        F: FnOnce(Config) -> Fut,
+        Fut: std::future::Future<Output = Result<axum::Router, E>>,
+        E: std::fmt::Debug,
+    {
+        let test_db = Arc::new(TestDb::new(db).await);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut config = Config::development(&test_db.url);
+        config.server.public_url = Url::parse(&format!("http://{addr}{path}")).ok();
+        let router = app(config).await.unwrap_or_else(|e| panic!("the app did not start: {e:?}"));
+        let store = Store::connect(&test_db.url).await.expect("a second store on the app's database");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, service)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        let jar = Arc::new(Jar::default());
+        TestApp {
+            address: format!("http://{addr}"),
+            base: path.trim_end_matches('/').to_owned(),
+            port: addr.port(),
+            client: browser_client(jar.clone()),
+            jar,
+            store,
             db: test_db,
             shutdown: Some(tx),
         }

@@ -9,6 +9,7 @@ mod audit;
 mod browser;
 mod config_errors;
 mod dev_flow;
+mod examples;
 mod github;
 mod google;
 mod hostile;
