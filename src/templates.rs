@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
+    env.add_function("base", || BASE_PATH.try_with(Clone::clone).unwrap_or_default());
     for (name, source) in [
         ("base.html", include_str!("../templates/base.html")),
         ("index.html", include_str!("../templates/index.html")),
@@ -43,13 +44,12 @@ pub(crate) async fn with_base_path(
 }
 
 /// Renders a page with a status; a template failure becomes a plain 500 and a log line. Every
-/// page gets `base`, the path loginwith's routes live under. Templates print `base` and the login
+/// page can call `base()`, the path loginwith's routes live under (a function rather than a
+/// context value, so that the page's own context is rendered as it is, without a copy). Templates print `base` and the login
 /// URLs made from it with `|safe` (minijinja would write every `/` as `&#x2f;`): `base` is the
 /// path of a parsed URL, so its quotes and angle brackets are percent-encoded already, and login
 /// URLs add only a validated provider name and a form-encoded `next`.
 pub fn render(status: StatusCode, name: &str, context: impl Serialize) -> Response {
-    let base = BASE_PATH.try_with(Clone::clone).unwrap_or_default();
-    let context = minijinja::context! { base => base, ..minijinja::Value::from_serialize(&context) };
     match TEMPLATES.get_template(name).and_then(|t| t.render(context)) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(err) => {
