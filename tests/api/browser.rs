@@ -62,7 +62,7 @@ async fn dev_login_and_logout_in_chromium() {
     if !browser_available() {
         return;
     }
-    let app = spawn_app(Db::Sqlite).await;
+    let app = TestApp::builder(Db::Sqlite).spawn().await;
     let script = browser_dir().join("login.mjs");
 
     let child = tokio::process::Command::new("node")

@@ -22,7 +22,7 @@ db_tests!(
 );
 
 async fn dev_login_then_logout(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     let home = app.get("/").await.text().await.unwrap();
     assert!(home.contains(r#"<a href="/authorize/dev">Login with Dev</a>"#), "{home}");
     app.assert_logged_out().await;
@@ -43,7 +43,7 @@ async fn dev_login_then_logout(db: Db) {
 }
 
 async fn session_id_changes_at_login(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     let authorize = app.begin_login("dev").await;
     let before = app.session_cookie().expect("authorize sets the session cookie");
     let callback = app.dev_decide(&authorize, "fix@example.com", true, true).await;
@@ -61,7 +61,7 @@ async fn session_id_changes_at_login(db: Db) {
 }
 
 async fn logout_by_get_does_nothing(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     app.login_dev("stay@example.com", true).await;
     let response = app.get("/logout").await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
@@ -75,7 +75,7 @@ async fn logout_by_get_does_nothing(db: Db) {
 }
 
 async fn returning_user_keeps_their_account(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     app.login_dev("back@example.com", true).await;
     let (_, first) = app.api_me().await;
     app.client.post(app.url("/logout")).send().await.unwrap();
@@ -86,7 +86,7 @@ async fn returning_user_keeps_their_account(db: Db) {
 }
 
 async fn username_collisions_get_a_number(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     app.login_dev("sam@one.example", true).await;
     app.client.post(app.url("/logout")).send().await.unwrap();
     app.login_dev("sam@two.example", true).await;
@@ -101,7 +101,7 @@ async fn username_collisions_get_a_number(db: Db) {
 }
 
 async fn concurrent_first_logins_create_one_user(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     // Several browsers get a code for the same identity, then all come back at once.
     let mut callbacks = Vec::new();
     for _ in 0..6 {
@@ -133,7 +133,7 @@ pub async fn two_trusted_mocks(db: Db) -> (MockProvider, MockProvider, TestApp) 
         a.provider_toml_with("a", "trust_email_verified = true"),
         b.provider_toml_with("b", "trust_email_verified = true")
     );
-    let app = spawn_app_with(db, &toml).await;
+    let app = TestApp::builder(db).toml(&toml).spawn().await;
     (a, b, app)
 }
 
@@ -167,19 +167,19 @@ async fn verified_address_links_and_unverified_does_not(db: Db) {
 }
 
 async fn login_survives_a_restart(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     app.login_dev("persist@example.com", true).await;
     let cookie = app.session_cookie().unwrap();
     let test_db = app.db.clone();
     drop(app);
-    let again = spawn_app_on(test_db, "").await;
+    let again = TestApp::builder(db).on(test_db).spawn().await;
     let url = url::Url::parse(&again.address).unwrap();
     again.jar.add_cookie_str(&format!("{}={cookie}", loginwith::SESSION_COOKIE), &url);
     again.assert_logged_in_as("persist@example.com").await;
 }
 
 async fn two_tabs_can_log_in_at_once(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     let tab1 = app.begin_login("dev").await;
     let tab2 = app.begin_login("dev").await;
     let cb2 = app.dev_decide(&tab2, "tabs@example.com", true, true).await;
@@ -192,7 +192,7 @@ async fn two_tabs_can_log_in_at_once(db: Db) {
 }
 
 async fn logged_in_user_is_sent_home_by_authorize(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     app.login_dev("home@example.com", true).await;
     let response = app.get("/authorize/dev").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -224,7 +224,7 @@ async fn api_me_shows_an_identity_linked_from_another_browser(db: Db) {
 }
 
 async fn localhost_is_sent_to_the_address_the_cookies_belong_to(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     let response = app
         .client
         .get(app.url("/authorize/dev?x=1"))
@@ -240,7 +240,7 @@ async fn localhost_is_sent_to_the_address_the_cookies_belong_to(db: Db) {
 }
 
 async fn healthz_answers(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     let response = app.get("/healthz").await;
     assert_eq!(response.status(), StatusCode::OK);
 }

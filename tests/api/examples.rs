@@ -31,14 +31,14 @@ db_tests!(
 );
 
 async fn embed_greets_a_visitor_and_then_the_logged_in_user_on_its_own_start_page(db: Db) {
-    let app = TestApp::serve_router(db, "/auth", embed::app).await;
+    let app = TestApp::builder(db).mounted_at("/auth").serve(embed::app).await;
     expect_page(app.get("/").await, StatusCode::OK, "<h1>Welcome</h1>").await;
     app.login_dev("alice@example.com", true).await;
     expect_page(app.get("/").await, StatusCode::OK, "<h1>Hello alice</h1>").await;
 }
 
 async fn embed_sends_a_browser_from_the_private_page_to_log_in_and_back(db: Db) {
-    let app = TestApp::serve_router(db, "/auth", embed::app).await;
+    let app = TestApp::builder(db).mounted_at("/auth").serve(embed::app).await;
     let browse = |path: &str| app.client.get(app.url(path)).header(header::ACCEPT, "text/html").send();
     let response = browse("/private").await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -56,7 +56,7 @@ async fn embed_sends_a_browser_from_the_private_page_to_log_in_and_back(db: Db) 
 }
 
 async fn embed_answers_401_json_to_an_api_client_on_the_private_page(db: Db) {
-    let app = TestApp::serve_router(db, "/auth", embed::app).await;
+    let app = TestApp::builder(db).mounted_at("/auth").serve(embed::app).await;
     let response =
         app.client.get(app.url("/private")).header(header::ACCEPT, "application/json").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -69,7 +69,7 @@ async fn profile_logins(app: &TestApp, user_id: i64) -> Option<i64> {
 }
 
 async fn own_users_first_login_creates_the_profile_and_each_later_login_counts(db: Db) {
-    let app = TestApp::serve_router(db, "/auth", own_users::app).await;
+    let app = TestApp::builder(db).mounted_at("/auth").serve(own_users::app).await;
     app.login_dev("ada@example.com", true).await;
     let (_, me) = app.api_me().await;
     let id = me["id"].as_i64().unwrap();
@@ -86,7 +86,7 @@ async fn own_users_first_login_creates_the_profile_and_each_later_login_counts(d
 }
 
 async fn own_users_refuses_a_blocked_address_and_writes_neither_user_nor_profile(db: Db) {
-    let app = TestApp::serve_router(db, "/auth", own_users::app).await;
+    let app = TestApp::builder(db).mounted_at("/auth").serve(own_users::app).await;
     // Upper case in the domain does not get past the blocklist.
     let authorize = app.begin_login("dev").await;
     let callback = app.dev_decide(&authorize, "Mallory@Blocked.Example", true, true).await;
@@ -105,7 +105,7 @@ const LOGINWITH_HEADERS: [header::HeaderName; 3] =
     [header::X_FRAME_OPTIONS, header::CACHE_CONTROL, header::REFERRER_POLICY];
 
 async fn mounted_host_pages_carry_the_host_csp_and_none_of_loginwiths_headers(db: Db) {
-    let app = TestApp::serve_router(db, "/auth", mounted::app).await;
+    let app = TestApp::builder(db).mounted_at("/auth").serve(mounted::app).await;
     for path in ["/", "/app.js"] {
         let response = app.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -127,7 +127,7 @@ async fn mounted_host_pages_carry_the_host_csp_and_none_of_loginwiths_headers(db
 }
 
 async fn mounted_loginwith_answers_only_under_auth(db: Db) {
-    let app = TestApp::serve_router(db, "/auth", mounted::app).await;
+    let app = TestApp::builder(db).mounted_at("/auth").serve(mounted::app).await;
     for path in ["/healthz", "/authorize/dev", "/api/me", "/logout", "/dev-provider/jwks", "/static/app.css"]
     {
         assert_eq!(app.get(path).await.status(), StatusCode::NOT_FOUND, "{path}");
@@ -137,7 +137,7 @@ async fn mounted_loginwith_answers_only_under_auth(db: Db) {
 }
 
 async fn mounted_login_under_auth_shows_the_user_on_the_host_start_page(db: Db) {
-    let app = TestApp::serve_router(db, "/auth", mounted::app).await;
+    let app = TestApp::builder(db).mounted_at("/auth").serve(mounted::app).await;
     expect_page(app.get("/").await, StatusCode::OK, "<h1>Welcome</h1>").await;
     let authorize = app.begin_login("dev").await;
     assert!(authorize.starts_with(&app.url("/auth/dev-provider/authorize?")), "{authorize}");

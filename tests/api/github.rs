@@ -23,7 +23,7 @@ db_tests!(
 async fn with_github(db: Db, more_toml: &str) -> (MockProvider, TestApp) {
     let mock = MockProvider::start().await;
     let toml = format!("{more_toml}{}", mock.github_toml("github"));
-    let app = spawn_app_with(db, &toml).await;
+    let app = TestApp::builder(db).toml(&toml).spawn().await;
     (mock, app)
 }
 

@@ -29,7 +29,7 @@ db_tests!(
 /// The fake as Google, and the app with it as `[providers.NAME]` (`preset` in `extra_keys`).
 async fn setup(db: Db, name: &str, extra_keys: &str) -> (FakeOidc, TestApp) {
     let fake = FakeOidc::start().await;
-    let app = spawn_app_with(db, &fake.provider_toml(name, extra_keys)).await;
+    let app = TestApp::builder(db).toml(&fake.provider_toml(name, extra_keys)).spawn().await;
     (fake, app)
 }
 

@@ -1,4 +1,4 @@
-//! `spawn_app()` and the steps of a login, named as a person would take them.
+//! `TestApp::builder(db)...spawn()` and the steps of a login, named as a person would take them.
 
 #![allow(dead_code)]
 
@@ -224,75 +224,185 @@ pub fn browser_client(jar: Arc<Jar>) -> Client {
         .expect("client")
 }
 
-/// The app with the development provider only.
-pub async fn spawn_app(db: Db) -> TestApp {
-    spawn_app_with(db, "").await
+/// What a test starts, said as what differs from the default. `TestApp::builder(db)` alone is
+/// loginwith's own server on a fresh database of kind `db`, at the root of a random loopback port,
+/// with the development provider only and no rate limits; the test then names the differences:
+///
+/// ```ignore
+/// TestApp::builder(db).spawn().await
+/// TestApp::builder(db).toml(&mock.provider_toml("mock")).spawn().await  // more TOML: providers, [limits]
+/// TestApp::builder(db).server("login_timeout_secs = 1").spawn().await   // keys of the [server] table
+/// TestApp::builder(db).on(app.db.clone()).spawn().await                 // restarted on the same data
+/// TestApp::builder(db).mounted_at("/auth").spawn().await                // public_url under a path
+/// TestApp::builder(db).mounted_at("/auth").embedded(|lw| lw.layer(host.merge(lw.routes()))).await
+/// TestApp::builder(db).mounted_at("/auth").serve(examples::embed::app).await
+/// ```
+///
+/// The server (`spawn`) is configured in TOML, as `loginwith serve` is; a host app (`embedded`,
+/// `serve`) gets [`Config::development`], as an embedding app writes it, which `configure` may
+/// change. Rate limits are off unless the test sets them (a `[limits]` table, or in `configure`):
+/// tests make many logins from 127.0.0.1 in a row.
+#[must_use = "finish with .spawn(), .embedded(...) or .serve(...)"]
+pub struct TestAppBuilder<'a> {
+    kind: Db,
+    database: Option<Arc<TestDb>>,
+    server_keys: String,
+    toml: String,
+    path: String,
+    configure: Vec<Configure<'a>>,
+    hook: Option<WithHook<'a>>,
 }
 
-/// The app with extra TOML (providers, limits) appended to a loopback test configuration.
-pub async fn spawn_app_with(db: Db, extra_toml: &str) -> TestApp {
-    let test_db = Arc::new(TestDb::new(db).await);
-    spawn_app_on(test_db, extra_toml).await
-}
+/// A change to the configuration, made before the app starts.
+type Configure<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
+/// Sets the host's hook on the library's builder.
+type WithHook<'a> = Box<dyn FnOnce(loginwith::LoginwithBuilder) -> loginwith::LoginwithBuilder + 'a>;
 
-/// The app with extra `[server]` keys (e.g. `login_timeout_secs = 1`) as well as extra TOML. The
-/// test configuration writes the `[server]` table itself, so a second one cannot be appended.
-pub async fn spawn_app_with_server(db: Db, server_keys: &str, extra_toml: &str) -> TestApp {
-    let test_db = Arc::new(TestDb::new(db).await);
-    spawn_app_on_with_server(test_db, server_keys, extra_toml).await
-}
+const NO_LIMITS_TOML: &str =
+    "[limits]\nauthorize_per_minute = 0\ncallback_per_minute = 0\ndev_provider_per_minute = 0\n";
 
-/// The server with its `public_url` under a path (`/auth`): a free port is picked first, since
-/// the public URL must name it.
-pub async fn spawn_mounted(db: Db, path: &str, extra_toml: &str) -> TestApp {
-    let port =
-        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-    let server = format!("bind = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}{path}\"");
-    let test_db = Arc::new(TestDb::new(db).await);
-    let mut app = spawn_app_on_with_server(test_db, &server, extra_toml).await;
-    app.base = path.trim_end_matches('/').to_owned();
-    app
-}
+const NO_LIMITS: loginwith::config::LimitsConfig = loginwith::config::LimitsConfig {
+    authorize_per_minute: 0,
+    callback_per_minute: 0,
+    dev_provider_per_minute: 0,
+};
 
-/// The app on an existing test database (to restart against the same data).
-pub async fn spawn_app_on(test_db: Arc<TestDb>, extra_toml: &str) -> TestApp {
-    spawn_app_on_with_server(test_db, "", extra_toml).await
-}
+impl<'a> TestAppBuilder<'a> {
+    /// Keys for the `[server]` table (e.g. `login_timeout_secs = 1`). The test configuration
+    /// writes that table itself, so a second one cannot be appended with [`Self::toml`].
+    pub fn server(mut self, keys: &str) -> Self {
+        self.server_keys.push_str(keys);
+        self.server_keys.push('\n');
+        self
+    }
 
-/// The app on an existing test database, with extra `[server]` keys and extra TOML.
-pub async fn spawn_app_on_with_server(test_db: Arc<TestDb>, server_keys: &str, extra_toml: &str) -> TestApp {
-    // Tests make many logins from 127.0.0.1 in a row: no rate limits unless the test is about them
-    // (then its TOML has its own [limits] table).
-    let limits = if extra_toml.contains("[limits]") {
-        ""
-    } else {
-        "[limits]\nauthorize_per_minute = 0\ncallback_per_minute = 0\ndev_provider_per_minute = 0\n"
-    };
-    let bind = if server_keys.contains("bind =") { "" } else { "bind = \"127.0.0.1:0\"\n" };
-    let toml = format!(
-        "[server]\n{bind}secret_key = \"test-secret-key-that-is-long-enough-0123456789\"\n\
-         {server_keys}\n[database]\nurl = \"{}\"\n{limits}{extra_toml}",
-        test_db.url
-    );
-    let config = Config::from_toml(&toml).unwrap_or_else(|e| panic!("test configuration: {e}"));
-    let app =
-        App::build(config).await.unwrap_or_else(|e| panic!("app start: {}", loginwith::error_chain(&e)));
-    let port = app.port();
-    let store = app.loginwith().store().clone();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(app.run_until(async move {
-        let _ = rx.await;
-    }));
-    let jar = Arc::new(Jar::default());
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        base: String::new(),
-        port,
-        client: browser_client(jar.clone()),
-        jar,
-        store,
-        db: test_db,
-        shutdown: Some(tx),
+    /// TOML appended to the configuration: providers, `[limits]`, `[access]`, `[http]`...
+    pub fn toml(mut self, toml: &str) -> Self {
+        self.toml.push_str(toml);
+        self.toml.push('\n');
+        self
+    }
+
+    /// On an existing database instead of a fresh one (to restart against the same data).
+    pub fn on(mut self, database: Arc<TestDb>) -> Self {
+        assert_eq!(database.kind, self.kind, "the database is not of the kind the builder was made for");
+        self.database = Some(database);
+        self
+    }
+
+    /// loginwith under a path (`/auth`): its `public_url` ends in it, and the login steps of the
+    /// [`TestApp`] go there.
+    pub fn mounted_at(mut self, path: &str) -> Self {
+        self.path = path.trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Changes the configuration before the app starts (after the TOML is read, for `spawn`).
+    pub fn configure(mut self, configure: impl FnOnce(&mut Config) + 'a) -> Self {
+        self.configure.push(Box::new(configure));
+        self
+    }
+
+    /// The host's login hook ([`loginwith::LoginwithBuilder::on_login`]), for `embedded` only.
+    pub fn on_login<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(loginwith::LoginEvent) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), loginwith::LoginRefused>> + Send + 'static,
+    {
+        self.hook = Some(Box::new(move |builder| builder.on_login(hook)));
+        self
+    }
+
+    async fn database(&mut self) -> Arc<TestDb> {
+        match self.database.take() {
+            Some(database) => database,
+            None => Arc::new(TestDb::new(self.kind).await),
+        }
+    }
+
+    /// loginwith's own server, as `loginwith serve` runs it ([`App`]).
+    pub async fn spawn(mut self) -> TestApp {
+        assert!(self.hook.is_none(), "the loginwith server takes no login hook: use .embedded(...)");
+        let test_db = self.database().await;
+        let mut server = std::mem::take(&mut self.server_keys);
+        if !self.path.is_empty() {
+            // The public URL must name the port, so a free one is picked before the server binds it.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            let path = &self.path;
+            server = format!(
+                "bind = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}{path}\"\n{server}"
+            );
+        }
+        let bind = if server.contains("bind =") { "" } else { "bind = \"127.0.0.1:0\"\n" };
+        let limits = if self.toml.contains("[limits]") { "" } else { NO_LIMITS_TOML };
+        let toml = format!(
+            "[server]\n{bind}secret_key = \"test-secret-key-that-is-long-enough-0123456789\"\n\
+             {server}\n[database]\nurl = \"{}\"\n{limits}{}",
+            test_db.url, self.toml
+        );
+        let mut config = Config::from_toml(&toml).unwrap_or_else(|e| panic!("test configuration: {e}"));
+        self.configure.into_iter().for_each(|configure| configure(&mut config));
+        let app =
+            App::build(config).await.unwrap_or_else(|e| panic!("app start: {}", loginwith::error_chain(&e)));
+        let port = app.port();
+        let store = app.loginwith().store().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestApp::new(format!("http://127.0.0.1:{port}"), &self.path, store, test_db, Some(tx))
+    }
+
+    /// A host app that embeds loginwith: `host` gets the built [`loginwith::Loginwith`] and
+    /// returns the whole router to serve (its own routes merged with `lw.routes()` and wrapped in
+    /// `lw.layer(...)`, as an embedding app does).
+    pub async fn embedded(mut self, host: impl FnOnce(&loginwith::Loginwith) -> axum::Router) -> TestApp {
+        let (test_db, listener, config) = self.development_config().await;
+        let mut builder = loginwith::Loginwith::builder(config);
+        if let Some(hook) = self.hook.take() {
+            builder = hook(builder);
+        }
+        let lw =
+            builder.build().await.unwrap_or_else(|e| panic!("loginwith: {}", loginwith::error_chain(&e)));
+        let router = host(&lw);
+        let base = lw.base_path().to_owned();
+        TestApp::serving(listener, router, &base, lw.store().clone(), test_db)
+    }
+
+    /// An app that builds loginwith itself from the configuration it is given, such as an
+    /// example's `app(config)`. The user count comes from a second [`Store`] on the same
+    /// database, as an operator's script would open it.
+    pub async fn serve<F, Fut, E>(mut self, app: F) -> TestApp
+    where
+        F: FnOnce(Config) -> Fut,
+        Fut: std::future::Future<Output = Result<axum::Router, E>>,
+        E: std::fmt::Debug,
+    {
+        assert!(self.hook.is_none(), "an app that builds loginwith itself sets its own hook");
+        let (test_db, listener, config) = self.development_config().await;
+        let base = config.server.public_url.as_ref().map_or("", Url::path).trim_end_matches('/').to_owned();
+        let router = app(config).await.unwrap_or_else(|e| panic!("the app did not start: {e:?}"));
+        let store = Store::connect(&test_db.url).await.expect("a second store on the app's database");
+        TestApp::serving(listener, router, &base, store, test_db)
+    }
+
+    /// [`Config::development`] on the database, with `public_url` at a listener bound for it.
+    async fn development_config(&mut self) -> (Arc<TestDb>, tokio::net::TcpListener, Config) {
+        assert!(
+            self.server_keys.is_empty() && self.toml.is_empty(),
+            "a host app's configuration is Config::development: change it with .configure(...)"
+        );
+        let test_db = self.database().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut config = Config::development(&test_db.url);
+        config.server.public_url = Url::parse(&format!("http://{addr}{}", self.path)).ok();
+        config.limits = NO_LIMITS;
+        self.configure.drain(..).for_each(|configure| configure(&mut config));
+        (test_db, listener, config)
     }
 }
 
@@ -348,128 +458,71 @@ impl TestApp {
         self.client.get(url).send().await.expect("GET")
     }
 
-    /// A host app that embeds loginwith, served on a random port with a fresh database: `host`
-    /// gets the built [`Loginwith`] and returns the whole router to serve (its own routes merged
-    /// with `lw.routes()` and wrapped in `lw.layer(...)`, as an embedding app does). `configure`
-    /// may change the configuration first (its `public_url` is set to the served address, to
-    /// which a path such as `/auth` may be appended).
-    pub async fn embedded(
-        db: Db,
-        configure: impl FnOnce(&mut loginwith::Config),
-        host: impl FnOnce(&loginwith::Loginwith) -> axum::Router,
-    ) -> TestApp {
-        Self::embedded_with(db, configure, |builder| builder, host).await
-    }
-
-    /// Like [`TestApp::embedded`], with a say in the builder (e.g. `.on_login(...)`).
-    pub async fn embedded_with(
-        db: Db,
-        configure: impl FnOnce(&mut loginwith::Config),
-        build: impl FnOnce(loginwith::LoginwithBuilder) -> loginwith::LoginwithBuilder,
-        host: impl FnOnce(&loginwith::Loginwith) -> axum::Router,
-    ) -> TestApp {
-        let test_db = Arc::new(TestDb::new(db).await);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let mut config = Config::development(&test_db.url);
-        config.server.public_url = Url::parse(&format!("http://{addr}")).ok();
-        configure(&mut config);
-        let lw = build(loginwith::Loginwith::builder(config))
-            .build()
-            .await
-            .unwrap_or_else(|e| panic!("loginwith: {}", loginwith::error_chain(&e)));
-        let router = host(&lw);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        let jar = Arc::new(Jar::default());
-        TestApp {
-            address: format!("http://{addr}"),
-            base: lw.base_path().to_owned(),
-            port: addr.port(),
-            client: browser_client(jar.clone()),
-            jar,
-            store: lw.store().clone(),
-            db: test_db,
-            shutdown: Some(tx),
+    /// What a test starts: see [`TestAppBuilder`].
+    pub fn builder<'a>(db: Db) -> TestAppBuilder<'a> {
+        TestAppBuilder {
+            kind: db,
+            database: None,
+            server_keys: String::new(),
+            toml: String::new(),
+            path: String::new(),
+            configure: Vec::new(),
+            hook: None,
         }
     }
 
-    /// A router the test did not assemble itself, such as an example's `app(config)`: `app` gets
-    /// [`Config::development`] on a fresh database with `public_url` at the served address under
-    /// `path` (e.g. `/auth`), and returns the router to serve. The user count comes from a second
-    /// [`Store`] on the same database, as an operator's script would open it.
-    pub async fn serve_router<F, Fut, E>(db: Db, path: &str, app: F) -> TestApp
-    where
-        F: FnOnce(Config) -> Fut,
-        Fut: std::future::Future<Output = Result<axum::Router, E>>,
-        E: std::fmt::Debug,
-    {
-        let test_db = Arc::new(TestDb::new(db).await);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let mut config = Config::development(&test_db.url);
-        config.server.public_url = Url::parse(&format!("http://{addr}{path}")).ok();
-        let router = app(config).await.unwrap_or_else(|e| panic!("the app did not start: {e:?}"));
-        let store = Store::connect(&test_db.url).await.expect("a second store on the app's database");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+    /// A browser (a fresh cookie jar) for the app at `address`.
+    fn new(
+        address: String,
+        base: &str,
+        store: Store,
+        db: Arc<TestDb>,
+        shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> TestApp {
         let jar = Arc::new(Jar::default());
+        let port = Url::parse(&address).ok().and_then(|u| u.port()).unwrap_or_default();
         TestApp {
-            address: format!("http://{addr}"),
-            base: path.trim_end_matches('/').to_owned(),
-            port: addr.port(),
-            client: browser_client(jar.clone()),
-            jar,
-            store,
-            db: test_db,
-            shutdown: Some(tx),
-        }
-    }
-
-    /// A browser for a server the test started itself (e.g. an embedding router) at `address`.
-    pub fn attach(address: &str, store: Store) -> TestApp {
-        let jar = Arc::new(Jar::default());
-        let port = Url::parse(address).ok().and_then(|u| u.port()).unwrap_or_default();
-        let db = TestDb { url: String::new(), kind: Db::Sqlite, _dir: None, pg_name: None };
-        TestApp {
-            address: address.to_owned(),
-            base: String::new(),
+            address,
+            base: base.to_owned(),
             port,
             client: browser_client(jar.clone()),
             jar,
             store,
-            db: Arc::new(db),
-            shutdown: None,
+            db,
+            shutdown,
         }
+    }
+
+    /// Serves `router` on `listener` (with the peer address, as a host app does) until dropped.
+    fn serving(
+        listener: tokio::net::TcpListener,
+        router: axum::Router,
+        base: &str,
+        store: Store,
+        db: Arc<TestDb>,
+    ) -> TestApp {
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, service)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        TestApp::new(format!("http://{addr}"), base, store, db, Some(tx))
+    }
+
+    /// A browser for a server the test started itself (e.g. an embedding router) at `address`.
+    pub fn attach(address: &str, store: Store) -> TestApp {
+        let db = TestDb { url: String::new(), kind: Db::Sqlite, _dir: None, pg_name: None };
+        TestApp::new(address.to_owned(), "", store, Arc::new(db), None)
     }
 
     /// The same server seen from another browser (its own cookie jar).
     pub fn another_browser(&self) -> TestApp {
-        let jar = Arc::new(Jar::default());
-        TestApp {
-            address: self.address.clone(),
-            base: self.base.clone(),
-            port: self.port,
-            client: browser_client(jar.clone()),
-            jar,
-            store: self.store.clone(),
-            db: self.db.clone(),
-            shutdown: None,
-        }
+        TestApp::new(self.address.clone(), &self.base, self.store.clone(), self.db.clone(), None)
     }
 
     /// A new browser (empty cookie jar) on the same server.

@@ -70,7 +70,7 @@ async fn with_mock(db: Db) -> (MockProvider, TestApp) {
 async fn with_mock_and(db: Db, server_keys: &str, extra_toml: &str) -> (MockProvider, TestApp) {
     let mock = MockProvider::start().await;
     let toml = format!("{}{extra_toml}", mock.provider_toml("mock"));
-    let app = spawn_app_with_server(db, server_keys, &toml).await;
+    let app = TestApp::builder(db).server(server_keys).toml(&toml).spawn().await;
     (mock, app)
 }
 
@@ -365,7 +365,7 @@ async fn state_for_another_provider_is_refused(db: Db) {
     let alpha = MockProvider::start().await;
     let beta = MockProvider::start().await;
     let toml = format!("{}{}", alpha.provider_toml("alpha"), beta.provider_toml("beta"));
-    let app = spawn_app_with(db, &toml).await;
+    let app = TestApp::builder(db).toml(&toml).spawn().await;
     let state = begin(&app, "alpha").await;
     let response = app.get(&callback_path("beta", &[("code", "good-code"), ("state", &state)])).await;
     expect_page(response, StatusCode::BAD_REQUEST, "came back to a different provider").await;
@@ -554,7 +554,7 @@ async fn unreachable_token_endpoint_is_a_502(db: Db) {
         &format!("token_url = \"{}/token\"", mock.base),
         &format!("token_url = \"http://127.0.0.1:{}/token\"", closed_port()),
     );
-    let app = spawn_app_with(db, &toml).await;
+    let app = TestApp::builder(db).toml(&toml).spawn().await;
     let page = expect_page(
         attempt_login(&app).await,
         StatusCode::BAD_GATEWAY,
@@ -784,7 +784,7 @@ async fn client_secret_basic_sends_the_credentials_in_a_header(db: Db) {
     let toml = mock
         .provider_toml_with("mock", "token_auth = \"client_secret_basic\"")
         .replace("client_secret = \"mock-secret\"", "client_secret = \"mock secret:1\"");
-    let app = spawn_app_with(db, &toml).await;
+    let app = TestApp::builder(db).toml(&toml).spawn().await;
     let response = attempt_login(&app).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     app.assert_logged_in_as("someone@example.com").await;

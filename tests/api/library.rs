@@ -57,18 +57,11 @@ fn host_routes() -> Router {
 
 /// A host app with loginwith at `/auth`.
 async fn host_with_auth(db: Db) -> TestApp {
-    TestApp::embedded(db, |config| mount(config, "/auth"), |lw| lw.layer(host_routes().merge(lw.routes())))
-        .await
-}
-
-fn mount(config: &mut loginwith::Config, path: &str) {
-    if let Some(url) = config.server.public_url.as_mut() {
-        url.set_path(path);
-    }
+    TestApp::builder(db).mounted_at("/auth").embedded(|lw| lw.layer(host_routes().merge(lw.routes()))).await
 }
 
 async fn the_server_mounted_at_a_path_serves_everything_under_it_and_nothing_else(db: Db) {
-    let app = spawn_mounted(db, "/auth", "").await;
+    let app = TestApp::builder(db).mounted_at("/auth").spawn().await;
     // Nothing outside the path.
     for path in [
         "/",
@@ -217,35 +210,30 @@ async fn with_hook(db: Db, mock: &MockProvider) -> (TestApp, Arc<HookLog>) {
     let log = Arc::new(HookLog::default());
     let hook_log = log.clone();
     let toml_mock = mock.base.clone();
-    let app = TestApp::embedded_with(
-        db,
-        move |config| {
-            mount(config, "/auth");
+    let app = TestApp::builder(db)
+        .mounted_at("/auth")
+        .configure(move |config| {
             // A trusted mock beside the dev provider, for links.
             let extra = loginwith::Config::from_toml(&crate::library::trusted_mock_toml(&toml_mock)).unwrap();
             config.providers.extend(extra.providers);
-            config.limits = extra.limits;
-        },
-        move |builder| {
-            builder.on_login(move |event: LoginEvent| {
-                let log = hook_log.clone();
-                async move {
-                    log.seen.lock().unwrap().push((
-                        event.identity.provider.clone(),
-                        event.new_user,
-                        event.new_link,
-                        event.user.id,
-                    ));
-                    match log.refuse.lock().unwrap().clone() {
-                        Some(message) => Err(LoginRefused::new(message)),
-                        None => Ok(()),
-                    }
+        })
+        .on_login(move |event: LoginEvent| {
+            let log = hook_log.clone();
+            async move {
+                log.seen.lock().unwrap().push((
+                    event.identity.provider.clone(),
+                    event.new_user,
+                    event.new_link,
+                    event.user.id,
+                ));
+                match log.refuse.lock().unwrap().clone() {
+                    Some(message) => Err(LoginRefused::new(message)),
+                    None => Ok(()),
                 }
-            })
-        },
-        |lw| lw.layer(host_routes().merge(lw.routes())),
-    )
-    .await;
+            }
+        })
+        .embedded(|lw| lw.layer(host_routes().merge(lw.routes())))
+        .await;
     (app, log)
 }
 
@@ -344,15 +332,13 @@ async fn a_hook_refusing_a_link_leaves_the_account_as_it_was(db: Db) {
 #[tokio::test]
 async fn the_provider_list_gives_names_and_login_urls() {
     let mut seen = None;
-    let _app = TestApp::embedded(
-        Db::Sqlite,
-        |config| mount(config, "/auth"),
-        |lw| {
+    let _app = TestApp::builder(Db::Sqlite)
+        .mounted_at("/auth")
+        .embedded(|lw| {
             seen = Some(lw.providers());
             lw.layer(lw.routes())
-        },
-    )
-    .await;
+        })
+        .await;
     let providers = seen.unwrap();
     assert_eq!(providers.len(), 1);
     assert_eq!(providers[0].name, "dev");
@@ -415,16 +401,14 @@ open_redirect_tricks! {
 }
 
 async fn after_login_and_after_logout_say_where_a_browser_lands(db: Db) {
-    let app = TestApp::embedded(
-        db,
-        |config| {
-            mount(config, "/auth");
+    let app = TestApp::builder(db)
+        .mounted_at("/auth")
+        .configure(|config| {
             config.server.after_login = loginwith::ReturnTo::parse("/plain");
             config.server.after_logout = loginwith::ReturnTo::parse("/");
-        },
-        |lw| lw.layer(host_routes().merge(lw.routes())),
-    )
-    .await;
+        })
+        .embedded(|lw| lw.layer(host_routes().merge(lw.routes())))
+        .await;
     let authorize = app.begin_login("dev").await;
     let callback = app.dev_decide(&authorize, "lands@example.com", true, true).await;
     let response = app.complete_callback(&callback).await;
@@ -438,11 +422,10 @@ async fn after_login_and_after_logout_say_where_a_browser_lands(db: Db) {
 }
 
 async fn access_lets_in_only_listed_verified_addresses(db: Db) {
-    let app = spawn_app_with(
-        db,
-        "[access]\nallowed_domains = [\"example.com\"]\nallowed_emails = [\"Guest@Other.example\"]\n",
-    )
-    .await;
+    let app = TestApp::builder(db)
+        .toml("[access]\nallowed_domains = [\"example.com\"]\nallowed_emails = [\"Guest@Other.example\"]\n")
+        .spawn()
+        .await;
     app.login_dev("alice@example.com", true).await;
     app.logout().await;
     app.login_dev("guest@other.example", true).await;

@@ -29,7 +29,7 @@ async fn dev_and_trusted(db: Db) -> (MockProvider, TestApp) {
     let mock = MockProvider::start().await;
     let toml =
         format!("[providers.dev]\n{}", mock.provider_toml_with("trusted", "trust_email_verified = true"));
-    let app = spawn_app_with(db, &toml).await;
+    let app = TestApp::builder(db).toml(&toml).spawn().await;
     (mock, app)
 }
 
@@ -75,7 +75,7 @@ async fn an_untrusted_provider_cannot_vouch_for_an_address(db: Db) {
         victim_mock.provider_toml_with("trusted", "trust_email_verified = true"),
         corp.provider_toml("corp")
     );
-    let app = spawn_app_with(db, &toml).await;
+    let app = TestApp::builder(db).toml(&toml).spawn().await;
     victim_mock.set_userinfo(profile("victim-1", "admin@corp.example", true));
     mock_login(&app, "trusted").await;
     let (_, victim) = app.api_me().await;
@@ -109,7 +109,7 @@ async fn the_provider_login_name_is_the_username_when_the_address_is_unverified(
     let toml = mock
         .provider_toml("corp")
         .replace("[providers.corp.userinfo]\n", "[providers.corp.userinfo]\nusername = \"/login\"\n");
-    let app = spawn_app_with(db, &toml).await;
+    let app = TestApp::builder(db).toml(&toml).spawn().await;
     mock.set_userinfo(Scripted::json(
         200,
         json!({"sub": "7", "login": "Octo.Cat", "email": "admin@corp.example", "email_verified": false}),
@@ -168,7 +168,7 @@ async fn an_unverified_address_is_replaced_by_a_later_verified_one(db: Db) {
 /// subjects happen to collide with the old one's. The old users are never handed over.
 async fn a_changed_issuer_never_reaches_the_old_issuers_users(db: Db) {
     let old = MockProvider::start().await;
-    let app = spawn_app_with(db, &old.provider_toml("corp")).await;
+    let app = TestApp::builder(db).toml(&old.provider_toml("corp")).spawn().await;
     old.set_userinfo(profile("42", "first@example.com", false));
     mock_login(&app, "corp").await;
     let (_, first) = app.api_me().await;
@@ -176,7 +176,7 @@ async fn a_changed_issuer_never_reaches_the_old_issuers_users(db: Db) {
     drop(app);
 
     let new = MockProvider::start().await;
-    let app = spawn_app_on(test_db, &new.provider_toml("corp")).await;
+    let app = TestApp::builder(db).on(test_db).toml(&new.provider_toml("corp")).spawn().await;
     new.set_userinfo(profile("42", "someone-else@example.com", false));
     let authorize = app.begin_login("corp").await;
     let state = query_param(&authorize, "state").unwrap();
@@ -196,7 +196,7 @@ async fn a_changed_issuer_never_reaches_the_old_issuers_users(db: Db) {
 
 async fn identities_recorded_before_issuers_were_stored_adopt_the_configured_one(db: Db) {
     let mock = MockProvider::start().await;
-    let app = spawn_app_with(db, &mock.provider_toml("corp")).await;
+    let app = TestApp::builder(db).toml(&mock.provider_toml("corp")).spawn().await;
     mock.set_userinfo(profile("7", "seven@example.com", false));
     mock_login(&app, "corp").await;
     let (_, first) = app.api_me().await;
@@ -205,7 +205,7 @@ async fn identities_recorded_before_issuers_were_stored_adopt_the_configured_one
     // As the migration leaves rows from before issuers were stored.
     execute(&test_db, "UPDATE identities SET issuer = ''").await;
 
-    let app = spawn_app_on(test_db, &mock.provider_toml("corp")).await;
+    let app = TestApp::builder(db).on(test_db).toml(&mock.provider_toml("corp")).spawn().await;
     mock_login(&app, "corp").await;
     let (_, me) = app.api_me().await;
     assert_eq!(me["id"], first["id"], "the identity was adopted by the configured issuer");
@@ -214,10 +214,8 @@ async fn identities_recorded_before_issuers_were_stored_adopt_the_configured_one
 /// `CurrentUser`, the extractor an embedding app uses, carries `email_verified`.
 #[tokio::test]
 async fn current_user_exposes_email_verified() {
-    let app = TestApp::embedded(
-        Db::Sqlite,
-        |_| {},
-        |lw| {
+    let app = TestApp::builder(Db::Sqlite)
+        .embedded(|lw| {
             let whoami = Router::new().route(
                 "/whoami",
                 get(|user: CurrentUser| async move {
@@ -225,9 +223,8 @@ async fn current_user_exposes_email_verified() {
                 }),
             );
             lw.layer(whoami.merge(lw.routes()))
-        },
-    )
-    .await;
+        })
+        .await;
     for (email, verified) in [("yes@example.com", true), ("no@example.com", false)] {
         app.login_dev(email, verified).await;
         let me: serde_json::Value = app.get("/whoami").await.json().await.unwrap();

@@ -48,7 +48,7 @@ async fn spawn_ms_app(db: Db, fake: &FakeOidc, tenant: &str, before: &str, extra
          client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{extra_keys}\n",
         base = fake.base
     );
-    spawn_app_with(db, &toml).await
+    TestApp::builder(db).toml(&toml).spawn().await
 }
 
 /// A tenant's verified domain name, configured in place of its id.

@@ -58,7 +58,7 @@ db_tests!(
 /// A fake provider and the app configured with it as `[providers.oidc]` (plus `extra_keys`).
 async fn setup(db: Db, extra_keys: &str) -> (FakeOidc, TestApp) {
     let fake = FakeOidc::start().await;
-    let app = spawn_app_with(db, &fake.provider_toml("oidc", extra_keys)).await;
+    let app = TestApp::builder(db).toml(&fake.provider_toml("oidc", extra_keys)).spawn().await;
     (fake, app)
 }
 
@@ -323,7 +323,8 @@ async fn hs256_with_the_client_secret_is_refused_when_only_rs256_is_advertised(d
 async fn hs256_is_accepted_when_allowed_and_advertised(db: Db) {
     let fake = FakeOidc::start().await;
     fake.set_algorithms(&["RS256", "HS256"]);
-    let app = spawn_app_with(db, &fake.provider_toml("oidc", "allow_hmac_id_tokens = true")).await;
+    let app =
+        TestApp::builder(db).toml(&fake.provider_toml("oidc", "allow_hmac_id_tokens = true")).spawn().await;
     let response = login_with(&app, &fake, |a| fake.sign_hmac(fake.claims(&a.nonce), CLIENT_SECRET)).await;
     expect_logged_in(&app, response, "user@example.com").await;
 }
@@ -353,7 +354,7 @@ async fn missing_callback_iss_is_a_400_when_promised(db: Db) {
 async fn missing_callback_iss_is_fine_when_not_promised(db: Db) {
     let fake = FakeOidc::start().await;
     fake.set_iss_parameter_supported(false);
-    let app = spawn_app_with(db, &fake.toml()).await;
+    let app = TestApp::builder(db).toml(&fake.toml()).spawn().await;
     let attempt = Attempt::from_url(&app.begin_login("oidc").await);
     fake.set_id_token(fake.sign(fake.claims(&attempt.nonce), &key1()));
     let response = callback(&app, "oidc", &attempt, None).await;
@@ -363,7 +364,7 @@ async fn missing_callback_iss_is_fine_when_not_promised(db: Db) {
 async fn discovery_naming_another_issuer_makes_the_provider_unavailable(db: Db) {
     let fake = FakeOidc::start().await;
     fake.set_issuer(&format!("{}/someone-else", fake.base));
-    let app = spawn_app_with(db, &fake.toml()).await;
+    let app = TestApp::builder(db).toml(&fake.toml()).spawn().await;
 
     let response = app.get("/authorize/oidc").await;
     expect_page(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
@@ -383,7 +384,7 @@ async fn discovery_naming_another_issuer_makes_the_provider_unavailable(db: Db) 
 async fn failed_discovery_is_retried_at_most_every_5_seconds(db: Db) {
     let fake = FakeOidc::start().await;
     fake.set_issuer(&format!("{}/someone-else", fake.base));
-    let app = spawn_app_with(db, &fake.toml()).await;
+    let app = TestApp::builder(db).toml(&fake.toml()).spawn().await;
     let response = app.get("/authorize/oidc").await;
     expect_page(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     let failed_at = Instant::now();
@@ -477,7 +478,8 @@ async fn setup_issuers(db: Db, published: &str, configured: &str) -> (FakeOidc, 
     let (published, configured) =
         (published.replace("{base}", &fake.base), configured.replace("{base}", &fake.base));
     fake.set_issuer(&published);
-    let app = spawn_app_with(db, &fake.provider_toml_for_issuer("oidc", &configured, "")).await;
+    let app =
+        TestApp::builder(db).toml(&fake.provider_toml_for_issuer("oidc", &configured, "")).spawn().await;
     (fake, app)
 }
 
@@ -533,7 +535,7 @@ async fn id_token_iss_differing_by_a_trailing_slash_is_refused_and_says_so(db: D
 async fn discovery_naming_a_plain_http_endpoint_off_loopback_makes_the_provider_unavailable(db: Db) {
     let fake = FakeOidc::start().await;
     fake.override_document("token_endpoint", json!("http://192.0.2.1/token"));
-    let app = spawn_app_with(db, &fake.toml()).await;
+    let app = TestApp::builder(db).toml(&fake.toml()).spawn().await;
     let page =
         expect_page(app.get("/authorize/oidc").await, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     assert!(page.contains("token_endpoint does not use https"), "{page}");
@@ -549,7 +551,8 @@ async fn built_in_dev_provider_is_discovered_under_a_non_loopback_public_url(db:
     for public in ["https://login.example.invalid", "http://192.0.2.10:5000"] {
         // Such a public URL needs the dev provider forced on (production safety refuses it otherwise).
         let forced = "[providers.dev]\ndangerously_allow_non_loopback = true\n";
-        let app = spawn_app_with_server(db, &format!("public_url = \"{public}\""), forced).await;
+        let app =
+            TestApp::builder(db).server(&format!("public_url = \"{public}\"")).toml(forced).spawn().await;
         // The redirect is only made once discovery (over loopback) has succeeded.
         let location = app.begin_login("dev").await;
         assert!(location.starts_with(&format!("{public}/dev-provider/authorize?")), "{location}");

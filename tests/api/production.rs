@@ -136,12 +136,11 @@ async fn the_library_entry_point_refuses_an_exposed_dev_provider() {
 #[tokio::test]
 async fn https_public_url_sends_hsts_and_http_does_not() {
     let mock = MockProvider::start().await;
-    let https = spawn_app_with_server(
-        Db::Sqlite,
-        "public_url = \"https://login.example.com\"",
-        &mock.provider_toml("mock"),
-    )
-    .await;
+    let https = TestApp::builder(Db::Sqlite)
+        .server("public_url = \"https://login.example.com\"")
+        .toml(&mock.provider_toml("mock"))
+        .spawn()
+        .await;
     for path in ["/", "/healthz", "/authorize/nope", "/static/app.css"] {
         let response = https.get(path).await;
         assert_eq!(
@@ -150,22 +149,20 @@ async fn https_public_url_sends_hsts_and_http_does_not() {
             "{path}"
         );
     }
-    let custom = spawn_app_with_server(
-        Db::Sqlite,
-        "public_url = \"https://login.example.com\"\nhsts_max_age_secs = 600",
-        &mock.provider_toml("mock"),
-    )
-    .await;
+    let custom = TestApp::builder(Db::Sqlite)
+        .server("public_url = \"https://login.example.com\"\nhsts_max_age_secs = 600")
+        .toml(&mock.provider_toml("mock"))
+        .spawn()
+        .await;
     let response = custom.get("/").await;
     assert_eq!(response.headers()["strict-transport-security"], "max-age=600");
-    let off = spawn_app_with_server(
-        Db::Sqlite,
-        "public_url = \"https://login.example.com\"\nhsts_max_age_secs = 0",
-        &mock.provider_toml("mock"),
-    )
-    .await;
+    let off = TestApp::builder(Db::Sqlite)
+        .server("public_url = \"https://login.example.com\"\nhsts_max_age_secs = 0")
+        .toml(&mock.provider_toml("mock"))
+        .spawn()
+        .await;
     assert!(off.get("/").await.headers().get("strict-transport-security").is_none());
-    let http = spawn_app(Db::Sqlite).await;
+    let http = TestApp::builder(Db::Sqlite).spawn().await;
     let response = http.get("/").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("strict-transport-security").is_none(), "never over http");
@@ -219,7 +216,7 @@ async fn a_generated_key_file_is_private() {
 #[cfg(unix)]
 #[tokio::test]
 async fn a_sqlite_database_that_loginwith_creates_is_private() {
-    let app = spawn_app(Db::Sqlite).await;
+    let app = TestApp::builder(Db::Sqlite).spawn().await;
     app.login_dev("files@example.com", true).await;
     let path = app.db.url.strip_prefix("sqlite://").unwrap().to_owned();
     let path = std::path::Path::new(&path);

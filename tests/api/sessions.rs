@@ -39,7 +39,7 @@ async fn flood(app: &TestApp, path: &str, n: usize, forwarded: Option<&str>) -> 
 
 async fn a_flood_of_anonymous_logins_leaves_no_long_lived_sessions(db: Db) {
     // Without rate limits (the test helper's default), every request starts a login.
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     let statuses = flood(&app, "/authorize/dev", 200, None).await;
     assert!(statuses.iter().all(|s| *s == StatusCode::FOUND), "{statuses:?}");
     assert_eq!(count_sessions(&app.db, long_lived()).await, 0, "no anonymous session may live for days");
@@ -55,7 +55,7 @@ async fn a_flood_of_anonymous_logins_leaves_no_long_lived_sessions(db: Db) {
 
     // With the default limits, the same flood from one address mostly gets 429 and writes
     // nothing for those.
-    let limited = spawn_app_with(db, "[limits]\nauthorize_per_minute = 30\n").await;
+    let limited = TestApp::builder(db).toml("[limits]\nauthorize_per_minute = 30\n").spawn().await;
     let statuses = flood(&limited, "/authorize/dev", 200, None).await;
     let started = statuses.iter().filter(|s| **s == StatusCode::FOUND).count();
     let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
@@ -66,7 +66,7 @@ async fn a_flood_of_anonymous_logins_leaves_no_long_lived_sessions(db: Db) {
 }
 
 async fn a_login_gives_the_session_its_full_life(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     app.login_dev("stays@example.com", true).await;
     // The logged-in session lives two weeks from now (idle expiry); the anonymous one it replaced
     // is gone.
@@ -76,7 +76,7 @@ async fn a_login_gives_the_session_its_full_life(db: Db) {
 }
 
 async fn authorize_is_rate_limited_per_client_with_retry_after(db: Db) {
-    let app = spawn_app_with(db, "[limits]\nauthorize_per_minute = 3\n").await;
+    let app = TestApp::builder(db).toml("[limits]\nauthorize_per_minute = 3\n").spawn().await;
     for _ in 0..3 {
         assert_eq!(app.get("/authorize/dev").await.status(), StatusCode::FOUND);
     }
@@ -96,7 +96,10 @@ async fn authorize_is_rate_limited_per_client_with_retry_after(db: Db) {
 }
 
 async fn callback_and_dev_provider_page_are_rate_limited(db: Db) {
-    let app = spawn_app_with(db, "[limits]\ncallback_per_minute = 2\ndev_provider_per_minute = 2\n").await;
+    let app = TestApp::builder(db)
+        .toml("[limits]\ncallback_per_minute = 2\ndev_provider_per_minute = 2\n")
+        .spawn()
+        .await;
     // The first login goes through: one authorize page view and one decision are two requests
     // to the dev provider's page, one callback.
     app.login_dev("first@example.com", true).await;
@@ -114,7 +117,7 @@ async fn callback_and_dev_provider_page_are_rate_limited(db: Db) {
 
 async fn forwarded_addresses_count_only_behind_a_trusted_proxy(db: Db) {
     // Not trusted: X-Forwarded-For is ignored, and every "client" shares 127.0.0.1's budget.
-    let app = spawn_app_with(db, "[limits]\nauthorize_per_minute = 2\n").await;
+    let app = TestApp::builder(db).toml("[limits]\nauthorize_per_minute = 2\n").spawn().await;
     let mut statuses = Vec::new();
     for i in 0..4 {
         statuses.extend(flood(&app, "/authorize/dev", 1, Some(&format!("198.51.100.{i}"))).await);
@@ -123,12 +126,11 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy(db: Db) {
 
     // Behind a trusted proxy (127.0.0.1 here), each forwarded client has its own budget, and the
     // address a client writes itself (left of the proxy's) changes nothing.
-    let app = spawn_app_with_server(
-        db,
-        "trusted_proxies = [\"127.0.0.1\"]",
-        "[limits]\nauthorize_per_minute = 2\n",
-    )
-    .await;
+    let app = TestApp::builder(db)
+        .server("trusted_proxies = [\"127.0.0.1\"]")
+        .toml("[limits]\nauthorize_per_minute = 2\n")
+        .spawn()
+        .await;
     for i in 0..4 {
         let statuses = flood(&app, "/authorize/dev", 2, Some(&format!("198.51.100.{i}"))).await;
         assert_eq!(statuses, [StatusCode::FOUND, StatusCode::FOUND], "client {i}");
@@ -141,7 +143,7 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy(db: Db) {
 /// as the second person's alone (the first person's identities and anything else the session
 /// held are gone), and nothing written to the session before the login survives it.
 async fn two_tabs_logging_in_as_different_users_end_with_only_the_second(db: Db) {
-    let app = spawn_app(db).await;
+    let app = TestApp::builder(db).spawn().await;
     let tab1 = app.begin_login("dev").await;
     let tab2 = app.begin_login("dev").await;
     let cb1 = app.dev_decide(&tab1, "alice@example.com", true, true).await;
@@ -166,10 +168,8 @@ async fn two_tabs_logging_in_as_different_users_end_with_only_the_second(db: Db)
 /// the logged-in session.
 #[tokio::test]
 async fn data_kept_before_login_does_not_carry_over() {
-    let app = TestApp::embedded(
-        Db::Sqlite,
-        |_| {},
-        |lw| {
+    let app = TestApp::builder(Db::Sqlite)
+        .embedded(|lw| {
             let host = Router::new()
                 .route(
                     "/cart/add",
@@ -186,9 +186,8 @@ async fn data_kept_before_login_does_not_carry_over() {
                     }),
                 );
             lw.layer(host.merge(lw.routes()))
-        },
-    )
-    .await;
+        })
+        .await;
     app.get("/cart/add").await;
     assert_eq!(app.get("/cart").await.text().await.unwrap(), "Some([\"book\"])");
     app.login_dev("shopper@example.com", true).await;

@@ -346,7 +346,7 @@ fn callback_model(
 /// A mock OAuth 2.0 provider and the app with it as `[providers.mock]`.
 pub(super) async fn app_with_mock() -> (MockProvider, TestApp) {
     let mock = MockProvider::start().await;
-    let app = spawn_app_with(Db::Sqlite, &mock.provider_toml("mock")).await;
+    let app = TestApp::builder(Db::Sqlite).toml(&mock.provider_toml("mock")).spawn().await;
     (mock, app)
 }
 
@@ -426,8 +426,10 @@ fn form_post_callbacks_log_in_only_with_the_genuine_state_and_never_panic() {
     let _context = rt.enter();
     let (fake, app) = rt.block_on(async {
         let fake = FakeOidc::start().await;
-        let app =
-            spawn_app_with(Db::Sqlite, &fake.provider_toml("oidc", "response_mode = \"form_post\"")).await;
+        let app = TestApp::builder(Db::Sqlite)
+            .toml(&fake.provider_toml("oidc", "response_mode = \"form_post\""))
+            .spawn()
+            .await;
         (fake, app)
     });
     let tally = Tally::default();

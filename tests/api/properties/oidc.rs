@@ -279,7 +279,7 @@ fn discovery_and_key_sets_never_panic_and_forged_tokens_never_log_in() {
             fake.set_raw_jwks(Some(json_answer(case.jwks_status, jwks_body)));
 
             // Discovery happens once per server: a new one (on the same database) per case.
-            let app = spawn_app_on(db.clone(), &toml).await;
+            let app = TestApp::builder(Db::Sqlite).on(db.clone()).toml(&toml).spawn().await;
             let browser = app.another_browser();
             let authorize = observe(browser.client.get(browser.url("/authorize/oidc"))).await?;
             assert_no_raw_markup(&authorize.page, "the authorize answer")?;
@@ -641,7 +641,7 @@ fn id_tokens_are_refused_unless_genuine_and_never_panic() {
     let _context = rt.enter();
     let (fake, app) = rt.block_on(async {
         let fake = FakeOidc::start().await;
-        let app = spawn_app_with(Db::Sqlite, &fake.toml()).await;
+        let app = TestApp::builder(Db::Sqlite).toml(&fake.toml()).spawn().await;
         (fake, app)
     });
     let tally = Tally::default();
