@@ -261,12 +261,6 @@ type WithHook<'a> = Box<dyn FnOnce(loginwith::LoginwithBuilder) -> loginwith::Lo
 const NO_LIMITS_TOML: &str =
     "[limits]\nauthorize_per_minute = 0\ncallback_per_minute = 0\ndev_provider_per_minute = 0\n";
 
-const NO_LIMITS: loginwith::config::LimitsConfig = loginwith::config::LimitsConfig {
-    authorize_per_minute: 0,
-    callback_per_minute: 0,
-    dev_provider_per_minute: 0,
-};
-
 impl<'a> TestAppBuilder<'a> {
     /// Keys for the `[server]` table (e.g. `login_timeout_secs = 1`). The test configuration
     /// writes that table itself, so a second one cannot be appended with [`Self::toml`].
@@ -400,7 +394,9 @@ impl<'a> TestAppBuilder<'a> {
         let addr = listener.local_addr().expect("addr");
         let mut config = Config::development(&test_db.url);
         config.server.public_url = Url::parse(&format!("http://{addr}{}", self.path)).ok();
-        config.limits = NO_LIMITS;
+        config.limits.authorize_per_minute = 0;
+        config.limits.callback_per_minute = 0;
+        config.limits.dev_provider_per_minute = 0;
         self.configure.drain(..).for_each(|configure| configure(&mut config));
         (test_db, listener, config)
     }
