@@ -39,6 +39,8 @@ pub struct Shared {
     pub limits: crate::limits::RateLimits,
     /// Proxies whose `X-Forwarded-For` is believed (see [`crate::client`]).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `Strict-Transport-Security` for loginwith's answers, only with an https `public_url`.
+    pub hsts: Option<axum::http::HeaderValue>,
     /// `[server] after_login`: where a login without `next` lands (else the start page).
     pub after_login: Option<crate::domain::ReturnTo>,
     /// `[server] after_logout`: where a logout lands (else the start page).

@@ -34,13 +34,9 @@ tokio::task_local! {
     static BASE_PATH: String;
 }
 
-/// Middleware on loginwith's routes: makes their base path known to [`render`].
-pub(crate) async fn with_base_path(
-    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    BASE_PATH.scope(state.base_path.clone(), next.run(request)).await
+/// Runs a request of loginwith's routes with their base path known to [`render`].
+pub(crate) async fn with_base_path<F: std::future::Future>(base: String, request: F) -> F::Output {
+    BASE_PATH.scope(base, request).await
 }
 
 /// Renders a page with a status; a template failure becomes a plain 500 and a log line. Every
