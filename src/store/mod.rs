@@ -349,12 +349,8 @@ impl Store {
                     None => continue,
                 }
             }
-            match self.recorded_issuer(login).await? {
-                Some(recorded) if recorded != login.issuer => {
-                    return Err(StoreError::IssuerChanged { recorded, current: login.issuer.to_owned() })
-                }
-                Some(_) => continue,
-                None => {}
+            if self.created_meanwhile(login).await? {
+                continue;
             }
             let attempt = match self.link_target(login).await? {
                 Some(user_id) => self.attach(login, user_id, now).await.map(|u| (u, LoginKind::Linked)),
@@ -449,13 +445,8 @@ impl Store {
             if let Some(user) = self.returning(login, now).await? {
                 return Ok((user, LoginKind::Returning));
             }
-            match self.recorded_issuer(login).await? {
-                Some(recorded) if recorded != login.issuer => {
-                    return Err(StoreError::IssuerChanged { recorded, current: login.issuer.to_owned() })
-                }
-                // A concurrent first login created it since `returning` looked: look again.
-                Some(_) => continue,
-                None => {}
+            if self.created_meanwhile(login).await? {
+                continue;
             }
             let attempt = match self.link_target(login).await? {
                 Some(user_id) => self.link(login, user_id, now).await.map(|u| (u, LoginKind::Linked)),
@@ -504,6 +495,19 @@ impl Store {
                     .await?,
             }
         }))
+    }
+
+    /// Whether this (provider, subject) exists under this issuer after all (a concurrent first
+    /// login created it since the caller looked: look again), or under another issuer: a
+    /// subject of one issuer is never given to another's users.
+    async fn created_meanwhile(&self, login: &LoginRecord<'_>) -> Result<bool, StoreError> {
+        match self.recorded_issuer(login).await? {
+            Some(recorded) if recorded != login.issuer => {
+                Err(StoreError::IssuerChanged { recorded, current: login.issuer.to_owned() })
+            }
+            Some(_) => Ok(true),
+            None => Ok(false),
+        }
     }
 
     /// The issuer this (provider, subject) was recorded under, if it exists.
