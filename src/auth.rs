@@ -44,6 +44,9 @@ pub struct CurrentUser {
     /// An https avatar URL from the provider, if any.
     #[serde(default)]
     pub avatar_url: Option<String>,
+    /// The provider this session logged in through (empty for sessions from before this field).
+    #[serde(default)]
+    pub provider: String,
 }
 
 impl From<&User> for CurrentUser {
@@ -55,6 +58,7 @@ impl From<&User> for CurrentUser {
             username: user.username.clone(),
             display_name: user.display_name.clone(),
             avatar_url: user.avatar_url.clone(),
+            provider: String::new(),
         }
     }
 }
@@ -73,14 +77,19 @@ pub async fn rotate(session: &Session) -> Result<Rotated<'_>, tower_sessions::se
 /// Logs `user` in on the rotated session, which starts afresh: whatever it held before (another
 /// user, data an embedding app kept for the anonymous visitor) is cleared, except the logins still
 /// in flight in other tabs.
-pub async fn log_in(rotated: Rotated<'_>, user: &User) -> Result<(), tower_sessions::session::Error> {
+pub async fn log_in(
+    rotated: Rotated<'_>,
+    user: &User,
+    provider: &str,
+) -> Result<(), tower_sessions::session::Error> {
     let session = rotated.0;
     let in_flight: Option<PendingLogins> = session.get(SESSION_KEY).await?;
     session.clear().await;
     if let Some(pending) = in_flight.filter(|p| !p.is_empty()) {
         session.insert(SESSION_KEY, pending).await?;
     }
-    session.insert(USER_KEY, CurrentUser::from(user)).await?;
+    let current = CurrentUser { provider: provider.to_owned(), ..CurrentUser::from(user) };
+    session.insert(USER_KEY, current).await?;
     session.insert(REFRESHED_KEY, time::OffsetDateTime::now_utc().unix_timestamp() / 86_400).await
 }
 
@@ -160,7 +169,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequireLogin {
         }
         let mount = parts.extensions.get::<Mount>();
         match mount {
-            Some(mount) if wants_html(parts) => {
+            Some(mount) if wants_html_headers(&parts.headers) => {
                 let start = format!("{}/", mount.base);
                 let next =
                     parts.uri.path_and_query().and_then(|p| crate::domain::ReturnTo::parse(p.as_str()));
@@ -175,12 +184,12 @@ impl<S: Send + Sync> FromRequestParts<S> for RequireLogin {
 }
 
 /// A browser navigating (it accepts HTML, and JSON not more), not a script.
-fn wants_html(parts: &Parts) -> bool {
+pub(crate) fn wants_html_headers(headers: &axum::http::HeaderMap) -> bool {
     use axum::http::header::ACCEPT;
-    if parts.headers.contains_key("x-requested-with") {
+    if headers.contains_key("x-requested-with") {
         return false;
     }
-    let accept = parts.headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let position = |kind: &str| accept.find(kind);
     match (position("text/html"), position("application/json")) {
         (Some(html), Some(json)) => html < json,

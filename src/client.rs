@@ -44,6 +44,21 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
+/// Whether the request came straight from one of `[server] trusted_proxies` (an extractor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FromTrustedProxy(pub bool);
+
+impl FromRequestParts<AppState> for FromTrustedProxy {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(FromTrustedProxy(from_trusted_proxy(
+            parts.extensions.get::<ConnectInfo<SocketAddr>>(),
+            &state.trusted_proxies,
+        )))
+    }
+}
+
 /// The client of a request, from its connection info and headers.
 pub fn client_addr(
     connect_info: Option<&ConnectInfo<SocketAddr>>,
@@ -62,6 +77,15 @@ pub fn client_addr(
         return ClientAddr(None);
     };
     ClientAddr(Some(client_ip(peer.ip(), headers, trusted)))
+}
+
+/// Whether the request came straight from one of the trusted proxies (only then are its
+/// `X-Forwarded-*` headers believed).
+pub fn from_trusted_proxy(connect_info: Option<&ConnectInfo<SocketAddr>>, trusted: &[IpNet]) -> bool {
+    connect_info.is_some_and(|ConnectInfo(peer)| {
+        let peer = canonical(peer.ip());
+        trusted.iter().any(|net| net.contains(&peer))
+    })
 }
 
 /// See the module doc.

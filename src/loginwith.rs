@@ -56,6 +56,8 @@ pub struct Loginwith {
     key: Key,
     secure_cookies: bool,
     dev: Option<Arc<DevProvider>>,
+    /// `[server] cookie_domain`.
+    cookie_domain: Option<String>,
 }
 
 /// Builds a [`Loginwith`]: [`Loginwith::builder`], optionally [`LoginwithBuilder::on_login`], then
@@ -121,6 +123,9 @@ impl Loginwith {
             .merge(routes::login::callback_router(base).route_layer(limited(Area::Callback)))
             .merge(routes::api::router(base))
             .merge(routes::health::router(base));
+        if self.state.gateway.enabled {
+            router = router.merge(routes::gateway::router(base));
+        }
         if let Some(dev) = &self.dev {
             // Its paths are `/dev-provider/...`; nested, they (and its rate limit's view of
             // them) sit under ours.
@@ -144,7 +149,10 @@ impl Loginwith {
     /// loginwith alone: [`Loginwith::routes`] with sessions whose cookie is limited to
     /// loginwith's path (what the `loginwith` server serves).
     pub fn router(&self) -> Router {
+        // Behind the gateway, the browser must send the cookie with every request to the
+        // protected hosts (the proxy passes it on to `check`): the whole site, not our path.
         let path = match self.state.base_path.as_str() {
+            _ if self.state.gateway.enabled => "/",
             "" => "/",
             base => base,
         };
@@ -152,7 +160,13 @@ impl Loginwith {
         // service per layer, each cloned on every request (measured with callgrind: about 15k
         // instructions per request for the session layers alone).
         let service = tower::ServiceBuilder::new()
-            .layer(sessions::layer(self.sessions.clone(), self.key.clone(), self.secure_cookies, path))
+            .layer(sessions::layer(
+                self.sessions.clone(),
+                self.key.clone(),
+                self.secure_cookies,
+                path,
+                self.cookie_domain.as_deref(),
+            ))
             .layer(MessagesManagerLayer)
             .service(self.routes());
         Router::new().fallback_service(service)
@@ -161,7 +175,13 @@ impl Loginwith {
     fn with_sessions(&self, router: Router, cookie_path: &str) -> Router {
         router
             .layer(MessagesManagerLayer)
-            .layer(sessions::layer(self.sessions.clone(), self.key.clone(), self.secure_cookies, cookie_path))
+            .layer(sessions::layer(
+                self.sessions.clone(),
+                self.key.clone(),
+                self.secure_cookies,
+                cookie_path,
+                self.cookie_domain.as_deref(),
+            ))
             .layer(Extension(crate::auth::Mount::new(&self.state.base_path)))
     }
 
@@ -309,13 +329,15 @@ impl LoginwithBuilder {
             after_login: config.server.after_login.clone(),
             after_logout: config.server.after_logout.clone(),
             access: config.access.clone(),
+            gateway: config.gateway.clone(),
             hook: self.hook,
         });
         let sessions = AnonymousExpiry::new(
             config.server.login_timeout_secs,
             Backend::new(sql_sessions, config.server.session_cache),
         );
-        Ok(Loginwith { state, sessions, key, secure_cookies, dev })
+        let cookie_domain = config.server.cookie_domain.clone();
+        Ok(Loginwith { state, sessions, key, secure_cookies, dev, cookie_domain })
     }
 }
 

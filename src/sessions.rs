@@ -223,8 +223,16 @@ pub(crate) fn layer(
     key: Key,
     secure: bool,
     path: &str,
+    domain: Option<&str>,
 ) -> SessionManagerLayer<AnonymousExpiry<Backend>, SignedCookie> {
-    SessionManagerLayer::new(store)
+    let layer = SessionManagerLayer::new(store);
+    // A Domain attribute shares the cookie with every subdomain (one login for several services
+    // behind the gateway); without it the cookie stays with public_url's host alone.
+    let layer = match domain {
+        Some(domain) => layer.with_domain(domain.to_owned()),
+        None => layer,
+    };
+    layer
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)

@@ -47,6 +47,8 @@ pub struct Shared {
     pub after_logout: Option<crate::domain::ReturnTo>,
     /// `[access]`: who may log in at all.
     pub access: crate::config::AccessConfig,
+    /// `[gateway]`.
+    pub gateway: crate::config::GatewayConfig,
     /// The host's login hook, if any.
     pub(crate) hook: Option<crate::hooks::LoginHook>,
 }
@@ -75,6 +77,18 @@ impl AppState {
         match next.or(self.after_login.as_ref()) {
             Some(to) => to.as_str().to_owned(),
             None => self.start_page(),
+        }
+    }
+
+    /// Like [`AppState::after_login`], with the gateway's `rd` first.
+    pub fn after_login_to(
+        &self,
+        rd: Option<&crate::domain::RedirectUrl>,
+        next: Option<&crate::domain::ReturnTo>,
+    ) -> String {
+        match rd {
+            Some(rd) => rd.as_str().to_owned(),
+            None => self.after_login(next),
         }
     }
 

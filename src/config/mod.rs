@@ -38,7 +38,7 @@ use walk::Walk;
 // reads a `Config` can name them (they live in private modules: `domain` owns the validated
 // values and secrets, `providers` the presets and protocol choices).
 pub use crate::domain::secret::{ClientSecret, SecretKey};
-pub use crate::domain::{Issuer, ProviderName, ReturnTo};
+pub use crate::domain::{HostPattern, Issuer, ProviderName, ReturnTo};
 pub use crate::providers::{Preset, ResponseMode, TokenAuth, UserinfoPointers};
 
 /// The default address: loopback only, the port the seed used.
@@ -51,8 +51,8 @@ pub const DEFAULT_HSTS_MAX_AGE_SECS: u64 = 31_536_000;
 
 /// Every key the configuration knows, by table (`providers.*` is any provider's table). The walk
 /// refuses anything else; tests generate configurations from it.
-pub const KNOWN_KEYS: [(&str, &[&str]); 10] = [
-    ("", &["server", "database", "http", "limits", "log", "access", "providers"]),
+pub const KNOWN_KEYS: [(&str, &[&str]); 12] = [
+    ("", &["server", "database", "http", "limits", "log", "access", "gateway", "providers"]),
     (
         "server",
         &[
@@ -66,13 +66,16 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 10] = [
             "trusted_proxies",
             "after_login",
             "after_logout",
+            "cookie_domain",
         ],
     ),
     ("database", &["url"]),
     ("http", &["connect_timeout_ms", "timeout_ms", "max_response_bytes"]),
     ("limits", &["authorize_per_minute", "callback_per_minute", "dev_provider_per_minute"]),
     ("log", &["format"]),
-    ("access", &["allowed_emails", "allowed_domains"]),
+    ("access", &["verified_only", "allowed_emails", "allowed_domains", "allowed_providers"]),
+    ("gateway", &["enabled", "unauthenticated", "allowed_redirect_hosts", "rules"]),
+    ("gateway.rules", &["host", "verified_only", "allowed_emails", "allowed_domains", "allowed_providers"]),
     ("providers", &[]),
     (
         "providers.*",
@@ -117,8 +120,10 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[log]`: how log lines are written.
     pub log: LogConfig,
-    /// `[access]`: who may log in at all.
+    /// `[access]`: who may log in at all (and pass the gateway).
     pub access: AccessConfig,
+    /// `[gateway]`: forward-auth endpoints for reverse proxies.
+    pub gateway: GatewayConfig,
     /// `[providers.NAME]`, in name order. Empty means "use the development provider".
     pub providers: Vec<ProviderConfig>,
     /// True when no provider was configured and the development provider was added for that reason.
@@ -153,6 +158,9 @@ pub struct ServerConfig {
     /// Where a browser goes after a logout that named no `next`; `None` means loginwith's own
     /// start page. A path on this site, never another host.
     pub after_logout: Option<ReturnTo>,
+    /// The session cookie's `Domain` (`example.com`: shared by every subdomain, one login for
+    /// several services behind the gateway); `None` keeps it to `public_url`'s host alone.
+    pub cookie_domain: Option<String>,
 }
 
 /// `[limits]`: how many requests one client address may make per minute to each area; 0 means
@@ -199,32 +207,83 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AccessConfig {
+    /// Only addresses a trusted provider verified may pass.
+    pub verified_only: bool,
     /// Whole addresses (`alice@example.com`), lower-cased.
     pub allowed_emails: Vec<String>,
     /// Domain names (`example.com`): an address whose part after the `@` is exactly one of these.
     pub allowed_domains: Vec<String>,
+    /// Provider names (`google`, `corp-sso`): only logins through one of these.
+    pub allowed_providers: Vec<String>,
 }
 
 impl AccessConfig {
-    /// True when no rule is set (everyone may log in).
+    /// True when no rule is set (everyone may pass).
     pub fn is_open(&self) -> bool {
-        self.allowed_emails.is_empty() && self.allowed_domains.is_empty()
+        !self.verified_only
+            && self.allowed_emails.is_empty()
+            && self.allowed_domains.is_empty()
+            && self.allowed_providers.is_empty()
     }
 
-    /// Whether a login's profile may pass: with rules set, only a *verified* address (as
-    /// believed per `trust_email_verified`) that is listed, or whose domain is listed. An
-    /// unverified address could be anyone's, so it never matches a rule.
-    pub fn allows(&self, profile: &crate::providers::Profile) -> bool {
-        if self.is_open() {
-            return true;
-        }
-        if !profile.email_verified {
+    /// Whether someone may pass: with address lists set, only a *verified* address (as believed
+    /// per `trust_email_verified`) that is listed, or whose domain is listed (an unverified
+    /// address could be anyone's, so it never matches a list); with `verified_only`, only a
+    /// verified address; with `allowed_providers`, only a login through one of them.
+    pub fn allows(&self, email: &str, email_verified: bool, provider: &str) -> bool {
+        if self.verified_only && !email_verified {
             return false;
         }
-        let email = profile.email.normalized();
+        if !self.allowed_providers.is_empty() && !self.allowed_providers.iter().any(|p| p == provider) {
+            return false;
+        }
+        if self.allowed_emails.is_empty() && self.allowed_domains.is_empty() {
+            return true;
+        }
+        if !email_verified {
+            return false;
+        }
+        let email = email.to_lowercase();
         let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
         self.allowed_emails.contains(&email) || self.allowed_domains.iter().any(|d| d == domain)
     }
+}
+
+/// `[gateway]`: `{base}/gateway/check`, `/start` and `/logout` for reverse proxies (nginx
+/// `auth_request`, Caddy `forward_auth`, Traefik `ForwardAuth`). Off unless `enabled`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GatewayConfig {
+    /// Serve the gateway endpoints.
+    pub enabled: bool,
+    /// What `check` answers a browser that is not logged in.
+    pub unauthenticated: Unauthenticated,
+    /// Hosts that `rd` may send a browser back to: exact names, or `.example.com` for every
+    /// subdomain of example.com.
+    pub allowed_redirect_hosts: Vec<HostPattern>,
+    /// Per-host rules, on top of `[access]`: the first whose host matches applies.
+    pub rules: Vec<GatewayRule>,
+}
+
+/// What `{base}/gateway/check` answers when nobody is logged in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Unauthenticated {
+    /// `401` (nginx `auth_request` turns it into a redirect with `error_page 401`).
+    #[default]
+    Status,
+    /// A browser gets `302` to the start endpoint (for proxies that pass the answer through,
+    /// like Traefik); API clients still get `401`.
+    Redirect,
+}
+
+/// `[[gateway.rules]]`: who may pass to one host (or a `.suffix` of hosts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GatewayRule {
+    /// The host the rule is for.
+    pub host: HostPattern,
+    /// Its rule, the same keys as `[access]`.
+    pub access: AccessConfig,
 }
 
 /// `[database]`
@@ -478,7 +537,8 @@ impl Config {
         let http = walk.http(root.get("http"));
         let limits = walk.limits(root.get("limits"));
         let log = walk.log(root.get("log"));
-        let access = walk.access(root.get("access"));
+        let access = walk.access(root.get("access"), "access");
+        let gateway = walk.gateway(root.get("gateway"));
         let mut providers = walk.providers(root.get("providers"));
 
         let dev_provider_by_default = providers.is_empty();
@@ -488,7 +548,17 @@ impl Config {
         walk.dev_provider_exposure(&server, &providers, dev_provider_by_default, root.get("providers"));
 
         if walk.problems.is_empty() {
-            Ok(Config { server, database, http, limits, log, access, providers, dev_provider_by_default })
+            Ok(Config {
+                server,
+                database,
+                http,
+                limits,
+                log,
+                access,
+                gateway,
+                providers,
+                dev_provider_by_default,
+            })
         } else {
             Err(ConfigErrors(walk.problems))
         }
@@ -516,12 +586,14 @@ impl Config {
                 trusted_proxies: Vec::new(),
                 after_login: None,
                 after_logout: None,
+                cookie_domain: None,
             },
             database: DatabaseConfig { url: database_url.to_owned() },
             http: HttpConfig::default(),
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
             access: AccessConfig::default(),
+            gateway: GatewayConfig::default(),
             providers: implicit_dev_provider().into_iter().collect(),
             dev_provider_by_default: true,
         }

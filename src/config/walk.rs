@@ -3,11 +3,12 @@
 //! small sections (`[server]`, `[database]`, `[http]`, `[limits]`, `[log]`, `[access]`).
 
 use super::{
-    is_loopback_url, known, AccessConfig, DatabaseConfig, HttpConfig, LimitsConfig, LogConfig, LogFormat,
-    ServerConfig, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_HSTS_MAX_AGE_SECS,
+    is_loopback_url, known, AccessConfig, DatabaseConfig, GatewayConfig, GatewayRule, HostPattern,
+    HttpConfig, LimitsConfig, LogConfig, LogFormat, ServerConfig, Unauthenticated, DEFAULT_BIND,
+    DEFAULT_DATABASE_URL, DEFAULT_HSTS_MAX_AGE_SECS,
 };
 use crate::domain::secret::SecretKey;
-use crate::domain::{Email, Issuer, ReturnTo};
+use crate::domain::{Email, Issuer, ProviderName, ReturnTo};
 use figment::value::{Dict, Value};
 use figment::Figment;
 use ipnet::IpNet;
@@ -244,6 +245,7 @@ impl Walk<'_> {
         let trusted_proxies = self.networks(dict, "server", "trusted_proxies");
         let after_login = self.return_to(dict, "server", "after_login");
         let after_logout = self.return_to(dict, "server", "after_logout");
+        let cookie_domain = self.cookie_domain(dict, public_url.as_ref());
         ServerConfig {
             bind: bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
             public_url,
@@ -255,6 +257,41 @@ impl Walk<'_> {
             trusted_proxies,
             after_login,
             after_logout,
+            cookie_domain,
+        }
+    }
+
+    /// `server.cookie_domain`: a domain that `public_url`'s host is, or is under (a browser
+    /// refuses a cookie for any other domain, and every login would silently fail).
+    fn cookie_domain(&mut self, dict: Option<&Dict>, public_url: Option<&Url>) -> Option<String> {
+        let text = self.text(dict, "server", "cookie_domain")?;
+        let value = dict.and_then(|d| d.get("cookie_domain"));
+        let domain = match HostPattern::parse(text.trim_start_matches('.')) {
+            Ok(pattern) => pattern.as_str().to_owned(),
+            Err(why) => {
+                self.problem(value, "server.cookie_domain", why);
+                return None;
+            }
+        };
+        let host = public_url.and_then(Url::host_str).map(str::to_ascii_lowercase);
+        match host {
+            Some(host) if host == domain || host.ends_with(&format!(".{domain}")) => Some(domain),
+            Some(host) => {
+                self.problem(
+                    value,
+                    "server.cookie_domain",
+                    format!("{domain:?} does not contain public_url's host {host:?}: browsers would refuse the cookie"),
+                );
+                None
+            }
+            None => {
+                self.problem(
+                    value,
+                    "server.cookie_domain",
+                    "needs server.public_url, whose host must be in this domain",
+                );
+                None
+            }
         }
     }
 
@@ -358,16 +395,86 @@ impl Walk<'_> {
     }
 
     /// `[access]`: the addresses and domains allowed to log in.
-    pub(super) fn access(&mut self, value: Option<&Value>) -> AccessConfig {
-        let dict = self.table(value, "access");
+    /// `[access]`, or the same keys in a `[[gateway.rules]]` table (`section` names it).
+    pub(super) fn access(&mut self, value: Option<&Value>, section: &str) -> AccessConfig {
+        let dict = self.table(value, section);
         if let Some(d) = dict {
-            self.unknown_keys(d, "access", known("access"));
+            let keys = if section == "access" { known("access") } else { known("gateway.rules") };
+            self.unknown_keys(d, section, keys);
         }
+        self.access_keys(dict, section)
+    }
+
+    fn access_keys(&mut self, dict: Option<&Dict>, section: &str) -> AccessConfig {
         let emails = "must be a list of e-mail addresses, e.g. [\"alice@example.com\"]";
         let domains = "must be a list of domain names, e.g. [\"example.com\"]";
+        let providers = "must be a list of provider names, e.g. [\"google\"]";
         AccessConfig {
-            allowed_emails: self.list(dict, "access", "allowed_emails", emails, allowed_email),
-            allowed_domains: self.list(dict, "access", "allowed_domains", domains, allowed_domain),
+            verified_only: self.boolean(dict, section, "verified_only").unwrap_or(false),
+            allowed_emails: self.list(dict, section, "allowed_emails", emails, allowed_email),
+            allowed_domains: self.list(dict, section, "allowed_domains", domains, allowed_domain),
+            allowed_providers: self.list(dict, section, "allowed_providers", providers, |p| {
+                ProviderName::parse(p).map(|n| n.as_str().to_owned())
+            }),
+        }
+    }
+
+    pub(super) fn gateway(&mut self, value: Option<&Value>) -> GatewayConfig {
+        let dict = self.table(value, "gateway");
+        if let Some(d) = dict {
+            self.unknown_keys(d, "gateway", known("gateway"));
+        }
+        let unauthenticated = match self.text(dict, "gateway", "unauthenticated").as_deref() {
+            None | Some("401") => Unauthenticated::Status,
+            Some("redirect") => Unauthenticated::Redirect,
+            Some(other) => {
+                self.problem(
+                    dict.and_then(|d| d.get("unauthenticated")),
+                    "gateway.unauthenticated",
+                    format!("{other:?} is not \"401\" or \"redirect\""),
+                );
+                Unauthenticated::Status
+            }
+        };
+        let hosts = "must be a list of host names, e.g. [\"app.example.com\", \".example.com\"]";
+        let allowed_redirect_hosts =
+            self.list(dict, "gateway", "allowed_redirect_hosts", hosts, HostPattern::parse);
+        let mut rules = Vec::new();
+        match dict.and_then(|d| d.get("rules")) {
+            None => {}
+            Some(Value::Array(_, items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let section = format!("gateway.rules[{i}]");
+                    let Some(table) = self.table(Some(item), &section) else { continue };
+                    self.unknown_keys(table, &section, known("gateway.rules"));
+                    let host = match self.text(Some(table), &section, "host") {
+                        Some(h) => match HostPattern::parse(&h) {
+                            Ok(h) => Some(h),
+                            Err(why) => {
+                                self.problem(table.get("host"), &format!("{section}.host"), why);
+                                None
+                            }
+                        },
+                        None => {
+                            self.problem(Some(item), &format!("{section}.host"), "missing");
+                            None
+                        }
+                    };
+                    let access = self.access_keys(Some(table), &section);
+                    if let Some(host) = host {
+                        rules.push(GatewayRule { host, access });
+                    }
+                }
+            }
+            Some(other) => {
+                self.problem(Some(other), "gateway.rules", "must be [[gateway.rules]] tables");
+            }
+        }
+        GatewayConfig {
+            enabled: self.boolean(dict, "gateway", "enabled").unwrap_or(false),
+            unauthenticated,
+            allowed_redirect_hosts,
+            rules,
         }
     }
 
@@ -611,7 +718,7 @@ mod tests {
         let all = problems("[access]\nallowed_users = [\"x\"]\n");
         assert!(
             all.contains(
-                "`access.allowed_users`: unknown key (expected one of: allowed_emails, allowed_domains)"
+                "`access.allowed_users`: unknown key (expected one of: verified_only, allowed_emails, allowed_domains, allowed_providers)"
             ),
             "{all}"
         );

@@ -5,11 +5,13 @@
 //! outside text that is only shown or stored, not parsed into a type, is cut to size by [`text`].
 
 pub mod issuer;
+pub mod redirect_url;
 pub mod return_to;
 pub mod secret;
 pub mod text;
 
 pub use issuer::Issuer;
+pub use redirect_url::{HostPattern, RedirectUrl};
 pub use return_to::ReturnTo;
 pub use text::{clip, https_url, text_at};
 

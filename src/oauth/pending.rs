@@ -7,7 +7,7 @@
 //! a session without bound.
 
 use crate::domain::secret::{PkceVerifier, StateToken};
-use crate::domain::{ProviderName, ReturnTo};
+use crate::domain::{ProviderName, RedirectUrl, ReturnTo};
 use serde::{Deserialize, Serialize};
 
 /// The default lifetime of an attempt (`[server] login_timeout_secs`): ten minutes, longer than
@@ -35,6 +35,10 @@ pub struct PendingLogin {
     /// Where to send the browser after the login (`next`), already checked to be same-origin.
     #[serde(default)]
     pub next: Option<ReturnTo>,
+    /// Where the gateway sends the browser after the login (`rd`), already checked to be on an
+    /// allowed host; it wins over `next`.
+    #[serde(default)]
+    pub rd: Option<RedirectUrl>,
 }
 
 /// Why a callback's `state` could not be matched to an attempt.
@@ -107,6 +111,7 @@ mod tests {
             nonce: None,
             created_at: at,
             next: None,
+            rd: None,
         }
     }
 

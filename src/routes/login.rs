@@ -21,7 +21,7 @@ use crate::auth::{current_user, log_in, rotate};
 use crate::client::ClientAddr;
 use crate::config::ResponseMode;
 use crate::domain::secret::{random_token, AuthCode, PkceVerifier, StateToken};
-use crate::domain::ReturnTo;
+use crate::domain::{RedirectUrl, ReturnTo};
 use crate::error::AppError;
 use crate::oauth::pending::{PendingLogin, PendingLogins, StateError, SESSION_KEY};
 use crate::oauth::{exchange_code, sanitize_code};
@@ -63,8 +63,26 @@ async fn authorize(
     session: Session,
 ) -> Result<Response, AppError> {
     let next = next_param(query.as_deref());
-    let result = start_login(&state, &name, next, &session).await;
+    let rd = rd_param(&state, query.as_deref());
+    let result = start_login(&state, &name, Destination { next, rd }, &session).await;
     audit_refusal(&state, &name, client, result)
+}
+
+/// Where a login sends the browser back to: the gateway's `rd` (another of the operator's hosts),
+/// else the same-origin `next`, else `after_login`.
+#[derive(Debug, Default)]
+pub(crate) struct Destination {
+    pub(crate) next: Option<ReturnTo>,
+    pub(crate) rd: Option<RedirectUrl>,
+}
+
+/// The `rd` parameter, when the gateway is on and it names an allowed host.
+pub(crate) fn rd_param(state: &AppState, query: Option<&str>) -> Option<RedirectUrl> {
+    if !state.gateway.enabled {
+        return None;
+    }
+    let (_, value) = url::form_urlencoded::parse(query?.as_bytes()).find(|(k, _)| k == "rd")?;
+    RedirectUrl::parse(&value, &state.gateway.allowed_redirect_hosts)
 }
 
 /// The `next` parameter of a query, when it is a same-origin path (anything else is ignored, so
@@ -78,12 +96,12 @@ pub(crate) fn next_param(query: Option<&str>) -> Option<ReturnTo> {
 async fn start_login(
     state: &AppState,
     name: &str,
-    next: Option<ReturnTo>,
+    to: Destination,
     session: &Session,
 ) -> Result<Response, AppError> {
     let provider = state.provider(name)?;
     if current_user(session).await.is_some() {
-        return Ok(Redirect::to(&state.after_login(next.as_ref())).into_response());
+        return Ok(Redirect::to(&state.after_login_to(to.rd.as_ref(), to.next.as_ref())).into_response());
     }
     let resolved = provider
         .resolve(&state.http)
@@ -110,7 +128,8 @@ async fn start_login(
             verifier: PkceVerifier::new(verifier.secret().as_str()),
             nonce,
             created_at: now(),
-            next,
+            next: to.next,
+            rd: to.rd,
         },
         now(),
         state.login_ttl,
@@ -353,7 +372,7 @@ async fn finish_login(
             }
         })?;
     let profile = provider.believe(profile);
-    if !state.access.allows(&profile) {
+    if !state.access.allows(profile.email.as_str(), profile.email_verified, provider.name.as_str()) {
         return Err(AppError::AccessDenied {
             email: profile.email.as_str().to_owned(),
             verified: profile.email_verified,
@@ -373,9 +392,9 @@ async fn finish_login(
             StoreError::Refused { refused, .. } => AppError::Refused(refused),
             other => AppError::Store(other),
         })?;
-    log_in(rotated, &user).await?;
+    log_in(rotated, &user, provider.name.as_str()).await?;
     audit::login(client, provider.name.as_str(), user.id, kind);
-    Ok(Redirect::to(&state.after_login(attempt.next.as_ref())).into_response())
+    Ok(Redirect::to(&state.after_login_to(attempt.rd.as_ref(), attempt.next.as_ref())).into_response())
 }
 
 async fn save_pending(session: &Session, pending: &PendingLogins) -> Result<(), AppError> {

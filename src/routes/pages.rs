@@ -4,7 +4,6 @@ use crate::audit;
 use crate::auth::CurrentUser;
 use crate::client::ClientAddr;
 use crate::error::AppError;
-use crate::loginwith::with_next;
 use crate::routes::login::next_param;
 use crate::state::AppState;
 use crate::templates::render;
@@ -48,6 +47,18 @@ async fn index(
     if let (Some(_), Some(next)) = (&user, &next) {
         return Redirect::to(next.as_str()).into_response();
     }
+    let carry = next.map(|next| ("next", next.as_str().to_owned()));
+    start_page(&state, user, messages, carry)
+}
+
+/// The start page, its login links carrying `carry` (`next=` or the gateway's `rd=`) on to
+/// `authorize`.
+pub(crate) fn start_page(
+    state: &AppState,
+    user: Option<CurrentUser>,
+    messages: Messages,
+    carry: Option<(&str, String)>,
+) -> Response {
     let messages: Vec<_> = messages
         .into_iter()
         .map(|m| {
@@ -64,11 +75,11 @@ async fn index(
         .providers
         .iter()
         .map(|p| {
-            let login_url = format!("{}/authorize/{}", state.base_path, p.name);
-            let login_url = match &next {
-                Some(next) => with_next(&login_url, next),
-                None => login_url,
-            };
+            let mut login_url = format!("{}/authorize/{}", state.base_path, p.name);
+            if let Some((key, value)) = &carry {
+                let value: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+                login_url = format!("{login_url}?{key}={value}");
+            }
             json!({
                 "name": p.name.as_str(),
                 "display_name": p.display_name,
