@@ -546,6 +546,7 @@ mod tests {
     use super::*;
     use crate::config::env::EnvStrings;
     use crate::config::Config;
+    use crate::config::GatewayConfig;
 
     fn config(text: &str) -> Config {
         Config::from_toml(text).unwrap_or_else(|e| panic!("{e}"))
@@ -755,5 +756,59 @@ mod tests {
         ] {
             assert!(all.contains(expected), "missing {expected}: {all}");
         }
+    }
+
+    #[test]
+    fn the_gateway_section_and_its_rules() {
+        let gateway = config(
+            "[gateway]\nenabled = true\nunauthenticated = \"redirect\"\n\
+             allowed_redirect_hosts = [\"App.Example.com\", \".corp.example\"]\n\
+             [[gateway.rules]]\nhost = \"admin.example.com\"\nallowed_emails = [\"Boss@Example.com\"]\nverified_only = true\n\
+             [[gateway.rules]]\nhost = \".corp.example\"\nallowed_providers = [\"corp-sso\"]\n",
+        )
+        .gateway;
+        assert!(gateway.enabled);
+        assert_eq!(gateway.unauthenticated, Unauthenticated::Redirect);
+        let hosts: Vec<&str> = gateway.allowed_redirect_hosts.iter().map(HostPattern::as_str).collect();
+        assert_eq!(hosts, ["app.example.com", ".corp.example"]);
+        assert_eq!(gateway.rules.len(), 2);
+        assert_eq!(gateway.rules[0].access.allowed_emails, ["boss@example.com"]);
+        assert!(gateway.rules[0].access.verified_only);
+        assert_eq!(gateway.rules[1].access.allowed_providers, ["corp-sso"]);
+        assert_eq!(config("").gateway, GatewayConfig::default(), "off by default");
+
+        let all = problems(
+            "[gateway]\nunauthenticated = \"maybe\"\nallowed_redirect_hosts = [\"https://x.example\", \"*.example.com\"]\n\
+             [[gateway.rules]]\nallowed_emails = [\"a@b.c\"]\n[[gateway.rules]]\nhost = \"ok.example\"\ncolour = 1\n",
+        );
+        for expected in [
+            "`gateway.unauthenticated`: \"maybe\"",
+            "`gateway.allowed_redirect_hosts`: \"https://x.example\" is not a host name",
+            "\"*.example.com\" is not a host name",
+            "`gateway.rules[0].host`: missing",
+            "`gateway.rules[1].colour`: unknown key",
+        ] {
+            assert!(all.contains(expected), "missing {expected}: {all}");
+        }
+    }
+
+    #[test]
+    fn the_cookie_domain_must_contain_the_public_host() {
+        let github = "[providers.github]\nclient_id = \"i\"\nclient_secret = \"s\"\n";
+        let server = config(&format!(
+            "[server]\npublic_url = \"https://auth.example.com\"\ncookie_domain = \".Example.com\"\n{github}"
+        ))
+        .server;
+        assert_eq!(server.cookie_domain.as_deref(), Some("example.com"));
+        let all = problems(
+            "[server]\npublic_url = \"https://auth.example.com\"\ncookie_domain = \"other.example\"\n",
+        );
+        assert!(
+            all.contains("`server.cookie_domain`: \"other.example\" does not contain public_url's host"),
+            "{all}"
+        );
+        let all = problems("[server]\ncookie_domain = \"example.com\"\n");
+        assert!(all.contains("`server.cookie_domain`: needs server.public_url"), "{all}");
+        assert_eq!(config("").server.cookie_domain, None, "host-only by default");
     }
 }

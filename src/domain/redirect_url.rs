@@ -8,7 +8,8 @@
 //! backslash, white space or control character anywhere (browsers read `\` as `/`), be at most
 //! 2,048 bytes, and name a host that `[gateway] allowed_redirect_hosts` lists. Hosts are compared
 //! as URLs carry them: lower-case ASCII, internationalised names in their `xn--` form, so a
-//! look-alike such as `еxample.com` (Cyrillic е) is `xn--xample-2of.com` and matches nothing.
+//! look-alike of an allowed domain, such as `exаmple.com` (Cyrillic а), is an `xn--` name that
+//! matches nothing.
 
 use std::fmt;
 use url::Url;
@@ -141,7 +142,7 @@ mod tests {
             "https://corp.example/",
             "https://evilcorp.example/",
             "https://app.example.com.evil.example/",
-            "https://аpp.example.com/",
+            "https://app.exаmple.com/",
             "https://app.example.com\t.evil/",
             "https://app.example.com /",
             "http://127.0.0.2.evil.example/",

@@ -536,6 +536,14 @@ impl TestApp {
             .find_map(|c| c.strip_prefix(&format!("{}=", loginwith::SESSION_COOKIE)).map(str::to_owned))
     }
 
+    /// `GET path` (an authorize URL of ours, e.g. with `?rd=`); returns the provider URL it
+    /// redirects to.
+    pub async fn begin_login_at(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::FOUND, "{path} should redirect to the provider");
+        location(&response)
+    }
+
     /// `GET /authorize/NAME`; returns the provider URL it redirects to.
     pub async fn begin_login(&self, provider: &str) -> String {
         let response = self.get(&format!("{}/authorize/{provider}", self.base)).await;

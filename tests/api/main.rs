@@ -10,6 +10,7 @@ mod browser;
 mod config_errors;
 mod dev_flow;
 mod examples;
+mod gateway;
 mod github;
 mod google;
 mod hostile;
