@@ -623,12 +623,17 @@ fn without_source_lines(message: &str) -> String {
         .join("\n")
 }
 
-/// True when the URL's host is a loopback address or `localhost`.
+/// True when the URL's host is a loopback address, `localhost` or a name under it
+/// (`app.localhost`: RFC 6761 reserves them for loopback, and browsers resolve them there
+/// without asking DNS).
 pub fn is_loopback_url(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
         None => false,
     }
 }
@@ -645,6 +650,22 @@ pub fn default_file(explicit: Option<&Path>) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_urls_are_addresses_and_names_under_localhost() {
+        for yes in ["http://127.0.0.1:5000/", "http://[::1]/", "http://localhost/", "http://a.b.localhost:8/"]
+        {
+            assert!(is_loopback_url(&Url::parse(yes).unwrap()), "{yes}");
+        }
+        for no in [
+            "http://example.com/",
+            "http://localhost.example.com/",
+            "http://mylocalhost/",
+            "http://10.0.0.1/",
+        ] {
+            assert!(!is_loopback_url(&Url::parse(no).unwrap()), "{no}");
+        }
+    }
 
     #[test]
     fn empty_config_means_dev_provider() {

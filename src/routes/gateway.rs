@@ -7,7 +7,8 @@
 //!   logged-in user whom `[access]` and the matching `[[gateway.rules]]` let through; `401` when
 //!   nobody is logged in (or, with `unauthenticated = "redirect"`, a browser gets `302` to
 //!   `start`); `403` with a page naming who is logged in and offering to log out, when the rules
-//!   refuse.
+//!   refuse. The 401 and 403 carry `Location`: the `start` or `denied` URL with the original
+//!   request as `rd`, ready for a proxy's own redirect (nginx cannot URL-encode).
 //! - `GET {base}/gateway/start?rd=URL`: starts a login (straight to the provider when there is one)
 //!   that ends at `rd` (an allowed host, see [`RedirectUrl`]).
 //! - `GET {base}/gateway/denied?rd=URL`: the refusal page, for proxies that send their own 403 to
@@ -108,7 +109,9 @@ async fn check(
     if !allowed(&state, &user, host.as_deref()) {
         tracing::debug!(user_id = user.id, host = host.as_deref().unwrap_or(""), "gateway refused");
         let rd = original.and_then(|u| RedirectUrl::parse(u.as_str(), &state.gateway.allowed_redirect_hosts));
-        return denied_page(&state, &user, host.as_deref(), rd.as_ref());
+        let mut page = denied_page(&state, &user, host.as_deref(), rd.as_ref());
+        set_location(&mut page, with_rd(format!("{}/gateway/denied", state.public_url), rd.as_ref()));
+        return page;
     }
     let mut response = StatusCode::OK.into_response();
     let out = response.headers_mut();
@@ -127,18 +130,37 @@ async fn check(
 }
 
 /// Nobody is logged in: 401, or for a browser with `unauthenticated = "redirect"`, 302 to `start`.
+/// The 401 names the same `start` URL in `Location`, for proxies that turn it into their own
+/// redirect (nginx: `auth_request_set` + `error_page 401`; nginx cannot URL-encode `rd` itself).
 fn unauthenticated(state: &AppState, headers: &HeaderMap, original: Option<&Url>) -> Response {
-    if state.gateway.unauthenticated == Unauthenticated::Redirect && wants_html_headers(headers) {
-        let mut start = format!("{}/gateway/start", state.public_url);
-        if let Some(rd) =
-            original.and_then(|u| RedirectUrl::parse(u.as_str(), &state.gateway.allowed_redirect_hosts))
-        {
+    let rd = original.and_then(|u| RedirectUrl::parse(u.as_str(), &state.gateway.allowed_redirect_hosts));
+    let start = with_rd(format!("{}/gateway/start", state.public_url), rd.as_ref());
+    let status = if state.gateway.unauthenticated == Unauthenticated::Redirect && wants_html_headers(headers)
+    {
+        StatusCode::FOUND
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    let mut response = (status, axum::Json(json!({"error": "unauthenticated"}))).into_response();
+    set_location(&mut response, start);
+    response
+}
+
+/// `url?rd=RD` (encoded), or `url` when there is no `rd`.
+fn with_rd(url: String, rd: Option<&RedirectUrl>) -> String {
+    match rd {
+        Some(rd) => {
             let rd: String = url::form_urlencoded::byte_serialize(rd.as_str().as_bytes()).collect();
-            start = format!("{start}?rd={rd}");
+            format!("{url}?rd={rd}")
         }
-        return (StatusCode::FOUND, [(header::LOCATION, start)]).into_response();
+        None => url,
     }
-    (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "unauthenticated"}))).into_response()
+}
+
+fn set_location(response: &mut Response, to: String) {
+    if let Ok(to) = HeaderValue::try_from(to) {
+        response.headers_mut().insert(header::LOCATION, to);
+    }
 }
 
 /// The refusal page: who is logged in, where they may not go, and a way to log out (as someone
@@ -149,11 +171,7 @@ fn denied_page(
     host: Option<&str>,
     rd: Option<&RedirectUrl>,
 ) -> Response {
-    let mut logout = format!("{}/gateway/logout", state.base_path);
-    if let Some(rd) = rd {
-        let rd: String = url::form_urlencoded::byte_serialize(rd.as_str().as_bytes()).collect();
-        logout = format!("{logout}?rd={rd}");
-    }
+    let logout = with_rd(format!("{}/gateway/logout", state.base_path), rd);
     render(
         StatusCode::FORBIDDEN,
         "gateway_denied.html",
@@ -179,11 +197,7 @@ async fn start(
     }
     let available: Vec<_> = state.providers.iter().filter(|p| !p.is_unavailable()).collect();
     if let [only] = available.as_slice() {
-        let mut to = format!("{}/authorize/{}", state.base_path, only.name);
-        if let Some(rd) = &rd {
-            let rd: String = url::form_urlencoded::byte_serialize(rd.as_str().as_bytes()).collect();
-            to = format!("{to}?rd={rd}");
-        }
+        let to = with_rd(format!("{}/authorize/{}", state.base_path, only.name), rd.as_ref());
         return Redirect::to(&to).into_response();
     }
     crate::routes::pages::start_page(&state, user, messages, rd.map(|rd| ("rd", rd.as_str().to_owned())))
@@ -199,12 +213,7 @@ async fn denied(State(state): State<AppState>, RawQuery(query): RawQuery, sessio
             denied_page(&state, &user, host.as_deref(), rd.as_ref())
         }
         None => {
-            let mut start = format!("{}/gateway/start", state.base_path);
-            if let Some(rd) = &rd {
-                let rd: String = url::form_urlencoded::byte_serialize(rd.as_str().as_bytes()).collect();
-                start = format!("{start}?rd={rd}");
-            }
-            Redirect::to(&start).into_response()
+            Redirect::to(&with_rd(format!("{}/gateway/start", state.base_path), rd.as_ref())).into_response()
         }
     }
 }

@@ -97,6 +97,12 @@ async fn per_host_rules_refuse_on_one_host_and_admit_on_another(db: Db) {
         page.contains(r#"action="/gateway/logout?rd=https%3A%2F%2Fadmin.example.com%2Fsettings""#),
         "{page}"
     );
+    let refused = check(&app, "https://admin.example.com/settings").await;
+    assert_eq!(
+        location(&refused),
+        format!("{}/gateway/denied?rd=https%3A%2F%2Fadmin.example.com%2Fsettings", app.address),
+        "the 403 names the refusal page for proxies that show their own"
+    );
     assert_eq!(check(&app, "https://app.example.com/").await.status(), StatusCode::OK);
     let boss = app.another_browser();
     boss.login_dev("boss@example.com", true).await;
@@ -139,8 +145,23 @@ async fn redirect_mode_sends_browsers_to_start_and_api_clients_a_401(db: Db) {
         format!("{}/gateway/start?rd=https%3A%2F%2Fapp.example.com%2Fd%2F1", redirect.address)
     );
     assert_eq!(ask(&redirect, "application/json").await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    // The default mode answers 401 to browsers too (nginx turns it into a redirect itself).
-    assert_eq!(ask(&app, "text/html").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // The default mode answers 401 to browsers too, naming the same start URL in Location for the
+    // proxy's own redirect (nginx: auth_request_set + error_page 401).
+    let response = ask(&app, "text/html").await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        location(&response),
+        format!("{}/gateway/start?rd=https%3A%2F%2Fapp.example.com%2Fd%2F1", app.address)
+    );
+    // A query survives whole (nginx alone would cut `rd` at its first `&`); a host that is not
+    // allowed is no rd at all.
+    let response = check(&app, "https://app.example.com/p?a=1&b=2").await;
+    assert_eq!(
+        location(&response),
+        format!("{}/gateway/start?rd=https%3A%2F%2Fapp.example.com%2Fp%3Fa%3D1%26b%3D2", app.address)
+    );
+    let response = check(&app, "https://evil.example/p").await;
+    assert_eq!(location(&response), format!("{}/gateway/start", app.address));
 }
 
 async fn start_goes_to_the_only_provider_and_the_login_ends_at_rd(db: Db) {
