@@ -474,7 +474,9 @@ async fn bind_issuers(store: &Store, providers: &[Provider]) -> Result<(), Start
 }
 
 /// Discovers every OpenID Connect provider in the background, so that start-up never waits on the
-/// network; one that fails is retried every minute (and on demand when someone clicks its button).
+/// network; one that fails is retried after 1 s, 2 s, 4 s... then every minute (and on demand when
+/// someone clicks its button): a provider that starts a moment later (the development provider
+/// reached through a proxy started after loginwith) is soon there.
 fn spawn_discovery(providers: &[Provider], http: &ProviderHttp) {
     for provider in providers.iter().filter(|p| p.oidc().is_some()) {
         let provider = provider.clone();
@@ -482,6 +484,7 @@ fn spawn_discovery(providers: &[Provider], http: &ProviderHttp) {
         tokio::spawn(async move {
             let Some(oidc) = provider.oidc() else { return };
             let mut warned = false;
+            let mut pause = std::time::Duration::from_secs(1);
             loop {
                 match oidc.ensure_discovered(&http).await {
                     Ok(_) => {
@@ -497,7 +500,8 @@ fn spawn_discovery(providers: &[Provider], http: &ProviderHttp) {
                     }
                     Err(_) => {}
                 }
-                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(60));
             }
         });
     }

@@ -55,6 +55,29 @@ impl LimitedResponse {
     }
 }
 
+/// The system resolver, except that `localhost` and every name under it are the loopback
+/// addresses, as RFC 6761 §6.3 asks of resolver libraries (and browsers do), whatever the system's
+/// resolver says: the development provider then reaches itself through `public_url =
+/// "http://app.localhost:8080/auth"` behind a local proxy, as the browser does. Others go to
+/// `getaddrinfo` (tokio's `lookup_host`), as reqwest's default resolver does.
+#[derive(Debug)]
+struct LocalhostNames;
+
+impl reqwest::dns::Resolve for LocalhostNames {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        Box::pin(async move {
+            let addrs: reqwest::dns::Addrs = if host == "localhost" || host.ends_with(".localhost") {
+                let loopback = [std::net::Ipv4Addr::LOCALHOST.into(), std::net::Ipv6Addr::LOCALHOST.into()];
+                Box::new(loopback.into_iter().map(|ip| std::net::SocketAddr::new(ip, 0)))
+            } else {
+                Box::new(tokio::net::lookup_host((host.as_str(), 0)).await?.collect::<Vec<_>>().into_iter())
+            };
+            Ok(addrs)
+        })
+    }
+}
+
 /// The shared provider client.
 #[derive(Debug, Clone)]
 pub struct ProviderHttp {
@@ -71,6 +94,7 @@ impl ProviderHttp {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("loginwith/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(std::time::Duration::from_secs(60))
+            .dns_resolver(std::sync::Arc::new(LocalhostNames))
             .build()?;
         Ok(Self { client, max_body: config.max_response_bytes })
     }

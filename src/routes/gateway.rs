@@ -3,7 +3,7 @@
 //! `[gateway] enabled`.
 //!
 //! - `GET {base}/gateway/check`: the proxy asks it about every request. `200` with
-//!   `X-Auth-Request-User`, `-Email` (only a verified address), `-Name`, `-Provider` for a
+//!   `X-Auth-Request-User`, `-Email` (a verified address, else empty), `-Name`, `-Provider` for a
 //!   logged-in user whom `[access]` and the matching `[[gateway.rules]]` let through; `401` when
 //!   nobody is logged in (or, with `unauthenticated = "redirect"`, a browser gets `302` to
 //!   `start`); `403` with a page naming who is logged in and offering to log out, when the rules
@@ -121,9 +121,10 @@ async fn check(
         }
     };
     set("x-auth-request-user", &user.username);
-    if user.email_verified {
-        set("x-auth-request-email", &user.email);
-    }
+    // Always sent, empty without a verified address: Caddy 2.6's `copy_headers` passes its own
+    // placeholder text on for a header the answer lacks. The proxies drop an empty one (nginx's
+    // `proxy_set_header` sends no empty header; deploy/Caddyfile removes it).
+    set("x-auth-request-email", if user.email_verified { &user.email } else { "" });
     set("x-auth-request-name", user.display_name.as_deref().unwrap_or(&user.username));
     set("x-auth-request-provider", &user.provider);
     response
@@ -195,8 +196,15 @@ async fn start(
     if user.is_some() {
         return Redirect::to(&state.after_login_to(rd.as_ref(), None)).into_response();
     }
+    // The only provider configured (its authorize step discovers it if it is not yet), else the
+    // only one available.
     let available: Vec<_> = state.providers.iter().filter(|p| !p.is_unavailable()).collect();
-    if let [only] = available.as_slice() {
+    let only = match (state.providers.as_slice(), available.as_slice()) {
+        ([only], _) => Some(only),
+        (_, [only]) => Some(*only),
+        _ => None,
+    };
+    if let Some(only) = only {
         let to = with_rd(format!("{}/authorize/{}", state.base_path, only.name), rd.as_ref());
         return Redirect::to(&to).into_response();
     }

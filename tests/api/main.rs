@@ -20,4 +20,5 @@ mod microsoft;
 mod oidc;
 mod production;
 mod properties;
+mod proxies;
 mod sessions;
