@@ -139,8 +139,9 @@ async fn start_proxy(
     match kind {
         Kind::Nginx => {
             // What deploy/nginx.conf leaves to the site: the listening address and the upstreams.
+            // One process (no master and workers), so that killing it leaves no worker behind.
             let conf = format!(
-                "worker_processes 1;\npid {dir}/nginx.pid;\nerror_log stderr warn;\nevents {{}}\n\
+                "master_process off;\npid {dir}/nginx.pid;\nerror_log stderr warn;\nevents {{}}\n\
                  http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
                  \x20 upstream loginwith {{ server 127.0.0.1:{loginwith}; }}\n  upstream app {{ server 127.0.0.1:{app}; }}\n\
                  \x20 server {{\n    listen 127.0.0.1:{port};\n    server_name {names};\n    include {file};\n  }}\n}}\n",
