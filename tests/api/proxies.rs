@@ -294,6 +294,11 @@ impl Site {
     }
 }
 
+/// `action` (a path, as the page has it) on `origin`.
+fn browse_target(origin: &str, action: &str) -> String {
+    Url::parse(origin).and_then(|o| o.join(action)).expect("a URL").to_string()
+}
+
 /// The upstream's echo: the URI it was asked for and the headers it received.
 async fn upstream_echo(response: Response) -> Value {
     let status = response.status();
@@ -442,6 +447,20 @@ async fn per_host_rules_and_one_login_for_several_hosts(kind: Kind) {
     assert!(page.contains("admin.gw.localhost") && page.contains("Log out"), "{page}");
     assert_eq!(site.upstream.hits.load(Ordering::SeqCst), hits, "the admin app is not reached");
     assert_eq!(site.mock.token_requests(), calls_to_provider, "no new login was started");
+    // The page's "Log out" works from the admin host: logged out everywhere, back to the page,
+    // which now asks for a login.
+    let action = page.split("action=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("a form");
+    let logout = browse_target(&site.url("admin.gw.localhost", ""), action);
+    let response = alice
+        .post(&logout)
+        .header(ORIGIN, site.url("admin.gw.localhost", ""))
+        .send()
+        .await
+        .expect("POST the page's logout form");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), site.url("admin.gw.localhost", "/settings"));
+    let docs = alice.get(site.url("docs.gw.localhost", "/manual")).send().await.expect("GET docs");
+    assert_eq!(docs.status(), StatusCode::FOUND, "logged out on every host");
 
     // The boss is admitted there.
     let boss = site.browser();
