@@ -1,4 +1,5 @@
-//! The audit trail: one structured log line per login, refusal, logout and rate-limit hit, under
+//! The audit trail: one structured log line per login, refusal, logout, disconnected provider and
+//! rate-limit hit, under
 //! the target `loginwith::audit`, so that it can be selected (`LOGINWITH_LOG=loginwith::audit=info`)
 //! and written as JSON (`[log] format = "json"`).
 //!
@@ -44,6 +45,11 @@ pub fn refusal(client: ClientAddr, provider: Option<&str>, reason: &str, detail:
 /// A user logged out.
 pub fn logout(client: ClientAddr, user_id: i64) {
     tracing::info!(target: TARGET, event = "logout", outcome = "logged_out", user_id, client = %client, "logout");
+}
+
+/// A user disconnected a provider from their account.
+pub fn unlinked(client: ClientAddr, user_id: i64, provider: &str) {
+    tracing::info!(target: TARGET, event = "unlink", outcome = "unlinked", user_id, provider, client = %client, "provider disconnected");
 }
 
 /// A client went over a rate limit.

@@ -126,7 +126,7 @@ impl Mount {
 /// A handler argument that requires a login: the logged-in [`CurrentUser`], or, for a browser
 /// that is not logged in, a redirect to loginwith's start page with `next` set to where it was
 /// going (so it comes back there after the login). API clients (a request that accepts JSON
-/// rather than HTML, or says `X-Requested-With`) get `401 {"error":"unauthenticated"}` instead.
+/// rather than HTML, or says `X-Requested-With`) get `401 {"error":"unauthenticated","code":"unauthenticated","message":...}` instead.
 ///
 /// ```no_run
 /// use loginwith::RequireLogin;

@@ -254,13 +254,56 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// Errors of the JSON API: `{"error": "..."}` with a status.
+/// Errors of the JSON API: a status and `{"error": CODE, "code": CODE, "message": "..."}`. The
+/// code is stable (clients branch on it; `error` carries the same, as it always has), the message
+/// is for people and may change.
 #[derive(Debug)]
 pub enum ApiError {
     /// No one is logged in.
     Unauthenticated,
+    /// A change sent from another origin, or with neither `Origin` nor `Sec-Fetch-Site`.
+    CrossOrigin,
+    /// A change without a JSON content type or an `X-Requested-With` header (which a plain HTML
+    /// form cannot send).
+    JsonRequired,
+    /// The user has no identity of that provider.
+    NotLinked,
+    /// Disconnecting would remove the user's last identity.
+    LastIdentity,
     /// A server-side failure (logged).
     Internal(AppError),
+}
+
+impl ApiError {
+    /// The status and the stable code.
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin"),
+            ApiError::JsonRequired => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required"),
+            ApiError::NotLinked => (StatusCode::NOT_FOUND, "not_linked"),
+            ApiError::LastIdentity => (StatusCode::CONFLICT, "last_identity"),
+            ApiError::Internal(err) => (err.status(), "internal"),
+        }
+    }
+
+    /// The stable code clients branch on (also the audit log's reason for a refusal).
+    pub(crate) fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "nobody is logged in",
+            ApiError::CrossOrigin => {
+                "changes are only accepted from this site's own pages (Origin or Sec-Fetch-Site)"
+            }
+            ApiError::JsonRequired => "send Content-Type: application/json or an X-Requested-With header",
+            ApiError::NotLinked => "no identity of this provider logs into your account",
+            ApiError::LastIdentity => "this is the only way you log in: connect another provider first",
+            ApiError::Internal(_) => "the server failed; try again",
+        }
+    }
 }
 
 impl<E: Into<AppError>> From<E> for ApiError {
@@ -271,14 +314,10 @@ impl<E: Into<AppError>> From<E> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        match self {
-            ApiError::Unauthenticated => {
-                (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "unauthenticated"}))).into_response()
-            }
-            ApiError::Internal(err) => {
-                err.log();
-                (err.status(), axum::Json(json!({"error": "internal"}))).into_response()
-            }
+        if let ApiError::Internal(err) = &self {
+            err.log();
         }
+        let (status, code) = self.status_and_code();
+        (status, axum::Json(json!({"error": code, "code": code, "message": self.message()}))).into_response()
     }
 }

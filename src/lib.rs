@@ -35,7 +35,7 @@
 //! # Layout (private modules)
 //! - `config`: TOML file + environment → a validated [`Config`], every problem reported at once.
 //! - `app`, `loginwith`, `sessions`: the server, the library, the session store and cookie.
-//! - `routes`: HTTP handlers, one file per area (pages, login, api, health).
+//! - `routes`: HTTP handlers, one file per area (pages, login, api, gateway, health).
 //! - `oauth`: the protocol without routing: pending attempts (state, PKCE), code exchange, the
 //!   provider HTTP client with its limits.
 //! - `providers`: presets as data, one file per provider, quirks as closed enums; OpenID Connect
@@ -80,4 +80,4 @@ pub use error::error_chain;
 pub use hooks::{HookFuture, LoginEvent, LoginIdentity, LoginRefused};
 pub use loginwith::{Loginwith, LoginwithBuilder, ProviderInfo};
 pub use sessions::{KeyFileError, SESSION_COOKIE};
-pub use store::{Account, Identity, Store, StoreError, User};
+pub use store::{Account, Identity, Store, StoreError, Unlinked, User};

@@ -142,7 +142,8 @@ fn unauthenticated(state: &AppState, headers: &HeaderMap, original: Option<&Url>
     } else {
         StatusCode::UNAUTHORIZED
     };
-    let mut response = (status, axum::Json(json!({"error": "unauthenticated"}))).into_response();
+    let mut response = crate::error::ApiError::Unauthenticated.into_response();
+    *response.status_mut() = status;
     set_location(&mut response, start);
     response
 }

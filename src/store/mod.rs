@@ -280,6 +280,36 @@ impl Store {
         Ok(Some(account))
     }
 
+    /// Disconnects `provider` from a user: removes the user's identities of that provider, unless
+    /// none of another provider would remain (nobody locks themselves out).
+    ///
+    /// One transaction that first writes the user's row: on PostgreSQL that locks it, so two
+    /// disconnects at once (of the last two providers) run one after the other and the second
+    /// sees that it would remove the last; SQLite has one writer at a time anyway.
+    pub async fn unlink_provider(&self, id: UserId, provider: &str) -> Result<Unlinked, StoreError> {
+        let lock = "UPDATE users SET last_login_at = last_login_at WHERE id = $1";
+        let others = "SELECT COUNT(*) FROM identities WHERE user_id = $1 AND provider <> $2";
+        let delete = "DELETE FROM identities WHERE user_id = $1 AND provider = $2";
+        let outcome = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(lock).bind(id.0).execute(&mut *tx).await?;
+            let others: i64 =
+                sqlx::query_scalar(others).bind(id.0).bind(provider).fetch_one(&mut *tx).await?;
+            let removed = sqlx::query(delete).bind(id.0).bind(provider).execute(&mut *tx).await?.rows_affected();
+            let outcome = match (removed, others) {
+                (0, _) => Unlinked::NotLinked,
+                (_, 0) => Unlinked::LastIdentity,
+                (n, _) => Unlinked::Removed(n),
+            };
+            if matches!(outcome, Unlinked::Removed(_)) {
+                tx.commit().await?;
+            }
+            outcome
+        });
+        self.accounts.invalidate(id);
+        Ok(outcome)
+    }
+
     /// How many users exist (tests and the benchmark check for duplicates with it).
     pub async fn count_users(&self) -> Result<i64, StoreError> {
         let sql = "SELECT COUNT(*) FROM users";
@@ -595,6 +625,18 @@ impl Store {
             on_pool!(self, pool => sqlx::query_scalar(sql).bind(stem).bind(len).fetch_all(pool).await?);
         Ok(first_free_username(stem, &taken))
     }
+}
+
+/// What [`Store::unlink_provider`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unlinked {
+    /// This many identities of the provider were removed.
+    Removed(u64),
+    /// The user has no identity of that provider (nothing was changed).
+    NotLinked,
+    /// They are the user's only identities: refused, nothing was changed.
+    LastIdentity,
 }
 
 /// What the hook is told about a login.

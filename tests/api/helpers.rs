@@ -620,7 +620,7 @@ impl TestApp {
     pub async fn assert_logged_out(&self) {
         let (status, me) = self.api_me().await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "expected nobody logged in, /api/me says {me}");
-        assert_eq!(me, serde_json::json!({"error": "unauthenticated"}));
+        assert_eq!(me["code"], "unauthenticated", "{me}");
     }
 
     pub async fn user_count(&self) -> i64 {

@@ -14,6 +14,7 @@ mod gateway;
 mod github;
 mod google;
 mod hostile;
+mod json_api;
 mod library;
 mod linking;
 mod microsoft;
