@@ -35,7 +35,7 @@
 //! # Layout (private modules)
 //! - `config`: TOML file + environment → a validated [`Config`], every problem reported at once.
 //! - `app`, `loginwith`, `sessions`: the server, the library, the session store and cookie.
-//! - `routes`: HTTP handlers, one file per area (pages, login, api, gateway, health).
+//! - `routes`: HTTP handlers, one file per area (pages, login, account, api, gateway, health).
 //! - `oauth`: the protocol without routing: pending attempts (state, PKCE), code exchange, the
 //!   provider HTTP client with its limits.
 //! - `providers`: presets as data, one file per provider, quirks as closed enums; OpenID Connect

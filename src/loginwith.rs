@@ -122,6 +122,7 @@ impl Loginwith {
             .merge(routes::login::authorize_router(base).route_layer(limited(Area::Authorize)))
             .merge(routes::login::callback_router(base).route_layer(limited(Area::Callback)))
             .merge(routes::api::router(base))
+            .merge(routes::account::router(base))
             .merge(routes::health::router(base));
         if self.state.gateway.enabled {
             router = router.merge(routes::gateway::router(base));

@@ -5,6 +5,7 @@ mod fake_oidc;
 mod helpers;
 mod mock_provider;
 
+mod account;
 mod audit;
 mod browser;
 mod config_errors;

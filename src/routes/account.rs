@@ -1,0 +1,146 @@
+//! The account page, `{base}/account`: the identities that log into the account (provider,
+//! address and whether it is verified, when linked and last used), each with a "Disconnect"
+//! button except the last. Plain HTML forms, no script, escaped by the templates.
+//!
+//! `POST {base}/account/disconnect` (form field `provider`) takes the same Origin check as logout
+//! and ends with a flash message on the account page (303, so a reload does not post again).
+
+use crate::audit;
+use crate::auth::{current_user, CurrentUser};
+use crate::client::ClientAddr;
+use crate::domain::UserId;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store::Unlinked;
+use crate::templates::render;
+use axum::extract::rejection::FormRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use axum_messages::{Level, Messages};
+use serde::Deserialize;
+use serde_json::json;
+use tower_sessions::Session;
+
+/// `GET {base}/account`, `POST {base}/account/disconnect`.
+pub fn router(base: &str) -> Router<AppState> {
+    Router::new()
+        .route(&format!("{base}/account"), get(page))
+        .route(&format!("{base}/account/disconnect"), post(disconnect))
+}
+
+/// The account page; a browser that is not logged in is sent to log in and comes back here.
+async fn page(
+    State(state): State<AppState>,
+    session: Session,
+    messages: Messages,
+) -> Result<Response, AppError> {
+    let Some(user) = current_user(&session).await else {
+        return Ok(to_login(&state));
+    };
+    let Some(account) = state.store.account(UserId(user.id)).await? else {
+        return Ok(to_login(&state));
+    };
+    let providers_linked = {
+        let mut names: Vec<&str> = account.identities.iter().map(|i| i.provider.as_str()).collect();
+        names.dedup();
+        names.len()
+    };
+    let identities: Vec<_> = account
+        .identities
+        .iter()
+        .map(|i| {
+            json!({
+                "provider": i.provider,
+                "display_name": display_name(&state, &i.provider),
+                "email": i.email,
+                "email_verified": i.email_verified,
+                "linked": date(i.created_at),
+                "last_used": date(i.last_login_at),
+                "current": i.provider == user.provider,
+                "can_disconnect": providers_linked > 1,
+            })
+        })
+        .collect();
+    let messages: Vec<_> = messages
+        .into_iter()
+        .map(|m| json!({ "level": if m.level == Level::Error { "error" } else { "success" }, "text": m.message }))
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        "account.html",
+        json!({ "user": user, "identities": identities, "messages": messages }),
+    ))
+}
+
+fn to_login(state: &AppState) -> Response {
+    let next: String =
+        url::form_urlencoded::byte_serialize(format!("{}/account", state.base_path).as_bytes()).collect();
+    Redirect::to(&format!("{}?next={next}", state.start_page())).into_response()
+}
+
+/// The provider's display name, or its name when it is no longer configured.
+fn display_name<'a>(state: &'a AppState, provider: &'a str) -> &'a str {
+    state.providers.iter().find(|p| p.name.as_str() == provider).map_or(provider, |p| &p.display_name)
+}
+
+/// Unix seconds as a date and time a person reads (UTC).
+fn date(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!(
+            "{}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => "unknown".to_owned(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DisconnectForm {
+    provider: String,
+}
+
+async fn disconnect(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    session: Session,
+    messages: Messages,
+    form: Result<Form<DisconnectForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    if headers.get(header::ORIGIN).is_some_and(|o| o.as_bytes() != state.public_origin.as_bytes()) {
+        let err = AppError::CrossSite;
+        audit::refusal(client, None, err.reason(), "account form sent from another site");
+        return Err(err);
+    }
+    let Some(user): Option<CurrentUser> = current_user(&session).await else {
+        return Ok(to_login(&state));
+    };
+    let account_page = format!("{}/account", state.base_path);
+    let Ok(Form(form)) = form else {
+        messages.error("That form was incomplete; nothing was changed.");
+        return Ok(Redirect::to(&account_page).into_response());
+    };
+    let name = display_name(&state, &form.provider).to_owned();
+    match state.store.unlink_provider(UserId(user.id), &form.provider).await? {
+        Unlinked::Removed(_) => {
+            audit::unlinked(client, user.id, &form.provider);
+            messages.success(format!("{name} no longer logs into this account."));
+        }
+        Unlinked::NotLinked => {
+            messages.error(format!("{name} was not connected to this account; nothing was changed."));
+        }
+        Unlinked::LastIdentity => {
+            messages.error(format!(
+                "{name} is the only way you log in, so it stays: connect another provider first."
+            ));
+        }
+    }
+    Ok(Redirect::to(&account_page).into_response())
+}
