@@ -1,7 +1,6 @@
-//! The audit trail: one structured log line per login, refusal, logout, disconnected provider and
-//! rate-limit hit, under
-//! the target `loginwith::audit`, so that it can be selected (`LOGINWITH_LOG=loginwith::audit=info`)
-//! and written as JSON (`[log] format = "json"`).
+//! The audit trail: one structured log line per login, refusal, logout, connected or disconnected
+//! provider and rate-limit hit, under the target `loginwith::audit`, so that it can be selected
+//! (`LOGINWITH_LOG=loginwith::audit=info`) and written as JSON (`[log] format = "json"`).
 //!
 //! Every line has `event` and `client` (the client address, see [`crate::client`]); logins carry
 //! `user_id`, `provider` and `outcome` (`new`, `returning`, `linked`); refusals carry `reason`, a
@@ -45,6 +44,11 @@ pub fn refusal(client: ClientAddr, provider: Option<&str>, reason: &str, detail:
 /// A user logged out.
 pub fn logout(client: ClientAddr, user_id: i64) {
     tracing::info!(target: TARGET, event = "logout", outcome = "logged_out", user_id, client = %client, "logout");
+}
+
+/// A logged-in user connected another identity to their account.
+pub fn connected(client: ClientAddr, provider: &str, user_id: i64) {
+    tracing::info!(target: TARGET, event = "connect", outcome = "connected", user_id, provider, client = %client, "provider connected");
 }
 
 /// A user disconnected a provider from their account.

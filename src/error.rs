@@ -76,6 +76,10 @@ pub enum AppError {
         /// Whether it counted as verified.
         verified: bool,
     },
+    /// A "connect another provider" attempt came back to a session where its user is no longer
+    /// logged in.
+    #[error("this connection was started by another login, so it was not made")]
+    ConnectNotYours,
     /// The host's login hook refused the login; its message is shown.
     #[error("{0}")]
     Refused(crate::hooks::LoginRefused),
@@ -105,6 +109,7 @@ impl AppError {
             | AppError::BadCallback(_)
             | AppError::IssuerMismatch => StatusCode::BAD_REQUEST,
             AppError::CrossSite
+            | AppError::ConnectNotYours
             | AppError::IdToken { .. }
             | AppError::Refused(_)
             | AppError::AccessDenied { .. } => StatusCode::FORBIDDEN,
@@ -132,6 +137,7 @@ impl AppError {
             }
             AppError::Unavailable { .. } => "Login provider unavailable",
             AppError::CrossSite => "Request refused",
+            AppError::ConnectNotYours => "This connection cannot be completed",
             AppError::Provider { source: ProviderError::NoVerifiedEmail, .. } => "No verified e-mail address",
             AppError::Provider { source: ProviderError::Timeout { .. }, .. } => {
                 "The login provider did not answer"
@@ -201,6 +207,7 @@ impl AppError {
             AppError::IssuerMismatch => "iss_mismatch",
             AppError::Unavailable { .. } => "provider_unavailable",
             AppError::CrossSite => "cross_site",
+            AppError::ConnectNotYours => "connect_other_session",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Refused(_) => "refused_by_host",
             AppError::AccessDenied { .. } => "access_denied",

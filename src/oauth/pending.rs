@@ -39,6 +39,10 @@ pub struct PendingLogin {
     /// allowed host; it wins over `next`.
     #[serde(default)]
     pub rd: Option<RedirectUrl>,
+    /// "Connect another provider": the id of the logged-in user who started it. The identity is
+    /// attached to that user, and only while that same user is logged in on this session.
+    #[serde(default)]
+    pub link_to: Option<i64>,
 }
 
 /// Why a callback's `state` could not be matched to an attempt.
@@ -112,6 +116,7 @@ mod tests {
             created_at: at,
             next: None,
             rd: None,
+            link_to: None,
         }
     }
 

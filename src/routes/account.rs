@@ -4,6 +4,12 @@
 //!
 //! `POST {base}/account/disconnect` (form field `provider`) takes the same Origin check as logout
 //! and ends with a flash message on the account page (303, so a reload does not post again).
+//!
+//! `POST {base}/account/connect` (form field `provider`) starts a login with that provider whose
+//! intent, "connect to me", is stored in the pending attempt with the user's id: it runs the
+//! normal flow with every check, and its callback attaches the identity to that user only while
+//! the same user is logged in on that session (see `routes::login::finish_connect`). An
+//! identity that already logs into someone else is refused there; nothing is merged or moved.
 
 use crate::audit;
 use crate::auth::{current_user, CurrentUser};
@@ -29,6 +35,7 @@ pub fn router(base: &str) -> Router<AppState> {
     Router::new()
         .route(&format!("{base}/account"), get(page))
         .route(&format!("{base}/account/disconnect"), post(disconnect))
+        .route(&format!("{base}/account/connect"), post(connect))
 }
 
 /// The account page; a browser that is not logged in is sent to log in and comes back here.
@@ -64,6 +71,12 @@ async fn page(
             })
         })
         .collect();
+    let connectable: Vec<_> = state
+        .providers
+        .iter()
+        .filter(|p| !p.is_unavailable())
+        .map(|p| json!({ "name": p.name.as_str(), "display_name": p.display_name }))
+        .collect();
     let messages: Vec<_> = messages
         .into_iter()
         .map(|m| json!({ "level": if m.level == Level::Error { "error" } else { "success" }, "text": m.message }))
@@ -71,7 +84,7 @@ async fn page(
     Ok(render(
         StatusCode::OK,
         "account.html",
-        json!({ "user": user, "identities": identities, "messages": messages }),
+        json!({ "user": user, "identities": identities, "connectable": connectable, "messages": messages }),
     ))
 }
 
@@ -102,8 +115,40 @@ fn date(unix: i64) -> String {
 }
 
 #[derive(Debug, Deserialize)]
-struct DisconnectForm {
+struct ProviderForm {
     provider: String,
+}
+
+/// Refuses a form posted from another site (browsers that send no Origin are covered by the
+/// cookie's SameSite=Lax).
+fn same_site_form(state: &AppState, client: ClientAddr, headers: &HeaderMap) -> Result<(), AppError> {
+    if headers.get(header::ORIGIN).is_some_and(|o| o.as_bytes() != state.public_origin.as_bytes()) {
+        let err = AppError::CrossSite;
+        audit::refusal(client, None, err.reason(), "account form sent from another site");
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// `POST {base}/account/connect`: a login with the intent "connect to me".
+async fn connect(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    session: Session,
+    messages: Messages,
+    form: Result<Form<ProviderForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    same_site_form(&state, client, &headers)?;
+    let Some(user) = current_user(&session).await else {
+        return Ok(to_login(&state));
+    };
+    let Ok(Form(form)) = form else {
+        messages.error("That form was incomplete; nothing was changed.");
+        return Ok(Redirect::to(&format!("{}/account", state.base_path)).into_response());
+    };
+    let destination = crate::routes::login::Destination::default();
+    crate::routes::login::start_login(&state, &form.provider, destination, Some(user.id), &session).await
 }
 
 async fn disconnect(
@@ -112,13 +157,9 @@ async fn disconnect(
     headers: HeaderMap,
     session: Session,
     messages: Messages,
-    form: Result<Form<DisconnectForm>, FormRejection>,
+    form: Result<Form<ProviderForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    if headers.get(header::ORIGIN).is_some_and(|o| o.as_bytes() != state.public_origin.as_bytes()) {
-        let err = AppError::CrossSite;
-        audit::refusal(client, None, err.reason(), "account form sent from another site");
-        return Err(err);
-    }
+    same_site_form(&state, client, &headers)?;
     let Some(user): Option<CurrentUser> = current_user(&session).await else {
         return Ok(to_login(&state));
     };

@@ -21,13 +21,13 @@ use crate::auth::{current_user, log_in, rotate};
 use crate::client::ClientAddr;
 use crate::config::ResponseMode;
 use crate::domain::secret::{random_token, AuthCode, PkceVerifier, StateToken};
-use crate::domain::{RedirectUrl, ReturnTo};
+use crate::domain::{RedirectUrl, ReturnTo, UserId};
 use crate::error::AppError;
 use crate::oauth::pending::{PendingLogin, PendingLogins, StateError, SESSION_KEY};
 use crate::oauth::{exchange_code, sanitize_code};
 use crate::providers::{ProfileError, Provider, Resolved};
 use crate::state::AppState;
-use crate::store::{LoginRecord, StoreError};
+use crate::store::{Connected, LoginRecord, StoreError};
 use crate::templates::render;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -64,7 +64,7 @@ async fn authorize(
 ) -> Result<Response, AppError> {
     let next = next_param(query.as_deref());
     let rd = rd_param(&state, query.as_deref());
-    let result = start_login(&state, &name, Destination { next, rd }, &session).await;
+    let result = start_login(&state, &name, Destination { next, rd }, None, &session).await;
     audit_refusal(&state, &name, client, result)
 }
 
@@ -93,14 +93,17 @@ pub(crate) fn next_param(query: Option<&str>) -> Option<ReturnTo> {
     ReturnTo::parse(&value)
 }
 
-async fn start_login(
+/// Starts a login, or with `link_to` (the logged-in user's id) a connection of another identity
+/// to that user.
+pub(crate) async fn start_login(
     state: &AppState,
     name: &str,
     to: Destination,
+    link_to: Option<i64>,
     session: &Session,
 ) -> Result<Response, AppError> {
     let provider = state.provider(name)?;
-    if current_user(session).await.is_some() {
+    if link_to.is_none() && current_user(session).await.is_some() {
         return Ok(Redirect::to(&state.after_login_to(to.rd.as_ref(), to.next.as_ref())).into_response());
     }
     let resolved = provider
@@ -130,6 +133,7 @@ async fn start_login(
             created_at: now(),
             next: to.next,
             rd: to.rd,
+            link_to,
         },
         now(),
         state.login_ttl,
@@ -384,6 +388,9 @@ async fn finish_login(
         links: provider.links_accounts(&profile),
         profile: &profile,
     };
+    if let Some(user_id) = attempt.link_to {
+        return finish_connect(state, provider, &record, user_id, client, session, messages).await;
+    }
     let (user, kind) =
         state.store.record_login(&record, now(), state.hook.as_ref()).await.map_err(|e| match e {
             StoreError::IssuerChanged { .. } => {
@@ -395,6 +402,57 @@ async fn finish_login(
     log_in(rotated, &user, provider.name.as_str()).await?;
     audit::login(client, provider.name.as_str(), user.id, kind);
     Ok(Redirect::to(&state.after_login_to(attempt.rd.as_ref(), attempt.next.as_ref())).into_response())
+}
+
+/// The end of "connect another provider": the identity is attached to the user who started it,
+/// who must still be the one logged in here; the session stays theirs. Back to the account page
+/// with what happened.
+async fn finish_connect(
+    state: &AppState,
+    provider: &Provider,
+    record: &LoginRecord<'_>,
+    user_id: i64,
+    client: ClientAddr,
+    session: &Session,
+    messages: Messages,
+) -> Result<Response, AppError> {
+    if current_user(session).await.is_none_or(|user| user.id != user_id) {
+        return Err(AppError::ConnectNotYours);
+    }
+    let outcome =
+        state.store.connect_identity(record, UserId(user_id), now(), state.hook.as_ref()).await.map_err(
+            |e| match e {
+                StoreError::IssuerChanged { .. } => {
+                    AppError::IssuerChanged { provider: provider.display_name.clone(), source: e }
+                }
+                StoreError::Refused { refused, .. } => AppError::Refused(refused),
+                other => AppError::Store(other),
+            },
+        )?;
+    let name = &provider.display_name;
+    match outcome {
+        Connected::Added => {
+            audit::connected(client, provider.name.as_str(), user_id);
+            messages.success(format!("{name} now logs into this account too."));
+        }
+        Connected::AlreadyYours => {
+            messages.success(format!("That {name} account already logs into this account."));
+        }
+        Connected::OtherUser => {
+            audit::refusal(
+                client,
+                Some(provider.name.as_str()),
+                "connect_taken",
+                "identity belongs to another user",
+            );
+            messages.error(format!(
+                "That {name} account already logs into another account here, so it was not connected. \
+                 Nothing was merged or moved."
+            ));
+        }
+        Connected::UserGone => return Err(AppError::ConnectNotYours),
+    }
+    Ok(Redirect::to(&format!("{}/account", state.base_path)).into_response())
 }
 
 async fn save_pending(session: &Session, pending: &PendingLogins) -> Result<(), AppError> {

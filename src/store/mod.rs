@@ -404,6 +404,70 @@ impl Store {
         Err(StoreError::Contention)
     }
 
+    /// Connects the identity of `login` to `user_id`, the logged-in user who asked for it ("connect
+    /// another provider" on the account page): the safe way to join identities whose addresses
+    /// differ or are not verified, since the person proved both logins in one session.
+    ///
+    /// An identity that already logs into another user is refused and nothing is merged or
+    /// moved; one that is already this user's is only refreshed. The host's hook sees a new link
+    /// as it sees one made at login, and may refuse it (then it is taken back).
+    pub(crate) async fn connect_identity(
+        &self,
+        login: &LoginRecord<'_>,
+        user_id: UserId,
+        now: i64,
+        hook: Option<&LoginHook>,
+    ) -> Result<Connected, StoreError> {
+        let result = self.connect_uncached(login, user_id, now, hook).await;
+        self.accounts.invalidate(user_id);
+        result
+    }
+
+    async fn connect_uncached(
+        &self,
+        login: &LoginRecord<'_>,
+        user_id: UserId,
+        now: i64,
+        hook: Option<&LoginHook>,
+    ) -> Result<Connected, StoreError> {
+        let owner = "SELECT user_id FROM identities WHERE provider = $1 AND subject = $2";
+        for _ in 0..3 {
+            let found: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(owner)
+                .bind(login.provider.as_str())
+                .bind(login.profile.subject.as_str())
+                .fetch_optional(pool)
+                .await?);
+            match found {
+                Some(owner) if owner != user_id.0 => return Ok(Connected::OtherUser),
+                Some(_) => {
+                    // Refreshes the address, or says the issuer changed.
+                    self.created_meanwhile(login).await?;
+                    self.returning(login, now).await?;
+                    return Ok(Connected::AlreadyYours);
+                }
+                None => {}
+            }
+            let user = match self.attach(login, user_id, now).await {
+                Ok(user) => user,
+                // Connected concurrently (here or to someone else): look again.
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
+                // The user was deleted meanwhile.
+                Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                    return Ok(Connected::UserGone)
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(hook) = hook {
+                if let Err(refused) = hook.call(login_event(user.clone(), login, LoginKind::Linked)).await {
+                    self.undo(login, &user, LoginKind::Linked).await?;
+                    return Err(StoreError::Refused { refused, user_id: Some(user.id) });
+                }
+            }
+            return Ok(Connected::Added);
+        }
+        Err(StoreError::Contention)
+    }
+
     /// The user a known identity of this issuer logs into, without writing anything.
     async fn known_user(&self, login: &LoginRecord<'_>) -> Result<Option<User>, StoreError> {
         let sql = "SELECT u.id, u.email, u.email_verified, u.username, u.display_name, u.avatar_url, \
@@ -625,6 +689,19 @@ impl Store {
             on_pool!(self, pool => sqlx::query_scalar(sql).bind(stem).bind(len).fetch_all(pool).await?);
         Ok(first_free_username(stem, &taken))
     }
+}
+
+/// What connecting an identity to the logged-in user did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Connected {
+    /// The identity now logs into the user.
+    Added,
+    /// It already did (refreshed).
+    AlreadyYours,
+    /// It logs into another user: refused, nothing changed.
+    OtherUser,
+    /// The user no longer exists.
+    UserGone,
 }
 
 /// What [`Store::unlink_provider`] did.
