@@ -130,6 +130,29 @@ fn same_site_form(state: &AppState, client: ClientAddr, headers: &HeaderMap) -> 
     Ok(())
 }
 
+/// What every account form checks: sent from this site, by a logged-in user, complete. `Err` is
+/// the answer when it is not: to the login, or back to the account page with a message.
+async fn account_form(
+    state: &AppState,
+    client: ClientAddr,
+    headers: &HeaderMap,
+    session: &Session,
+    messages: Messages,
+    form: Result<Form<ProviderForm>, FormRejection>,
+) -> Result<Result<(CurrentUser, ProviderForm, Messages), Response>, AppError> {
+    same_site_form(state, client, headers)?;
+    let Some(user) = current_user(session).await else {
+        return Ok(Err(to_login(state)));
+    };
+    match form {
+        Ok(Form(form)) => Ok(Ok((user, form, messages))),
+        Err(_) => {
+            messages.error("That form was incomplete; nothing was changed.");
+            Ok(Err(Redirect::to(&format!("{}/account", state.base_path)).into_response()))
+        }
+    }
+}
+
 /// `POST {base}/account/connect`: a login with the intent "connect to me".
 async fn connect(
     State(state): State<AppState>,
@@ -139,13 +162,9 @@ async fn connect(
     messages: Messages,
     form: Result<Form<ProviderForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    same_site_form(&state, client, &headers)?;
-    let Some(user) = current_user(&session).await else {
-        return Ok(to_login(&state));
-    };
-    let Ok(Form(form)) = form else {
-        messages.error("That form was incomplete; nothing was changed.");
-        return Ok(Redirect::to(&format!("{}/account", state.base_path)).into_response());
+    let (user, form, _) = match account_form(&state, client, &headers, &session, messages, form).await? {
+        Ok(checked) => checked,
+        Err(answer) => return Ok(answer),
     };
     let destination = crate::routes::login::Destination::default();
     crate::routes::login::start_login(&state, &form.provider, destination, Some(user.id), &session).await
@@ -159,15 +178,12 @@ async fn disconnect(
     messages: Messages,
     form: Result<Form<ProviderForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    same_site_form(&state, client, &headers)?;
-    let Some(user): Option<CurrentUser> = current_user(&session).await else {
-        return Ok(to_login(&state));
-    };
+    let (user, form, messages) =
+        match account_form(&state, client, &headers, &session, messages, form).await? {
+            Ok(checked) => checked,
+            Err(answer) => return Ok(answer),
+        };
     let account_page = format!("{}/account", state.base_path);
-    let Ok(Form(form)) = form else {
-        messages.error("That form was incomplete; nothing was changed.");
-        return Ok(Redirect::to(&account_page).into_response());
-    };
     let name = display_name(&state, &form.provider).to_owned();
     match state.store.unlink_provider(UserId(user.id), &form.provider).await? {
         Unlinked::Removed(_) => {

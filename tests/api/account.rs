@@ -2,7 +2,7 @@
 //! disconnecting a provider from it (never the last; never from another site's form).
 
 use crate::db_tests;
-use crate::dev_flow::{mock_login, profile, two_trusted_mocks};
+use crate::dev_flow::{mock_login, one_user_two_providers, profile, two_trusted_mocks};
 use crate::helpers::*;
 use reqwest::header::ORIGIN;
 use reqwest::StatusCode;
@@ -57,12 +57,7 @@ async fn the_account_page_lists_how_you_log_in(db: Db) {
 }
 
 async fn disconnect_from_the_page_removes_one_provider_but_never_the_last(db: Db) {
-    let (a, b, app) = two_trusted_mocks(db).await;
-    a.set_userinfo(profile("me-at-a", "me@example.com", true));
-    mock_login(&app, "a").await;
-    app.logout().await;
-    b.set_userinfo(profile("me-at-b", "me@example.com", true));
-    mock_login(&app, "b").await;
+    let (_a, _b, app) = one_user_two_providers(db).await;
     let page = expect_page(app.get("/account").await, StatusCode::OK, "How you log in").await;
     assert_eq!(page.matches(r#"action="/account/disconnect""#).count(), 2, "{page}");
 
@@ -90,12 +85,7 @@ async fn disconnect_from_the_page_removes_one_provider_but_never_the_last(db: Db
 }
 
 async fn a_disconnect_form_from_another_site_is_refused(db: Db) {
-    let (a, b, app) = two_trusted_mocks(db).await;
-    a.set_userinfo(profile("me-at-a", "me@example.com", true));
-    mock_login(&app, "a").await;
-    app.logout().await;
-    b.set_userinfo(profile("me-at-b", "me@example.com", true));
-    mock_login(&app, "b").await;
+    let (_a, _b, app) = one_user_two_providers(db).await;
     let response = app
         .client
         .post(app.url("/account/disconnect"))

@@ -137,6 +137,18 @@ pub async fn two_trusted_mocks(db: Db) -> (MockProvider, MockProvider, TestApp) 
     (a, b, app)
 }
 
+/// [`two_trusted_mocks`], and one user who logs in with both (`me-at-a`, `me-at-b`, linked by the
+/// verified `me@example.com`), logged in through `b`.
+pub async fn one_user_two_providers(db: Db) -> (MockProvider, MockProvider, TestApp) {
+    let (a, b, app) = two_trusted_mocks(db).await;
+    a.set_userinfo(profile("me-at-a", "me@example.com", true));
+    mock_login(&app, "a").await;
+    app.logout().await;
+    b.set_userinfo(profile("me-at-b", "me@example.com", true));
+    mock_login(&app, "b").await;
+    (a, b, app)
+}
+
 pub fn profile(sub: &str, email: &str, verified: bool) -> Scripted {
     Scripted::json(200, serde_json::json!({"sub": sub, "email": email, "email_verified": verified}))
 }

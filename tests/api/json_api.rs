@@ -3,7 +3,7 @@
 //! a header a plain form cannot send, with the exact status and `code`, and nothing changed.
 
 use crate::db_tests;
-use crate::dev_flow::{mock_login, profile, two_trusted_mocks};
+use crate::dev_flow::{mock_login, one_user_two_providers, two_trusted_mocks};
 use crate::helpers::*;
 use reqwest::header::{CONTENT_TYPE, ORIGIN};
 use reqwest::{RequestBuilder, StatusCode};
@@ -77,12 +77,7 @@ async fn api_logout_ends_the_session_only_for_a_same_origin_change(db: Db) {
 }
 
 async fn cross_origin_and_form_like_changes_are_refused_and_change_nothing(db: Db) {
-    let (a, b, app) = two_trusted_mocks(db).await;
-    a.set_userinfo(profile("me-at-a", "me@example.com", true));
-    mock_login(&app, "a").await;
-    app.logout().await;
-    b.set_userinfo(profile("me-at-b", "me@example.com", true));
-    mock_login(&app, "b").await;
+    let (_a, _b, app) = one_user_two_providers(db).await;
     let (_, before) = app.api_me().await;
     assert_eq!(identity_keys(&before).len(), 2, "{before}");
 
@@ -119,12 +114,7 @@ async fn cross_origin_and_form_like_changes_are_refused_and_change_nothing(db: D
 }
 
 async fn disconnect_removes_a_provider_but_never_the_last(db: Db) {
-    let (a, b, app) = two_trusted_mocks(db).await;
-    a.set_userinfo(profile("me-at-a", "me@example.com", true));
-    mock_login(&app, "a").await;
-    app.logout().await;
-    b.set_userinfo(profile("me-at-b", "me@example.com", true));
-    mock_login(&app, "b").await;
+    let (_a, _b, app) = one_user_two_providers(db).await;
 
     let response =
         same_origin(&app, app.client.delete(app.url("/api/me/identities/a"))).send().await.unwrap();
