@@ -3,7 +3,8 @@
 //! It starts, on 127.0.0.1 random ports, a fast mock OpenID Connect provider (in this process, on
 //! a runtime thread of its own), the loginwith binary of the same build profile (a separate
 //! process, configured against the mock, with a SQLite database in a temp dir or a fresh
-//! PostgreSQL database with `--database postgres://...`), and a bare axum server answering fixed
+//! PostgreSQL database with `--database postgres://...`, with `[gateway] enabled = true` and
+//! `trusted_proxies = ["127.0.0.1"]`), and a bare axum server answering fixed
 //! bodies (also a separate process: this program re-executed with a hidden `--serve-bare PORT`).
 //! Then C virtual users (`--concurrency`, default 32), each with its own cookie jar and following
 //! no redirect, run these scenarios one after the other, each for `--duration` seconds (default
@@ -14,14 +15,36 @@
 //!   POST /logout. Half the flows use a fresh address, half one of 100 returning addresses.
 //! - **reads**: each user logs in once, then loops GET /api/me for half the time, GET / for the
 //!   other half, checking the status and the address every time.
+//! - **gateway check**: each user logs in once, then loops GET /gateway/check with
+//!   `X-Original-URL: http://127.0.0.1:PORT/some/page?id=42`, as a proxy asks it about every
+//!   request, checking the 200 and that `X-Auth-Request-User` names that user every time (the
+//!   username it read from /api/me after logging in; `X-Auth-Request-Email` stays empty because
+//!   the mock is a provider whose `email_verified` loginwith does not trust). Its ratio is against
+//!   the bare server's `/api/me` (a fixed body about the size of the check's answer): issue 9
+//!   asks for ≥ 0.4.
 //! - **bare**: the same two loops against the bare server: the reference.
+//! - with **`--nginx`** (nginx at /usr/sbin/nginx or on PATH): a second loginwith, mounted at
+//!   /auth (`public_url = "http://127.0.0.1:B/auth"`) as deploy/nginx.conf requires, and nginx
+//!   (its own process, `master_process off`, its files in the temp dir) with two server blocks on
+//!   127.0.0.1 ports A and B, the bare server as `upstream app`: (a) on A `location / {
+//!   proxy_pass http://app; }` and nothing else; (b) on B the repository's deploy/nginx.conf,
+//!   included unchanged, with `upstream loginwith` = that second instance. Each user logs in
+//!   through B (GET /auth/authorize/mock ... via nginx, as a browser would), then loops
+//!   GET /whoami through A (**nginx alone**), then through B (**nginx+loginwith**), `--duration`
+//!   each. Its cookie goes to A too (cookies match by host, not port), so both sides carry the
+//!   same request. The bare app's `/whoami` answers with the `X-Auth-Request-User` it received:
+//!   through B it must name the user (a 302 to the login is an error), through A nobody. The
+//!   report gives both rates, the ratio (b)/(a), and the CPU per request of the processes behind
+//!   each (nginx + app; nginx + loginwith + app). The upstreams are plain (no keepalive), the same
+//!   on both sides.
 //!
 //! It reports per step the rate, p50 / p90 / p99 / max latency and errors by kind, the CPU used by
 //! the server and by this process, loginwith's peak RSS (VmHWM) and start-to-healthy time, and the
 //! ratios against the bare server measured in the same run; as a table, and as JSON with
 //! `--json FILE`. Any error (a wrong status, a page that does not show the logged-in user, a
 //! refused token request, an ERROR line in loginwith's log) makes the exit status non-zero;
-//! timings never do. `--smoke` is the CI variant: 2 s per scenario, 4 users.
+//! timings never do (nor, with `--nginx`, an `[error]` line in nginx's log). `--smoke` is the CI
+//! variant: 2 s per scenario, 4 users, the gateway check included.
 //!
 //! All parties share the machine's cores, so the report gives each one's CPU. The mock signs ID
 //! tokens with RS256 by default, like most real providers; that costs it a millisecond or two of
@@ -41,6 +64,8 @@
 //!
 //! When the target has no provider named `mock` (or `--provider-name`) that points at this mock,
 //! the login and logged-in scenarios are skipped with a message, and logged-out reads run instead.
+//! A target without `[gateway] enabled` (its /gateway/check answers 404) skips the gateway check.
+//! `--nginx` needs a started instance, so it does not go with `--target`.
 //! `--target-pid` lets the report include the target's RSS and CPU.
 //!
 //! Everything is bounded: every request times out after 10 s, every loop ends at its deadline, and
@@ -118,6 +143,11 @@ struct Args {
     /// Do not run `cargo build --bin loginwith` first (use the binary as it is).
     #[arg(long)]
     no_build: bool,
+    /// Also measure through nginx: the bare app behind nginx alone, and behind nginx with the
+    /// repository's deploy/nginx.conf asking a second loginwith (mounted at /auth) about every
+    /// request. Needs nginx at /usr/sbin/nginx or on PATH.
+    #[arg(long, conflicts_with = "target")]
+    nginx: bool,
     /// Internal: serve the bare reference on this port.
     #[arg(long, hide = true)]
     serve_bare: Option<u16>,
@@ -178,14 +208,22 @@ fn main() -> ExitCode {
     code
 }
 
-/// The loaded server: its pid (when known) for CPU and RSS.
+/// Runs a scenario and measures it. `servers`: the processes that serve it, by name (none when
+/// unknown), whose CPU counts as the server's, each also on its own when there are several; the
+/// peak RSS is reported when there is one.
 async fn measure(
     name: &str,
     unit: &'static str,
-    pid: Option<u32>,
+    servers: &[(&'static str, u32)],
     run: impl std::future::Future<Output = Result<Phase, String>>,
 ) -> Result<Measured, String> {
-    let server_before = pid.and_then(|p| procs::cpu_seconds(Some(p)));
+    let cpu_each =
+        || -> Vec<Option<f64>> { servers.iter().map(|(_, p)| procs::cpu_seconds(Some(*p))).collect() };
+    let total = |each: &[Option<f64>]| -> Option<f64> {
+        (!each.is_empty()).then_some(())?;
+        each.iter().copied().sum()
+    };
+    let server_before = cpu_each();
     let self_before = procs::cpu_seconds(None);
     let mock_before = procs::thread_cpu_seconds(mock::THREAD_NAME);
     let phase = run.await?;
@@ -193,13 +231,26 @@ async fn measure(
     let pct = |before: Option<f64>, after: Option<f64>| Some(((after? - before?) / secs * 100.0).max(0.0));
     let mock_cpu = pct(mock_before, procs::thread_cpu_seconds(mock::THREAD_NAME));
     let self_cpu = pct(self_before, procs::cpu_seconds(None));
+    let server_after = cpu_each();
+    let server_parts = match servers {
+        [_, _, ..] => servers
+            .iter()
+            .zip(server_before.iter().zip(&server_after))
+            .map(|((label, _), (before, after))| (*label, pct(*before, *after)))
+            .collect(),
+        _ => Vec::new(),
+    };
     let m = Measured {
         name: name.to_owned(),
         unit,
-        server_cpu: pct(server_before, pid.and_then(|p| procs::cpu_seconds(Some(p)))),
+        server_cpu: pct(total(&server_before), total(&server_after)),
+        server_parts,
         mock_cpu,
         users_cpu: self_cpu.zip(mock_cpu).map(|(a, b)| (a - b).max(0.0)).or(self_cpu),
-        server_hwm_kib: pid.and_then(|p| procs::vm_kib(p, "VmHWM")),
+        server_hwm_kib: match servers {
+            [(_, pid)] => procs::vm_kib(*pid, "VmHWM"),
+            _ => None,
+        },
         phase,
     };
     eprintln!(
@@ -210,6 +261,50 @@ async fn measure(
         m.phase.rec.error_count()
     );
     Ok(m)
+}
+
+/// The configuration of a loginwith started by the benchmark: on 127.0.0.1:`port`, mounted where
+/// `public_url` says (at the root without one), with the gateway on and 127.0.0.1 (the virtual
+/// users, and nginx) as a trusted proxy, so that `check` reads `X-Original-URL` as it does behind
+/// a real proxy.
+fn loginwith_toml(port: u16, public_url: Option<&str>, db_url: &str, provider: &str) -> String {
+    let public_url = public_url.map_or_else(String::new, |url| format!("public_url = \"{url}\"\n"));
+    // Every virtual user comes from 127.0.0.1, so the per-client rate limits are set as high as
+    // they go: the limiter still runs on every authorize and callback (its cost is part of the
+    // figures), it just never refuses.
+    format!(
+        "[server]\nbind = \"127.0.0.1:{port}\"\n{public_url}secret_key = \"{}\"\n\
+         trusted_proxies = [\"127.0.0.1\"]\n\n[database]\nurl = \"{db_url}\"\n\n\
+         [limits]\nauthorize_per_minute = 1000000\ncallback_per_minute = 1000000\n\n\
+         [gateway]\nenabled = true\n\n{provider}",
+        mock::random_token(48),
+    )
+}
+
+/// Starts the loginwith binary with `config` (written to `dir/NAME.toml`, its log in
+/// `dir/NAME.log`) and waits until `health_url` answers 200.
+async fn start_loginwith(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    name: &str,
+    config: &str,
+    health_url: &str,
+) -> Result<(procs::Server, PathBuf), String> {
+    let config_path = dir.join(format!("{name}.toml"));
+    std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
+    let log_path = dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+    let mut cmd = procs::clean_command(bin, dir);
+    cmd.arg("--config").arg(&config_path).env("LOGINWITH_LOG", "warn").stdin(std::process::Stdio::null());
+    cmd.stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log);
+    let server =
+        procs::spawn_until_healthy(cmd, health_url, Duration::from_secs(60), Some(&log_path)).await?;
+    eprintln!(
+        "{name} healthy in {:.1} ms (pid {})",
+        server.start_to_healthy.as_secs_f64() * 1000.0,
+        server.pid
+    );
+    Ok((server, log_path))
 }
 
 /// Whether the target's provider named like the mock leads to this mock: `Ok(None)` yes (and a
@@ -256,6 +351,147 @@ async fn probe_login(site: &Site, managed: bool, run_id: &str) -> Result<Option<
     Err(format!("a first login through the mock provider failed: {}", why.join("; ")))
 }
 
+/// Why the gateway check scenario cannot run, if it cannot: a target without `[gateway] enabled`
+/// answers 404 at `/gateway/check` (a started loginwith always has it).
+async fn gateway_skipped(site: &Site, managed: bool) -> Result<Option<String>, String> {
+    if managed {
+        return Ok(None);
+    }
+    let url = format!("{}/gateway/check", site.base);
+    match vu::browser().get(&url).send().await {
+        Ok(r) if r.status() == StatusCode::NOT_FOUND => {
+            Ok(Some(format!("{url} answers 404 (the target has no [gateway] enabled = true)")))
+        }
+        Ok(_) => Ok(None),
+        Err(e) => Err(format!("GET {url}: {}", vu::error_chain(&e))),
+    }
+}
+
+/// The gateway check as a proxy asks it, about a page of the app it protects (any URL passes when
+/// there are no per-host rules): 200, naming the user in X-Auth-Request-User (see
+/// `vu::username_of` for why not X-Auth-Request-Email).
+fn gateway_check(site: &Site) -> Read {
+    Read::new("GET check", "/gateway/check", StatusCode::OK, "{username}", true)
+        .sending("x-original-url", format!("{}/some/page?id=42", site.origin()))
+        .expecting_header("x-auth-request-user")
+}
+
+/// The `--nginx` scenarios' parties: nginx, a second loginwith mounted at /auth behind it, and the
+/// bare server as the app.
+struct NginxBench<'a> {
+    nginx: PathBuf,
+    loginwith: &'a std::path::Path,
+    dir: &'a std::path::Path,
+    db_url: &'a str,
+    provider_toml: &'a str,
+    /// The provider's name and the mock's issuer (its base is replaced by nginx's).
+    site: &'a Site,
+    bare: &'a procs::Server,
+    bare_port: u16,
+}
+
+impl NginxBench<'_> {
+    /// (a) nginx → app alone, then (b) nginx + loginwith → app through deploy/nginx.conf: logged-in
+    /// users loop `GET /whoami` through each for `duration`. Returns the two measurements and the
+    /// problems nginx and that loginwith logged.
+    async fn run(
+        &self,
+        concurrency: usize,
+        duration: Duration,
+    ) -> Result<(Vec<Measured>, Vec<(String, u64, String)>), String> {
+        let ports = procs::NginxPorts {
+            alone: procs::free_port()?,
+            gateway: procs::free_port()?,
+            loginwith: procs::free_port()?,
+            app: self.bare_port,
+        };
+        // Mounted at /auth, as deploy/nginx.conf requires, and reached by browsers through (b).
+        let public_url = format!("http://127.0.0.1:{}/auth", ports.gateway);
+        let config = loginwith_toml(ports.loginwith, Some(&public_url), self.db_url, self.provider_toml);
+        eprintln!(
+            "starting a second loginwith at {public_url} (on 127.0.0.1:{}) for nginx...",
+            ports.loginwith
+        );
+        let health = format!("http://127.0.0.1:{}/auth/healthz", ports.loginwith);
+        let (loginwith, log) =
+            start_loginwith(self.loginwith, self.dir, "loginwith-nginx", &config, &health).await?;
+        let nginx_dir = self.dir.join("nginx");
+        std::fs::create_dir_all(&nginx_dir)
+            .map_err(|e| format!("cannot create {}: {e}", nginx_dir.display()))?;
+        let nginx_config = procs::nginx_config(&nginx_dir, &ports, concurrency);
+        eprintln!(
+            "starting nginx ({}): (a) alone on 127.0.0.1:{}, (b) with loginwith on 127.0.0.1:{}...",
+            self.nginx.display(),
+            ports.alone,
+            ports.gateway
+        );
+        let nginx = procs::start_nginx(&self.nginx, &nginx_dir, &nginx_config, ports.alone).await?;
+        eprintln!(
+            "nginx healthy in {:.1} ms (pid {})",
+            nginx.start_to_healthy.as_secs_f64() * 1000.0,
+            nginx.pid
+        );
+
+        // Every user logs in through (b) itself, as a browser would, and keeps its cookie jar for
+        // both loops. reqwest's Jar, like a browser, matches cookies by host and ignores the port,
+        // so (a) gets the same cookie: the same request bytes on both sides; it just never asks.
+        let site = Site { base: public_url.clone(), ..self.site.clone() };
+        let secs = duration.as_secs_f64();
+        let through = |port: u16, needle| {
+            Read::new("GET /whoami", "/whoami", StatusCode::OK, needle, true)
+                .at_origin(format!("http://127.0.0.1:{port}"))
+        };
+        let mut results = Vec::new();
+        eprintln!("scenario nginx alone: {secs:.1} s...");
+        let alone =
+            vu::read_scenario(&site, through(ports.alone, procs::WHOAMI_NOBODY), concurrency, duration);
+        let servers = [("nginx", nginx.pid), ("app", self.bare.pid)];
+        results.push(measure("nginx alone", "requests", &servers, alone).await?);
+        eprintln!("scenario nginx+loginwith: {secs:.1} s...");
+        // The app sees the user that loginwith named; a 302 to the login is an error (status).
+        let gated =
+            vu::read_scenario(&site, through(ports.gateway, procs::WHOAMI_USER), concurrency, duration);
+        let servers = [("nginx", nginx.pid), ("loginwith", loginwith.pid), ("app", self.bare.pid)];
+        results.push(measure("nginx+loginwith", "requests", &servers, gated).await?);
+
+        let mut problems = server_problems("loginwith (nginx's)", loginwith, &log).await;
+        problems.extend(server_problems("nginx", nginx, &nginx_dir.join("nginx.log")).await);
+        Ok((results, problems))
+    }
+}
+
+/// What went wrong in a started server, after its scenarios: its exit, ERROR lines in its log
+/// (nginx's `[error]` or worse). Stops it.
+async fn server_problems(
+    name: &str,
+    mut server: procs::Server,
+    log: &std::path::Path,
+) -> Vec<(String, u64, String)> {
+    let mut problems = Vec::new();
+    if let Ok(Some(status)) = server.child.try_wait() {
+        problems.push((
+            format!("{name}: the process ended during the run"),
+            1,
+            format!("{status}{}", procs::log_tail(log)),
+        ));
+    }
+    let (count, first) = if name == "nginx" {
+        procs::nginx_log_errors(log)
+    } else {
+        let (_, errors, first) = procs::log_problems(log);
+        (errors, first)
+    };
+    if count > 0 {
+        problems.push((
+            format!("{name} log: error lines"),
+            count as u64,
+            first.first().cloned().unwrap_or_default(),
+        ));
+    }
+    server.stop().await;
+    problems
+}
+
 async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Result<u64, String> {
     let duration = args.duration.unwrap_or(if args.smoke { 2.0 } else { 15.0 });
     let concurrency = args.concurrency.unwrap_or(if args.smoke { 4 } else { 32 });
@@ -277,6 +513,12 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
     );
     println!("machine: {cpus} CPUs, {model}; commit {}", commit.as_deref().unwrap_or("unknown"));
 
+    // Before anything starts: without nginx, --nginx cannot run.
+    let nginx_bin = if args.nginx { Some(procs::nginx_binary()?) } else { None };
+    let nginx_version = nginx_bin.as_deref().map(procs::nginx_version);
+    if let Some(version) = &nginx_version {
+        println!("with nginx: {version}");
+    }
     let provider_port =
         args.provider_port.unwrap_or(if args.target.is_some() { mock::DEFAULT_TARGET_PORT } else { 0 });
     // Built first (a no-op when up to date), so that nothing waits on the compiler later.
@@ -300,7 +542,11 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
     let tmp = tempfile::Builder::new().prefix("loginwith-bench-").tempdir().map_err(|e| e.to_string())?;
 
     // The server under test.
+    let provider = mock::provider_toml(&args.provider_name, &mock.issuer);
     let mut database_kind = "sqlite";
+    // The --nginx instance's database: a file of its own on SQLite (two processes would take turns
+    // at one file's write lock), the same database on PostgreSQL.
+    let mut nginx_db_url = String::new();
     let (base, mut loginwith, log) = match &args.target {
         Some(target) => {
             let url = url::Url::parse(target).map_err(|e| format!("--target: {e}"))?;
@@ -331,43 +577,19 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
                 Some(_) => return Err("--database must be a postgres:// or sqlite:// URL".into()),
                 None => format!("sqlite://{}", tmp.path().join("bench.db").display()),
             };
+            nginx_db_url = match &args.database {
+                None => format!("sqlite://{}", tmp.path().join("bench-nginx.db").display()),
+                Some(_) => db_url.clone(),
+            };
             let port = procs::free_port()?;
-            // Every virtual user comes from 127.0.0.1, so the per-client rate limits are set as high
-            // as they go: the limiter still runs on every authorize and callback (its cost is part
-            // of the figures), it just never refuses.
-            let config = format!(
-                "[server]\nbind = \"127.0.0.1:{port}\"\nsecret_key = \"{}\"\n\n[database]\nurl = \"{db_url}\"\n\n\
-                 [limits]\nauthorize_per_minute = 1000000\ncallback_per_minute = 1000000\n\n{}",
-                mock::random_token(48),
-                mock::provider_toml(&args.provider_name, &mock.issuer)
-            );
-            let config_path = tmp.path().join("loginwith.toml");
-            std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
-            let log_path = tmp.path().join("loginwith.log");
-            let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
-            let mut cmd = procs::clean_command(&bin, tmp.path());
-            cmd.arg("--config")
-                .arg(&config_path)
-                .env("LOGINWITH_LOG", "warn")
-                .stdin(std::process::Stdio::null());
-            cmd.stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log);
+            let config = loginwith_toml(port, None, &db_url, &provider);
             eprintln!(
                 "starting loginwith ({}) on 127.0.0.1:{port}, {database_kind} database...",
                 bin.display()
             );
             let base = format!("http://127.0.0.1:{port}");
-            let server = procs::spawn_until_healthy(
-                cmd,
-                &format!("{base}/healthz"),
-                Duration::from_secs(60),
-                Some(&log_path),
-            )
-            .await?;
-            eprintln!(
-                "loginwith healthy in {:.1} ms (pid {})",
-                server.start_to_healthy.as_secs_f64() * 1000.0,
-                server.pid
-            );
+            let (server, log_path) =
+                start_loginwith(&bin, tmp.path(), "loginwith", &config, &format!("{base}/healthz")).await?;
             (base, Some(server), Some(log_path))
         }
     };
@@ -418,7 +640,9 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
         println!("SKIPPING the login and logged-in scenarios: {why}; running logged-out reads instead.");
     }
 
-    let read = |name, path, status, needle, login| Read { name, path, status, needle, login };
+    let read = Read::new;
+    let loginwith_servers: Vec<(&str, u32)> = loginwith_pid.map(|p| ("loginwith", p)).into_iter().collect();
+    let loginwith_pid = loginwith_servers.as_slice();
     let mut results = Vec::new();
     let secs = duration.as_secs_f64();
     if skipped.is_none() {
@@ -448,6 +672,14 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
             measure("reads /", "requests", loginwith_pid, vu::read_scenario(&site, page, concurrency, half))
                 .await?,
         );
+        match gateway_skipped(&site, loginwith.is_some()).await? {
+            Some(why) => println!("SKIPPING the gateway check scenario: {why}."),
+            None => {
+                eprintln!("scenario gateway check (logged in): {secs:.1} s...");
+                let check = vu::read_scenario(&site, gateway_check(&site), concurrency, duration);
+                results.push(measure("gateway check", "requests", loginwith_pid, check).await?);
+            }
+        }
     } else {
         eprintln!("scenario reads (logged out): {secs:.1} s...");
         let me = read("GET /api/me", "/api/me", StatusCode::UNAUTHORIZED, "unauthenticated", false);
@@ -472,19 +704,40 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
         measure(
             "bare /api/me",
             "requests",
-            Some(bare.pid),
+            &[("bare", bare.pid)],
             vu::read_scenario(&bare_site, me, concurrency, half),
         )
         .await?,
     );
     let page = read("GET /", "/", StatusCode::OK, "bare@bench.example", false);
     results.push(
-        measure("bare /", "requests", Some(bare.pid), vu::read_scenario(&bare_site, page, concurrency, half))
-            .await?,
+        measure(
+            "bare /",
+            "requests",
+            &[("bare", bare.pid)],
+            vu::read_scenario(&bare_site, page, concurrency, half),
+        )
+        .await?,
     );
+    let mut nginx_problems = Vec::new();
+    if let Some(nginx) = nginx_bin {
+        let bench = NginxBench {
+            nginx,
+            loginwith: &bin,
+            dir: tmp.path(),
+            db_url: &nginx_db_url,
+            provider_toml: &provider,
+            site: &site,
+            bare: &bare,
+            bare_port,
+        };
+        let (measured, problems) = bench.run(concurrency, duration).await?;
+        results.extend(measured);
+        nginx_problems = problems;
+    }
 
     // Peaks and the provider's and server's own view.
-    let loginwith_hwm = loginwith_pid.and_then(|p| procs::vm_kib(p, "VmHWM"));
+    let loginwith_hwm = loginwith_pid.first().and_then(|(_, p)| procs::vm_kib(*p, "VmHWM"));
     let bare_hwm = procs::vm_kib(bare.pid, "VmHWM");
     let mut errors: Vec<(String, u64, String)> = Vec::new();
     for m in &results {
@@ -499,6 +752,7 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
     for (kind, (n, example)) in mock.errors() {
         errors.push((kind, n, example));
     }
+    errors.extend(nginx_problems);
     if let Some(server) = loginwith.as_mut() {
         if let Ok(Some(status)) = server.child.try_wait() {
             let tail = log.as_deref().map(procs::log_tail).unwrap_or_default();
@@ -539,6 +793,7 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
                 "provider_alg": format!("{:?}", args.provider_alg),
                 "smoke": args.smoke, "target": args.target, "database": database_kind,
                 "provider": args.provider_name, "login_skipped": skipped,
+                "nginx": nginx_version,
             },
             "results": report.json(),
         });

@@ -1,8 +1,8 @@
 //! The processes of the load benchmark: finding (or building) the loginwith binary, starting a
-//! server and timing it to its first healthy answer, the bare reference server, /proc readings,
-//! and the throw-away PostgreSQL database.
+//! server and timing it to its first healthy answer, the bare reference server, nginx in front of
+//! it, /proc readings, and the throw-away PostgreSQL database.
 
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
@@ -300,6 +300,20 @@ const BARE_PAGE: &str = r#"<!doctype html>
 /// The bare reference's `/api/me`: the shape of loginwith's.
 const BARE_ME: &str = r#"{"email":"bare@bench.example","id":1,"identities":[{"provider":"mock","subject":"bench-000000000000000000000000"}],"username":"bare"}"#;
 
+/// The bare reference's `/whoami`: the app behind nginx in `--nginx` mode, answering with the
+/// identity header the proxy passed on, so that the benchmark sees who reached the app.
+async fn whoami(headers: HeaderMap) -> String {
+    match headers.get("x-auth-request-user") {
+        Some(user) => format!("x-auth-request-user: {}\n", String::from_utf8_lossy(user.as_bytes())),
+        None => format!("{WHOAMI_NOBODY}\n"),
+    }
+}
+
+/// What `/whoami` says when no identity header came.
+pub const WHOAMI_NOBODY: &str = "x-auth-request-user: (none)";
+/// What it says for a user (`{username}`: as the virtual users' needles write it).
+pub const WHOAMI_USER: &str = "x-auth-request-user: {username}\n";
+
 /// The hidden `--serve-bare PORT` mode: a bare axum server answering fixed bodies, in a process
 /// of its own like loginwith, on a default tokio runtime like loginwith's. It exits when its
 /// standard input closes, i.e. when the benchmark that started it is gone.
@@ -320,6 +334,7 @@ pub fn serve_bare(port: u16) -> ExitCode {
         let app = Router::new()
             .route("/", get(|| async { Html(BARE_PAGE) }))
             .route("/api/me", get(|| async { ([(header::CONTENT_TYPE, "application/json")], BARE_ME) }))
+            .route("/whoami", get(whoami))
             .route("/healthz", get(|| async { "ok\n" }));
         let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
             Ok(l) => l,
@@ -336,6 +351,106 @@ pub fn serve_bare(port: u16) -> ExitCode {
             }
         }
     })
+}
+
+/// nginx: `/usr/sbin/nginx` (Debian's), else the first on PATH.
+pub fn nginx_binary() -> Result<PathBuf, String> {
+    let usual = Path::new("/usr/sbin/nginx");
+    if usual.is_file() {
+        return Ok(usual.to_path_buf());
+    }
+    let on_path = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("nginx")).find(|p| p.is_file()));
+    on_path.ok_or_else(|| {
+        "--nginx needs nginx (with its auth_request module, as in Debian's nginx package): \
+         it is neither /usr/sbin/nginx nor on PATH"
+            .to_owned()
+    })
+}
+
+/// `nginx/1.22.1`, from `nginx -v` (which writes it to stderr), or "nginx (version unknown)".
+pub fn nginx_version(binary: &Path) -> String {
+    let out = std::process::Command::new(binary).arg("-v").stdin(Stdio::null()).output();
+    let text = out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_default();
+    match text.trim().strip_prefix("nginx version: ") {
+        Some(version) => version.to_owned(),
+        None => "nginx (version unknown)".to_owned(),
+    }
+}
+
+/// The ports nginx listens on and forwards to, in `--nginx` mode.
+pub struct NginxPorts {
+    /// (a): `location / { proxy_pass http://app; }`, nothing else.
+    pub alone: u16,
+    /// (b): the repository's deploy/nginx.conf, included unchanged.
+    pub gateway: u16,
+    /// `upstream loginwith`: the instance mounted at /auth.
+    pub loginwith: u16,
+    /// `upstream app`: the bare server.
+    pub app: u16,
+}
+
+/// nginx's configuration for `--nginx`: one process, both server blocks, its files in `dir`.
+///
+/// `master_process off` makes nginx one process (the same event loop as one worker): its CPU is
+/// that process's, and killing it (kill_on_drop, Ctrl-C) stops it all, where a killed master would
+/// leave its workers serving. The upstreams are plain (no keepalive), the same for (a) and (b),
+/// because deploy/nginx.conf's locations, which (b) must use unchanged, set no
+/// `proxy_http_version 1.1`: a fair ratio needs the same upstream connections on both sides.
+pub fn nginx_config(dir: &Path, ports: &NginxPorts, concurrency: usize) -> String {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join("nginx.conf");
+    // A client connection and up to two upstream ones (the auth subrequest, the app) per user.
+    let connections = (concurrency * 4 + 64).max(1024);
+    format!(
+        "master_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/nginx.log warn;\n\
+         events {{ worker_connections {connections}; }}\n\
+         http {{\n  access_log off;\n\
+         \x20 client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n\
+         \x20 uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
+         \x20 upstream loginwith {{ server 127.0.0.1:{loginwith}; }}\n\
+         \x20 upstream app {{ server 127.0.0.1:{app}; }}\n\
+         \x20 # (a) nginx -> app alone.\n\
+         \x20 server {{\n    listen 127.0.0.1:{alone};\n    location / {{ proxy_pass http://app; }}\n  }}\n\
+         \x20 # (b) nginx + loginwith -> app, as deployed.\n\
+         \x20 server {{\n    listen 127.0.0.1:{gateway};\n    include {deploy};\n  }}\n}}\n",
+        dir = dir.display(),
+        loginwith = ports.loginwith,
+        app = ports.app,
+        alone = ports.alone,
+        gateway = ports.gateway,
+        deploy = deploy.display(),
+    )
+}
+
+/// Starts nginx with `config` (written to `dir`), healthy when (a) passes the app's `/healthz` on.
+pub async fn start_nginx(binary: &Path, dir: &Path, config: &str, alone_port: u16) -> Result<Server, String> {
+    let conf = dir.join("nginx.conf");
+    let log = dir.join("nginx.log");
+    std::fs::write(&conf, config).map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
+    let out = std::fs::File::create(dir.join("nginx.out")).map_err(|e| e.to_string())?;
+    let mut cmd = clean_command(binary, dir);
+    // -e: the log from the first line on (before reading the configuration, nginx would open its
+    // compiled-in /var/log/nginx/error.log).
+    cmd.arg("-p").arg(dir).arg("-c").arg(&conf).arg("-e").arg(&log).args(["-g", "daemon off;"]);
+    cmd.stdin(Stdio::null()).stdout(out.try_clone().map_err(|e| e.to_string())?).stderr(out);
+    spawn_until_healthy(
+        cmd,
+        &format!("http://127.0.0.1:{alone_port}/healthz"),
+        Duration::from_secs(15),
+        Some(&log),
+    )
+    .await
+}
+
+/// nginx's log lines at `error` level or worse (`[error]`, `[crit]`, `[alert]`, `[emerg]`): the
+/// count and the first few.
+pub fn nginx_log_errors(path: &Path) -> (usize, Vec<String>) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let bad: Vec<&str> = text
+        .lines()
+        .filter(|l| ["[error]", "[crit]", "[alert]", "[emerg]"].iter().any(|level| l.contains(level)))
+        .collect();
+    (bad.len(), bad.iter().take(5).map(|l| l.chars().take(300).collect()).collect())
 }
 
 /// True for 127.0.0.0/8, ::1 and localhost.

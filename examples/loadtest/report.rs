@@ -12,6 +12,8 @@ pub struct Measured {
     /// CPU % (of one core) of the server under load, of the mock provider's threads, and of the
     /// rest of this process (the virtual users).
     pub server_cpu: Option<f64>,
+    /// When several processes serve the scenario (nginx, loginwith, the app): each one's CPU %.
+    pub server_parts: Vec<(&'static str, Option<f64>)>,
     pub mock_cpu: Option<f64>,
     pub users_cpu: Option<f64>,
     /// The loaded server's VmHWM after the scenario.
@@ -30,9 +32,25 @@ impl Measured {
     /// The server's CPU time per operation, in microseconds: the cost of one request or flow,
     /// whatever limited the rate.
     pub fn server_us_per_op(&self) -> Option<f64> {
+        self.us_per_op(self.server_cpu?)
+    }
+    /// CPU `percent` of one core during the scenario, as microseconds per operation.
+    fn us_per_op(&self, percent: f64) -> Option<f64> {
         let ops = self.ops();
         (ops > 0).then_some(())?;
-        Some(self.server_cpu? / 100.0 * self.phase.elapsed.as_secs_f64() / ops as f64 * 1e6)
+        Some(percent / 100.0 * self.phase.elapsed.as_secs_f64() / ops as f64 * 1e6)
+    }
+    /// "nginx 80 µs + app 20 µs": the server's CPU per operation, process by process.
+    pub fn parts_us_per_op(&self) -> String {
+        let parts: Vec<String> = self
+            .server_parts
+            .iter()
+            .map(|(name, pct)| {
+                let us = pct.and_then(|p| self.us_per_op(p));
+                format!("{name} {}", us.map_or_else(|| "-".into(), |us| format!("{us:.0} µs")))
+            })
+            .collect();
+        parts.join(" + ")
     }
     pub fn step_p99_ms(&self, step: &str) -> Option<f64> {
         let (_, samples) = self.phase.rec.steps.iter().find(|(n, _)| *n == step)?;
@@ -111,13 +129,17 @@ impl Report<'_> {
             ("api_me_rps_vs_bare", ratio("reads /api/me", "bare /api/me")),
             ("page_rps_vs_bare", ratio("reads /", "bare /")),
             ("login_flows_per_s_vs_bare_page_rps", ratio("login", "bare /")),
+            // The issue-9 target (≥ 0.4): the check against the bare fixed-body handler closest to
+            // it in size (a short JSON body; the check's answer is four headers and no body).
+            ("gateway_check_rps_vs_bare", ratio("gateway check", "bare /api/me")),
+            ("nginx_with_loginwith_rps_vs_nginx_alone", ratio("nginx+loginwith", "nginx alone")),
         ]
     }
 
     pub fn print(&self) {
         println!();
         println!(
-            "{:<14} {:<12} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>9}",
+            "{:<16} {:<12} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>9}",
             "scenario",
             "step",
             "count",
@@ -155,7 +177,7 @@ impl Report<'_> {
                 } else {
                     ("", String::new())
                 };
-                println!("{name:<14} {step:<12} {:>8} {rate:>9.1} {cols} {errors:>6} {cpu}", samples.len());
+                println!("{name:<16} {step:<12} {:>8} {rate:>9.1} {cols} {errors:>6} {cpu}", samples.len());
                 first = false;
             }
             let other: u64 = m
@@ -167,12 +189,12 @@ impl Report<'_> {
                 .map(|(_, n)| n)
                 .sum();
             if other > 0 {
-                println!("{:<14} {:<12} {:>8} {:>9} {:>35} {other:>6}", "", "(setup)", "", "", "");
+                println!("{:<16} {:<12} {:>8} {:>9} {:>35} {other:>6}", "", "(setup)", "", "", "");
             }
         }
         if let Some(s) = &self.token_service {
             println!(
-                "{:<14} {:<12} {:>8} {:>9} {:>8.2} {:>8.2} {:>8.2} {:>8.2}   (mock token endpoint's own time, inside callback)",
+                "{:<16} {:<12} {:>8} {:>9} {:>8.2} {:>8.2} {:>8.2} {:>8.2}   (mock token endpoint's own time, inside callback)",
                 "mock provider", "token", s.count, "", s.p50, s.p90, s.p99, s.max
             );
         }
@@ -195,7 +217,7 @@ impl Report<'_> {
         let hwm: Vec<String> = self
             .results
             .iter()
-            .filter(|m| !m.name.starts_with("bare"))
+            .filter(|m| !m.name.starts_with("bare") && !m.name.starts_with("nginx"))
             .map(|m| format!("{} {}", m.name, mib(m.server_hwm_kib)))
             .collect();
         if !hwm.is_empty() {
@@ -213,16 +235,18 @@ impl Report<'_> {
                 .map_or_else(String::new, |p| format!(" (server side, provider time excluded: {p:.2} ms)"))
         );
         let per_op = |name: &str| self.find(name).and_then(Measured::server_us_per_op);
-        let cost: Vec<String> =
-            [("GET /api/me", "reads /api/me", "bare /api/me"), ("GET /", "reads /", "bare /")]
-                .iter()
-                .filter_map(|(label, a, b)| {
-                    Some(format!("{label} {:.1}×", per_op(a)? / per_op(b)?.max(1e-9)))
-                })
-                .collect();
+        let cost: Vec<String> = [
+            ("GET /api/me", "reads /api/me", "bare /api/me"),
+            ("GET /", "reads /", "bare /"),
+            ("gateway check", "gateway check", "bare /api/me"),
+        ]
+        .iter()
+        .filter_map(|(label, a, b)| Some(format!("{label} {:.1}×", per_op(a)? / per_op(b)?.max(1e-9))))
+        .collect();
         if !cost.is_empty() {
             println!("server CPU per request vs bare: {}", cost.join(", "));
         }
+        self.print_nginx();
         let counts: Vec<String> = self.counters.iter().map(|(n, c)| format!("{n} {c}")).collect();
         println!("mock provider requests: {}", counts.join(", "));
         println!(
@@ -249,6 +273,26 @@ impl Report<'_> {
         }
     }
 
+    /// The `--nginx` comparison, when it ran: both rates, the ratio, and the CPU per request of
+    /// the processes behind each (nginx + app; nginx + loginwith + app).
+    fn print_nginx(&self) {
+        let (Some(alone), Some(gated)) = (self.find("nginx alone"), self.find("nginx+loginwith")) else {
+            return;
+        };
+        let us = |m: &Measured| m.server_us_per_op().map_or_else(|| "-".into(), |us| format!("{us:.0} µs"));
+        println!(
+            "through nginx (same run): alone {:.0} req/s, with loginwith's check {:.0} req/s: {:.3}×; \
+             server-side CPU per request {} ({}) vs {} ({})",
+            alone.rate(),
+            gated.rate(),
+            gated.rate() / alone.rate().max(1e-9),
+            us(alone),
+            alone.parts_us_per_op(),
+            us(gated),
+            gated.parts_us_per_op()
+        );
+    }
+
     pub fn json(&self) -> Value {
         let scenarios: Vec<Value> = self
             .results
@@ -272,6 +316,8 @@ impl Report<'_> {
                     "errors": m.phase.rec.errors, "error_examples": m.phase.rec.examples,
                     "server_cpu_percent": m.server_cpu, "mock_cpu_percent": m.mock_cpu,
                     "server_cpu_us_per_op": m.server_us_per_op(),
+                    "server_processes_cpu_percent": m.server_parts.iter()
+                        .map(|(n, p)| (n.to_string(), json!(p))).collect::<serde_json::Map<_, _>>(),
                     "virtual_users_cpu_percent": m.users_cpu,
                     "server_vmhwm_kib_after": m.server_hwm_kib,
                     "new_user_flows": m.phase.rec.new_users, "returning_user_flows": m.phase.rec.returning_users,

@@ -3,7 +3,7 @@
 //! counting the rest as errors by kind.
 
 use reqwest::cookie::Jar;
-use reqwest::header::LOCATION;
+use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -43,12 +43,28 @@ pub fn browser() -> Client {
 /// The site the virtual users log into.
 #[derive(Debug, Clone)]
 pub struct Site {
-    /// `http://127.0.0.1:PORT`, no trailing slash.
+    /// `http://127.0.0.1:PORT` or, mounted under a path, `http://127.0.0.1:PORT/auth`; no trailing
+    /// slash.
     pub base: String,
     /// The provider's name in `/authorize/NAME`.
     pub provider: String,
     /// The mock provider's issuer.
     pub mock_issuer: String,
+}
+
+impl Site {
+    /// loginwith's start page as a path (`/`, or `/auth/` when mounted at `/auth`): where the
+    /// callback sends a browser back to.
+    pub fn start_path(&self) -> String {
+        let path =
+            Url::parse(&self.base).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
+        format!("{path}/")
+    }
+
+    /// `http://127.0.0.1:PORT`: the origin, without the mount path.
+    pub fn origin(&self) -> String {
+        Url::parse(&self.base).map_or_else(|_| self.base.clone(), |u| u.origin().ascii_serialization())
+    }
 }
 
 /// A pool address, for returning users.
@@ -130,6 +146,7 @@ impl Recorder {
 pub struct Reply {
     pub status: StatusCode,
     pub location: Option<String>,
+    pub headers: HeaderMap,
     pub body: String,
 }
 
@@ -181,11 +198,13 @@ pub async fn step(
 ) -> Option<Reply> {
     let started = Instant::now();
     let result = async {
-        let response = request.send().await?;
+        let mut response = request.send().await?;
         let status = response.status();
         let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        // Taken, not cloned: the load generator shares the cores with the servers it measures.
+        let headers = std::mem::take(response.headers_mut());
         let body = response.text().await?;
-        Ok::<_, reqwest::Error>(Reply { status, location, body })
+        Ok::<_, reqwest::Error>(Reply { status, location, headers, body })
     }
     .await;
     let elapsed = started.elapsed();
@@ -258,8 +277,9 @@ pub async fn login_flow(client: &Client, site: &Site, rec: &mut Recorder, email:
     if let Some(provider_time) = provider_time {
         rec.record(CALLBACK_SERVER, callback_time.saturating_sub(provider_time));
     }
-    if r.location.as_deref() != Some("/") {
-        rec.error(CALLBACK, "redirect not to /", format!("{:?}", r.location));
+    let start_path = site.start_path();
+    if r.location.as_deref() != Some(start_path.as_str()) {
+        rec.error(CALLBACK, &format!("redirect not to {start_path}"), format!("{:?}", r.location));
         return false;
     }
     // 4. The start page shows who is logged in.
@@ -373,10 +393,87 @@ pub struct Read {
     pub path: &'static str,
     /// Expected status.
     pub status: StatusCode,
-    /// Text the body must contain; `{email}` is replaced by the user's address.
+    /// Text the body must contain; `{email}` is replaced by the user's address, `{username}` by
+    /// the username loginwith gave the user (read from `/api/me` after the login).
     pub needle: &'static str,
     /// Log in first (as a pool user).
     pub login: bool,
+    /// Send the reads to this origin (`http://127.0.0.1:PORT`) instead of the site's base: an app
+    /// behind a proxy, while the login goes through the site.
+    pub origin: Option<String>,
+    /// A header sent with every read.
+    pub send_header: Option<(&'static str, String)>,
+    /// The needle must be this answer header's whole value instead of a part of the body.
+    pub in_header: Option<&'static str>,
+}
+
+impl Read {
+    pub fn new(
+        name: &'static str,
+        path: &'static str,
+        status: StatusCode,
+        needle: &'static str,
+        login: bool,
+    ) -> Read {
+        Read { name, path, status, needle, login, origin: None, send_header: None, in_header: None }
+    }
+
+    /// Reads go to `origin` (see [`Read::origin`]).
+    pub fn at_origin(self, origin: String) -> Read {
+        Read { origin: Some(origin), ..self }
+    }
+
+    /// Every read sends `name: value`.
+    pub fn sending(self, name: &'static str, value: String) -> Read {
+        Read { send_header: Some((name, value)), ..self }
+    }
+
+    /// The needle is checked against the answer header `name`, not the body.
+    pub fn expecting_header(self, name: &'static str) -> Read {
+        Read { in_header: Some(name), ..self }
+    }
+
+    fn url(&self, site: &Site) -> String {
+        match &self.origin {
+            Some(origin) => format!("{origin}{}", self.path),
+            None => format!("{}{}", site.base, self.path),
+        }
+    }
+
+    fn request(&self, client: &Client, url: &str) -> RequestBuilder {
+        match &self.send_header {
+            Some((name, value)) => client.get(url).header(*name, value),
+            None => client.get(url),
+        }
+    }
+
+    /// `None` when the answer shows the needle, else what it showed instead.
+    fn missing(&self, reply: &Reply, needle: &str) -> Option<String> {
+        match self.in_header {
+            Some(name) => {
+                let value = reply.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()));
+                (value.as_deref() != Some(needle)).then(|| format!("{name}: {value:?}"))
+            }
+            None => (!reply.body.contains(needle)).then(|| excerpt(&reply.body)),
+        }
+    }
+}
+
+/// The logged-in user's username, from `{base}/api/me`. The gateway names users by it in
+/// `X-Auth-Request-User`: its `X-Auth-Request-Email` is empty for the mock's users, whose
+/// provider is not trusted to verify addresses (`trust_email_verified` is off for a generic
+/// OpenID Connect provider), and the benchmark keeps the login path as configured.
+async fn username_of(client: &Client, site: &Site) -> Result<String, String> {
+    let url = format!("{}/api/me", site.base);
+    let response = client.get(&url).send().await.map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+    let me: serde_json::Value = serde_json::from_str(&body)
+        .map_err(|e| format!("GET {url} answered {status} without JSON ({e}): {}", excerpt(&body)))?;
+    me["username"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("GET {url} answered {status} without a username: {}", excerpt(&body)))
 }
 
 /// Scenarios (b) and (c): a loop of one request, logged in or not.
@@ -400,22 +497,33 @@ pub async fn read_scenario(
                 ready = login_flow(&client, &site, &mut setup, &email, false).await;
                 rec.merge(setup.errors_as("setup (login before reads):"));
             }
-            let needle = read.needle.replace("{email}", &email);
-            let url = format!("{}{}", site.base, read.path);
+            let mut username = String::new();
+            if ready && read.needle.contains("{username}") {
+                match username_of(&client, &site).await {
+                    Ok(name) => username = name,
+                    Err(e) => {
+                        rec.error("setup (username from /api/me)", "failed", e);
+                        ready = false;
+                    }
+                }
+            }
+            let needle = read.needle.replace("{email}", &email).replace("{username}", &username);
+            let url = read.url(&site);
             barrier.wait().await;
             let deadline = Instant::now() + duration;
             while ready && Instant::now() < deadline {
-                match step(&mut rec, read.name, client.get(&url), read.status).await {
-                    Some(r) if !r.body.contains(&needle) => {
-                        let kind = if read.login {
-                            "not logged in (no address in the answer)"
-                        } else {
-                            "unexpected body"
-                        };
-                        rec.error(read.name, kind, excerpt(&r.body));
-                    }
-                    Some(_) => {}
-                    None => tokio::time::sleep(Duration::from_millis(20)).await,
+                let Some(reply) = step(&mut rec, read.name, read.request(&client, &url), read.status).await
+                else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                if let Some(shown) = read.missing(&reply, &needle) {
+                    let kind = if read.login {
+                        "not logged in (no address in the answer)"
+                    } else {
+                        "unexpected body"
+                    };
+                    rec.error(read.name, kind, shown);
                 }
             }
             rec
