@@ -35,8 +35,8 @@
 //!   same request. The bare app's `/whoami` answers with the `X-Auth-Request-User` it received:
 //!   through B it must name the user (a 302 to the login is an error), through A nobody. The
 //!   report gives both rates, the ratio (b)/(a), and the CPU per request of the processes behind
-//!   each (nginx + app; nginx + loginwith + app). The upstreams are plain (no keepalive), the same
-//!   on both sides.
+//!   each (nginx + app; nginx + loginwith + app). The upstreams keep connections alive
+//!   (`keepalive 32`, HTTP/1.1), the same on both sides.
 //!
 //! It reports per step the rate, p50 / p90 / p99 / max latency and errors by kind, the CPU used by
 //! the server and by this process, loginwith's peak RSS (VmHWM) and start-to-healthy time, and the

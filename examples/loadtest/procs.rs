@@ -394,9 +394,9 @@ pub struct NginxPorts {
 ///
 /// `master_process off` makes nginx one process (the same event loop as one worker): its CPU is
 /// that process's, and killing it (kill_on_drop, Ctrl-C) stops it all, where a killed master would
-/// leave its workers serving. The upstreams are plain (no keepalive), the same for (a) and (b),
-/// because deploy/nginx.conf's locations, which (b) must use unchanged, set no
-/// `proxy_http_version 1.1`: a fair ratio needs the same upstream connections on both sides.
+/// leave its workers serving. The upstreams keep connections alive (`keepalive`, as the README's
+/// example does), and (a)'s location speaks HTTP/1.1 to the app as deploy/nginx.conf's do: the
+/// same upstream connections on both sides, for a fair ratio.
 pub fn nginx_config(dir: &Path, ports: &NginxPorts, concurrency: usize) -> String {
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join("nginx.conf");
     // A client connection and up to two upstream ones (the auth subrequest, the app) per user.
@@ -407,10 +407,10 @@ pub fn nginx_config(dir: &Path, ports: &NginxPorts, concurrency: usize) -> Strin
          http {{\n  access_log off;\n\
          \x20 client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n\
          \x20 uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
-         \x20 upstream loginwith {{ server 127.0.0.1:{loginwith}; }}\n\
-         \x20 upstream app {{ server 127.0.0.1:{app}; }}\n\
+         \x20 upstream loginwith {{ server 127.0.0.1:{loginwith}; keepalive 32; }}\n\
+         \x20 upstream app {{ server 127.0.0.1:{app}; keepalive 32; }}\n\
          \x20 # (a) nginx -> app alone.\n\
-         \x20 server {{\n    listen 127.0.0.1:{alone};\n    location / {{ proxy_pass http://app; }}\n  }}\n\
+         \x20 server {{\n    listen 127.0.0.1:{alone};\n    location / {{\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_pass http://app;\n    }}\n  }}\n\
          \x20 # (b) nginx + loginwith -> app, as deployed.\n\
          \x20 server {{\n    listen 127.0.0.1:{gateway};\n    include {deploy};\n  }}\n}}\n",
         dir = dir.display(),

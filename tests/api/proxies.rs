@@ -143,7 +143,7 @@ async fn start_proxy(
             let conf = format!(
                 "master_process off;\npid {dir}/nginx.pid;\nerror_log stderr warn;\nevents {{}}\n\
                  http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
-                 \x20 upstream loginwith {{ server 127.0.0.1:{loginwith}; }}\n  upstream app {{ server 127.0.0.1:{app}; }}\n\
+                 \x20 upstream loginwith {{ server 127.0.0.1:{loginwith}; keepalive 8; }}\n  upstream app {{ server 127.0.0.1:{app}; keepalive 8; }}\n\
                  \x20 server {{\n    listen 127.0.0.1:{port};\n    server_name {names};\n    include {file};\n  }}\n}}\n",
                 dir = dir.path().display(),
                 names = hosts.join(" "),
