@@ -295,12 +295,6 @@ impl Cookie {
             .expect("client");
         (Some(client), false)
     }
-
-    /// Whether the server sees a session cookie of its own (signed by it): a junk or tampered one
-    /// counts as none, so a form_post carrying one gets the re-post page like a cookieless one.
-    fn valid(&self) -> bool {
-        matches!(self, Cookie::Real)
-    }
 }
 
 /// What the server must do with a callback whose encoded parameters are `encoded`
@@ -451,7 +445,10 @@ fn form_post_callbacks_log_in_only_with_the_genuine_state_and_never_panic() {
                     text.as_bytes(),
                     &attempt.state,
                     Some(&fake.base),
-                    !post.cookie.valid(),
+                    // The server sees no session of its own unless the real cookie went along: a
+                    // junk or tampered one counts as none (and a "tampered" one that changed
+                    // nothing, a '3' put where a '3' was, is the real one).
+                    !real_session,
                     real_session,
                 ),
             };
