@@ -93,6 +93,18 @@ pub async fn log_in(
     session.insert(REFRESHED_KEY, time::OffsetDateTime::now_utc().unix_timestamp() / 86_400).await
 }
 
+/// Ends the session (every logout: the page's form, the gateway's, the JSON API's), with an audit
+/// line when someone was logged in.
+pub async fn log_out(
+    session: &Session,
+    client: crate::client::ClientAddr,
+) -> Result<(), tower_sessions::session::Error> {
+    if let Some(user) = current_user(session).await {
+        crate::audit::logout(client, user.id);
+    }
+    session.flush().await
+}
+
 /// The session key of the day (Unix days) the session was last written.
 pub const REFRESHED_KEY: &str = "auth.refreshed";
 

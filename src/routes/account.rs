@@ -16,12 +16,13 @@ use crate::auth::{current_user, CurrentUser};
 use crate::client::ClientAddr;
 use crate::domain::UserId;
 use crate::error::AppError;
+use crate::routes::pages::refuse_other_sites;
 use crate::state::AppState;
 use crate::store::Unlinked;
 use crate::templates::render;
 use axum::extract::rejection::FormRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -119,17 +120,6 @@ struct ProviderForm {
     provider: String,
 }
 
-/// Refuses a form posted from another site (browsers that send no Origin are covered by the
-/// cookie's SameSite=Lax).
-fn same_site_form(state: &AppState, client: ClientAddr, headers: &HeaderMap) -> Result<(), AppError> {
-    if headers.get(header::ORIGIN).is_some_and(|o| o.as_bytes() != state.public_origin.as_bytes()) {
-        let err = AppError::CrossSite;
-        audit::refusal(client, None, err.reason(), "account form sent from another site");
-        return Err(err);
-    }
-    Ok(())
-}
-
 /// What every account form checks: sent from this site, by a logged-in user, complete. `Err` is
 /// the answer when it is not: to the login, or back to the account page with a message.
 async fn account_form(
@@ -137,17 +127,17 @@ async fn account_form(
     client: ClientAddr,
     headers: &HeaderMap,
     session: &Session,
-    messages: Messages,
+    messages: &Messages,
     form: Result<Form<ProviderForm>, FormRejection>,
-) -> Result<Result<(CurrentUser, ProviderForm, Messages), Response>, AppError> {
-    same_site_form(state, client, headers)?;
+) -> Result<Result<(CurrentUser, ProviderForm), Response>, AppError> {
+    refuse_other_sites(state, client, headers, |_| false, "account form sent from another site")?;
     let Some(user) = current_user(session).await else {
         return Ok(Err(to_login(state)));
     };
     match form {
-        Ok(Form(form)) => Ok(Ok((user, form, messages))),
+        Ok(Form(form)) => Ok(Ok((user, form))),
         Err(_) => {
-            messages.error("That form was incomplete; nothing was changed.");
+            messages.clone().error("That form was incomplete; nothing was changed.");
             Ok(Err(Redirect::to(&format!("{}/account", state.base_path)).into_response()))
         }
     }
@@ -162,7 +152,7 @@ async fn connect(
     messages: Messages,
     form: Result<Form<ProviderForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let (user, form, _) = match account_form(&state, client, &headers, &session, messages, form).await? {
+    let (user, form) = match account_form(&state, client, &headers, &session, &messages, form).await? {
         Ok(checked) => checked,
         Err(answer) => return Ok(answer),
     };
@@ -178,11 +168,10 @@ async fn disconnect(
     messages: Messages,
     form: Result<Form<ProviderForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let (user, form, messages) =
-        match account_form(&state, client, &headers, &session, messages, form).await? {
-            Ok(checked) => checked,
-            Err(answer) => return Ok(answer),
-        };
+    let (user, form) = match account_form(&state, client, &headers, &session, &messages, form).await? {
+        Ok(checked) => checked,
+        Err(answer) => return Ok(answer),
+    };
     let account_page = format!("{}/account", state.base_path);
     let name = display_name(&state, &form.provider).to_owned();
     match state.store.unlink_provider(UserId(user.id), &form.provider).await? {

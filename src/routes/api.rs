@@ -19,6 +19,7 @@ use crate::client::ClientAddr;
 use crate::domain::UserId;
 use crate::error::ApiError;
 use crate::routes::login::next_param;
+use crate::routes::pages::login_url;
 use crate::state::AppState;
 use crate::store::Unlinked;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
@@ -60,11 +61,7 @@ async fn providers(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
         .providers
         .iter()
         .map(|p| {
-            let mut login_url = format!("{}/authorize/{}", state.base_path, p.name);
-            if let Some(next) = &next {
-                let next: String = url::form_urlencoded::byte_serialize(next.as_str().as_bytes()).collect();
-                login_url = format!("{login_url}?next={next}");
-            }
+            let login_url = login_url(&state, p.name.as_str(), next.as_ref().map(|n| ("next", n.as_str())));
             json!({
                 "name": p.name.as_str(),
                 "display_name": p.display_name,
@@ -78,10 +75,7 @@ async fn providers(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
 
 /// `POST /api/logout`: ends the session; 204 whether or not anyone was logged in.
 async fn logout(_: SameOrigin, client: ClientAddr, session: Session) -> Result<StatusCode, ApiError> {
-    if let Some(user) = crate::auth::current_user(&session).await {
-        audit::logout(client, user.id);
-    }
-    session.flush().await?;
+    crate::auth::log_out(&session, client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

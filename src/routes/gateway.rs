@@ -20,13 +20,13 @@
 //! else could name whatever host suits them. When per-host rules exist and the host is unknown,
 //! the answer is 403 (and a warning says to configure `trusted_proxies`), never a pass.
 
-use crate::audit;
 use crate::auth::{current_user, wants_html_headers, CurrentUser};
 use crate::client::{ClientAddr, FromTrustedProxy};
 use crate::config::{AccessConfig, Unauthenticated};
 use crate::domain::RedirectUrl;
 use crate::error::AppError;
 use crate::routes::login::rd_param;
+use crate::routes::pages::{login_url, refuse_other_sites};
 use crate::state::AppState;
 use crate::templates::render;
 use axum::extract::{RawQuery, State};
@@ -206,7 +206,7 @@ async fn start(
         _ => None,
     };
     if let Some(only) = only {
-        let to = with_rd(format!("{}/authorize/{}", state.base_path, only.name), rd.as_ref());
+        let to = login_url(&state, only.name.as_str(), rd.as_ref().map(|rd| ("rd", rd.as_str())));
         return Redirect::to(&to).into_response();
     }
     crate::routes::pages::start_page(&state, user, messages, rd.map(|rd| ("rd", rd.as_str().to_owned())))
@@ -236,23 +236,11 @@ async fn logout(
     headers: HeaderMap,
     session: Session,
 ) -> Result<Redirect, AppError> {
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let ours = origin.as_bytes() == state.public_origin.as_bytes();
-        let allowed_host = origin
-            .to_str()
-            .ok()
-            .and_then(|o| RedirectUrl::parse(&format!("{o}/"), &state.gateway.allowed_redirect_hosts))
-            .is_some();
-        if !ours && !allowed_host {
-            let err = AppError::CrossSite;
-            audit::refusal(client, None, err.reason(), "gateway logout form sent from another site");
-            return Err(err);
-        }
-    }
-    if let Some(user) = current_user(&session).await {
-        audit::logout(client, user.id);
-    }
-    session.flush().await?;
+    let allowed_host = |origin: &str| {
+        RedirectUrl::parse(&format!("{origin}/"), &state.gateway.allowed_redirect_hosts).is_some()
+    };
+    refuse_other_sites(&state, client, &headers, allowed_host, "gateway logout form sent from another site")?;
+    crate::auth::log_out(&session, client).await?;
     let rd = rd_param(&state, query.as_deref());
     Ok(Redirect::to(&match rd {
         Some(rd) => rd.as_str().to_owned(),

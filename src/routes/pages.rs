@@ -75,11 +75,7 @@ pub(crate) fn start_page(
         .providers
         .iter()
         .map(|p| {
-            let mut login_url = format!("{}/authorize/{}", state.base_path, p.name);
-            if let Some((key, value)) = &carry {
-                let value: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
-                login_url = format!("{login_url}?{key}={value}");
-            }
+            let login_url = login_url(state, p.name.as_str(), carry.as_ref().map(|(k, v)| (*k, v.as_str())));
             json!({
                 "name": p.name.as_str(),
                 "display_name": p.display_name,
@@ -93,6 +89,19 @@ pub(crate) fn start_page(
         "index.html",
         json!({ "user": user, "providers": providers, "messages": messages, "dev_only": state.dev_only }),
     )
+}
+
+/// The URL that starts a login with `provider`, carrying `key=value` (`next`, or the gateway's
+/// `rd`) on to the login's end.
+pub(crate) fn login_url(state: &AppState, provider: &str, carry: Option<(&str, &str)>) -> String {
+    let url = format!("{}/authorize/{provider}", state.base_path);
+    match carry {
+        Some((key, value)) => {
+            let value: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            format!("{url}?{key}={value}")
+        }
+        None => url,
+    }
 }
 
 async fn stylesheet() -> impl IntoResponse {
@@ -111,16 +120,26 @@ async fn logout(
     headers: HeaderMap,
     session: Session,
 ) -> Result<Redirect, AppError> {
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        if origin.as_bytes() != state.public_origin.as_bytes() {
-            let err = AppError::CrossSite;
-            audit::refusal(client, None, err.reason(), "logout form sent from another site");
-            return Err(err);
-        }
-    }
-    if let Some(user) = crate::auth::current_user(&session).await {
-        audit::logout(client, user.id);
-    }
-    session.flush().await?;
+    refuse_other_sites(&state, client, &headers, |_| false, "logout form sent from another site")?;
+    crate::auth::log_out(&session, client).await?;
     Ok(Redirect::to(&state.after_logout()))
+}
+
+/// Refuses a form posted from another site: one whose `Origin` is neither ours nor one that
+/// `also_allowed` accepts (the gateway's hosts), with an audit line saying `what`. Browsers that
+/// send no `Origin` are covered by the cookie's SameSite=Lax.
+pub(crate) fn refuse_other_sites(
+    state: &AppState,
+    client: ClientAddr,
+    headers: &HeaderMap,
+    also_allowed: impl Fn(&str) -> bool,
+    what: &str,
+) -> Result<(), AppError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    if origin.as_bytes() == state.public_origin.as_bytes() || origin.to_str().is_ok_and(also_allowed) {
+        return Ok(());
+    }
+    let err = AppError::CrossSite;
+    audit::refusal(client, None, err.reason(), what);
+    Err(err)
 }
