@@ -1,6 +1,7 @@
 //! The audit trail: one structured log line per login, refusal, logout, connected or disconnected
-//! provider and rate-limit hit, under the target `loginwith::audit`, so that it can be selected
-//! (`LOGINWITH_LOG=loginwith::audit=info`) and written as JSON (`[log] format = "json"`).
+//! provider, revoked session, deleted account and rate-limit hit, under the target
+//! `loginwith::audit`, so that it can be selected (`LOGINWITH_LOG=loginwith::audit=info`) and
+//! written as JSON (`[log] format = "json"`).
 //!
 //! Every line has `event` and `client` (the client address, see [`crate::client`]); logins carry
 //! `user_id`, `provider` and `outcome` (`new`, `returning`, `linked`); refusals carry `reason`, a
@@ -54,6 +55,16 @@ pub fn connected(client: ClientAddr, provider: &str, user_id: i64) {
 /// A user disconnected a provider from their account.
 pub fn unlinked(client: ClientAddr, user_id: i64, provider: &str) {
     tracing::info!(target: TARGET, event = "unlink", outcome = "unlinked", user_id, provider, client = %client, "provider disconnected");
+}
+
+/// A user ended `count` of their other sessions (one, or "everywhere else").
+pub fn sessions_revoked(client: ClientAddr, user_id: i64, count: usize) {
+    tracing::info!(target: TARGET, event = "revoke", outcome = "revoked", user_id, count, client = %client, "sessions revoked");
+}
+
+/// A user deleted their account, with its identities and `sessions` sessions.
+pub fn account_deleted(client: ClientAddr, user_id: i64, sessions: usize) {
+    tracing::info!(target: TARGET, event = "delete_account", outcome = "deleted", user_id, sessions, client = %client, "account deleted");
 }
 
 /// A client went over a rate limit.

@@ -81,6 +81,7 @@ pub async fn log_in(
     rotated: Rotated<'_>,
     user: &User,
     provider: &str,
+    agent: &crate::client::UserAgent,
 ) -> Result<(), tower_sessions::session::Error> {
     let session = rotated.0;
     let in_flight: Option<PendingLogins> = session.get(SESSION_KEY).await?;
@@ -90,7 +91,11 @@ pub async fn log_in(
     }
     let current = CurrentUser { provider: provider.to_owned(), ..CurrentUser::from(user) };
     session.insert(USER_KEY, current).await?;
-    session.insert(REFRESHED_KEY, time::OffsetDateTime::now_utc().unix_timestamp() / 86_400).await
+    // For the account page's list of sessions (sessions::index).
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    session.insert(crate::sessions::index::AGENT_KEY, &agent.0).await?;
+    session.insert(crate::sessions::index::SINCE_KEY, now).await?;
+    session.insert(REFRESHED_KEY, now / 86_400).await
 }
 
 /// Ends the session (every logout: the page's form, the gateway's, the JSON API's), with an audit

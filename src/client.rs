@@ -44,6 +44,24 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
+/// The browser's `User-Agent`, clipped to 200 characters without control characters (empty when
+/// absent): kept with a session so its user can tell their sessions apart on the account page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserAgent(pub String);
+
+/// How much of a `User-Agent` is kept.
+const USER_AGENT_CHARS: usize = 200;
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let agent =
+            parts.headers.get(axum::http::header::USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()));
+        Ok(UserAgent(agent.map(|a| crate::domain::clip(&a, USER_AGENT_CHARS)).unwrap_or_default()))
+    }
+}
+
 /// Whether the request came straight from one of `[server] trusted_proxies` (an extractor).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FromTrustedProxy(pub bool);

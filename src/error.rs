@@ -277,6 +277,12 @@ pub enum ApiError {
     NotLinked,
     /// Disconnecting would remove the user's last identity.
     LastIdentity,
+    /// No live session of the user's has that id.
+    SessionNotFound,
+    /// The request's body is not the JSON the endpoint takes.
+    BadRequest,
+    /// The typed confirmation does not match the account.
+    ConfirmationMismatch,
     /// A server-side failure (logged).
     Internal(AppError),
 }
@@ -290,6 +296,9 @@ impl ApiError {
             ApiError::JsonRequired => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required"),
             ApiError::NotLinked => (StatusCode::NOT_FOUND, "not_linked"),
             ApiError::LastIdentity => (StatusCode::CONFLICT, "last_identity"),
+            ApiError::SessionNotFound => (StatusCode::NOT_FOUND, "session_not_found"),
+            ApiError::BadRequest => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::ConfirmationMismatch => (StatusCode::BAD_REQUEST, "confirmation_mismatch"),
             ApiError::Internal(err) => (err.status(), "internal"),
         }
     }
@@ -308,6 +317,9 @@ impl ApiError {
             ApiError::JsonRequired => "send Content-Type: application/json or an X-Requested-With header",
             ApiError::NotLinked => "no identity of this provider logs into your account",
             ApiError::LastIdentity => "this is the only way you log in: connect another provider first",
+            ApiError::SessionNotFound => "none of your sessions has this id (it may have ended already)",
+            ApiError::BadRequest => "the request body is not the JSON this endpoint takes",
+            ApiError::ConfirmationMismatch => "\"confirm\" must be your username exactly",
             ApiError::Internal(_) => "the server failed; try again",
         }
     }

@@ -51,6 +51,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod account;
 mod app;
 mod audit;
 mod auth;
@@ -80,4 +81,4 @@ pub use error::error_chain;
 pub use hooks::{HookFuture, LoginEvent, LoginIdentity, LoginRefused};
 pub use loginwith::{Loginwith, LoginwithBuilder, ProviderInfo};
 pub use sessions::{KeyFileError, SESSION_COOKIE};
-pub use store::{Account, Identity, Store, StoreError, Unlinked, User};
+pub use store::{Account, Identity, Store, StoreError, Unlinked, User, UserSession};

@@ -16,7 +16,7 @@ use crate::limits::{self, Area, RateLimits};
 use crate::oauth::http::ProviderHttp;
 use crate::providers::dev::{DevEndpoints, DEV_CLIENT_ID};
 use crate::providers::Provider;
-use crate::sessions::{self, AnonymousExpiry, Backend, SqlSessions};
+use crate::sessions::{self, Sessions, SqlSessions};
 use crate::state::{public_parts, redirect_uri, AppState, Shared};
 use crate::store::Store;
 use crate::{routes, StartError};
@@ -52,7 +52,7 @@ use url::Url;
 #[derive(Debug, Clone)]
 pub struct Loginwith {
     state: AppState,
-    sessions: AnonymousExpiry<Backend>,
+    sessions: Sessions,
     key: Key,
     secure_cookies: bool,
     dev: Option<Arc<DevProvider>>,
@@ -266,7 +266,7 @@ impl LoginwithBuilder {
 
         let store = Store::connect_with(&config.database.url, config.server.session_cache).await?;
         let sql_sessions = SqlSessions::migrated(store.pool()).await.map_err(StartError::Sessions)?;
-        sql_sessions.spawn_cleanup(std::time::Duration::from_secs(300));
+        sql_sessions.spawn_cleanup(store.clone(), std::time::Duration::from_secs(300));
         let key = sessions::signing_key(config.server.secret_key.as_ref(), &config.server.secret_key_file)?;
         let http = ProviderHttp::new(&config.http).map_err(StartError::Http)?;
 
@@ -314,6 +314,12 @@ impl LoginwithBuilder {
             .then(|| HeaderValue::from_str(&format!("max-age={}", config.server.hsts_max_age_secs)).ok())
             .flatten();
 
+        let sessions = sessions::stack(
+            sql_sessions,
+            store.clone(),
+            config.server.session_cache,
+            config.server.login_timeout_secs,
+        );
         let state = AppState::new(Shared {
             providers,
             store,
@@ -332,11 +338,8 @@ impl LoginwithBuilder {
             access: config.access.clone(),
             gateway: config.gateway.clone(),
             hook: self.hook,
+            sessions: sessions.clone(),
         });
-        let sessions = AnonymousExpiry::new(
-            config.server.login_timeout_secs,
-            Backend::new(sql_sessions, config.server.session_cache),
-        );
         let cookie_domain = config.server.cookie_domain.clone();
         Ok(Loginwith { state, sessions, key, secure_cookies, dev, cookie_domain })
     }

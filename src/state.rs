@@ -51,6 +51,9 @@ pub struct Shared {
     pub gateway: crate::config::GatewayConfig,
     /// The host's login hook, if any.
     pub(crate) hook: Option<crate::hooks::LoginHook>,
+    /// The session store (the same the session layer uses), to end other sessions than the
+    /// request's own.
+    pub(crate) sessions: crate::sessions::Sessions,
 }
 
 impl AppState {

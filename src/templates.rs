@@ -16,6 +16,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("base.html", include_str!("../templates/base.html")),
         ("index.html", include_str!("../templates/index.html")),
         ("account.html", include_str!("../templates/account.html")),
+        ("deleted.html", include_str!("../templates/deleted.html")),
         ("messages.html", include_str!("../templates/messages.html")),
         ("error.html", include_str!("../templates/error.html")),
         ("gateway_denied.html", include_str!("../templates/gateway_denied.html")),

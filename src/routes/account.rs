@@ -5,12 +5,19 @@
 //! `POST {base}/account/disconnect` (form field `provider`) takes the same Origin check as logout
 //! and ends with a flash message on the account page (303, so a reload does not post again).
 //!
+//! The page also lists the user's live sessions (when each logged in and was last used, its
+//! browser), each with "End this session" but the page's own, "Log out everywhere else", and a
+//! "Delete account" form that asks for the username typed out (the rules are in
+//! `crate::account`): `POST {base}/account/sessions/end` (field `session`),
+//! `POST {base}/account/sessions/end-others` and `POST {base}/account/delete` (field `confirm`).
+//!
 //! `POST {base}/account/connect` (form field `provider`) starts a login with that provider whose
 //! intent, "connect to me", is stored in the pending attempt with the user's id: it runs the
 //! normal flow with every check, and its callback attaches the identity to that user only while
 //! the same user is logged in on that session (see `routes::login::finish_connect`). An
 //! identity that already logs into someone else is refused there; nothing is merged or moved.
 
+use crate::account::{self, Ended};
 use crate::audit;
 use crate::auth::{current_user, CurrentUser};
 use crate::client::ClientAddr;
@@ -31,12 +38,15 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
 
-/// `GET {base}/account`, `POST {base}/account/disconnect`.
+/// `GET {base}/account` and its forms.
 pub fn router(base: &str) -> Router<AppState> {
     Router::new()
         .route(&format!("{base}/account"), get(page))
         .route(&format!("{base}/account/disconnect"), post(disconnect))
         .route(&format!("{base}/account/connect"), post(connect))
+        .route(&format!("{base}/account/sessions/end"), post(end_session))
+        .route(&format!("{base}/account/sessions/end-others"), post(end_other_sessions))
+        .route(&format!("{base}/account/delete"), post(delete_account))
 }
 
 /// The account page; a browser that is not logged in is sent to log in and comes back here.
@@ -78,6 +88,20 @@ async fn page(
         .filter(|p| !p.is_unavailable())
         .map(|p| json!({ "name": p.name.as_str(), "display_name": p.display_name }))
         .collect();
+    let sessions: Vec<_> = account::sessions(&state, &user, &session)
+        .await?
+        .into_iter()
+        .map(|s| {
+            json!({
+                "id": s.session.handle,
+                "created": date(s.session.created_at),
+                "last_used": day(s.session.last_used_at),
+                "browser": browser_name(&s.session.user_agent),
+                "user_agent": s.session.user_agent,
+                "current": s.current,
+            })
+        })
+        .collect();
     let messages: Vec<_> = messages
         .into_iter()
         .map(|m| json!({ "level": if m.level == Level::Error { "error" } else { "success" }, "text": m.message }))
@@ -85,7 +109,13 @@ async fn page(
     Ok(render(
         StatusCode::OK,
         "account.html",
-        json!({ "user": user, "identities": identities, "connectable": connectable, "messages": messages }),
+        json!({
+            "user": user,
+            "identities": identities,
+            "connectable": connectable,
+            "sessions": sessions,
+            "messages": messages,
+        }),
     ))
 }
 
@@ -115,32 +145,100 @@ fn date(unix: i64) -> String {
     }
 }
 
+/// Unix seconds as the day a person reads (UTC): how precise "last used" is.
+fn day(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
+        Err(_) => "unknown".to_owned(),
+    }
+}
+
+/// A short name for a browser from its `User-Agent` ("Firefox on Linux"), for people to tell
+/// their sessions apart; the whole string is shown beside it. Order matters: Edge and Opera say
+/// "Chrome" too, and Chrome says "Safari".
+fn browser_name(agent: &str) -> String {
+    const BROWSERS: [(&str, &str); 7] = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("reqwest", "a program"),
+    ];
+    const SYSTEMS: [(&str, &str); 6] = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ];
+    let browser = BROWSERS.iter().find(|(mark, _)| agent.contains(mark)).map(|(_, name)| *name);
+    let system = SYSTEMS.iter().find(|(mark, _)| agent.contains(mark)).map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(s)) => format!("A browser on {s}"),
+        (None, None) if agent.is_empty() => "Unknown browser".to_owned(),
+        (None, None) => "Another browser".to_owned(),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct ProviderForm {
     provider: String,
 }
 
+#[derive(Debug, Deserialize)]
+struct SessionForm {
+    session: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteForm {
+    confirm: String,
+}
+
 /// What every account form checks: sent from this site, by a logged-in user, complete. `Err` is
 /// the answer when it is not: to the login, or back to the account page with a message.
-async fn account_form(
+async fn account_form<F>(
     state: &AppState,
     client: ClientAddr,
     headers: &HeaderMap,
     session: &Session,
     messages: &Messages,
-    form: Result<Form<ProviderForm>, FormRejection>,
-) -> Result<Result<(CurrentUser, ProviderForm), Response>, AppError> {
-    refuse_other_sites(state, client, headers, |_| false, "account form sent from another site")?;
-    let Some(user) = current_user(session).await else {
-        return Ok(Err(to_login(state)));
+    form: Result<Form<F>, FormRejection>,
+) -> Result<Result<(CurrentUser, F), Response>, AppError> {
+    let user = match account_user(state, client, headers, session).await? {
+        Ok(user) => user,
+        Err(answer) => return Ok(Err(answer)),
     };
     match form {
         Ok(Form(form)) => Ok(Ok((user, form))),
         Err(_) => {
             messages.clone().error("That form was incomplete; nothing was changed.");
-            Ok(Err(Redirect::to(&format!("{}/account", state.base_path)).into_response()))
+            Ok(Err(back_to_account(state)))
         }
     }
+}
+
+/// What a form without fields checks: sent from this site, by a logged-in user.
+async fn account_user(
+    state: &AppState,
+    client: ClientAddr,
+    headers: &HeaderMap,
+    session: &Session,
+) -> Result<Result<CurrentUser, Response>, AppError> {
+    refuse_other_sites(state, client, headers, |_| false, "account form sent from another site")?;
+    match current_user(session).await {
+        Some(user) => Ok(Ok(user)),
+        None => Ok(Err(to_login(state))),
+    }
+}
+
+fn back_to_account(state: &AppState) -> Response {
+    Redirect::to(&format!("{}/account", state.base_path)).into_response()
 }
 
 /// `POST {base}/account/connect`: a login with the intent "connect to me".
@@ -172,7 +270,6 @@ async fn disconnect(
         Ok(checked) => checked,
         Err(answer) => return Ok(answer),
     };
-    let account_page = format!("{}/account", state.base_path);
     let name = display_name(&state, &form.provider).to_owned();
     match state.store.unlink_provider(UserId(user.id), &form.provider).await? {
         Unlinked::Removed(_) => {
@@ -188,5 +285,68 @@ async fn disconnect(
             ));
         }
     }
-    Ok(Redirect::to(&account_page).into_response())
+    Ok(back_to_account(&state))
+}
+
+/// `POST {base}/account/sessions/end`: ends one session (the page's own: a logout).
+async fn end_session(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    session: Session,
+    messages: Messages,
+    form: Result<Form<SessionForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let (user, form) = match account_form(&state, client, &headers, &session, &messages, form).await? {
+        Ok(checked) => checked,
+        Err(answer) => return Ok(answer),
+    };
+    match account::end_session(&state, &user, &session, client, &form.session).await? {
+        Ended::Other => messages.success("That session was ended: it is logged out."),
+        Ended::Own => return Ok(Redirect::to(&state.after_logout()).into_response()),
+        Ended::Unknown => messages.error("That session had already ended."),
+    };
+    Ok(back_to_account(&state))
+}
+
+/// `POST {base}/account/sessions/end-others`: "Log out everywhere else".
+async fn end_other_sessions(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    session: Session,
+    messages: Messages,
+) -> Result<Response, AppError> {
+    let user = match account_user(&state, client, &headers, &session).await? {
+        Ok(checked) => checked,
+        Err(answer) => return Ok(answer),
+    };
+    let ended = account::end_other_sessions(&state, &user, &session, client).await?;
+    messages.success(match ended {
+        0 => "There were no other sessions.".to_owned(),
+        1 => "Your other session was logged out.".to_owned(),
+        n => format!("Your {n} other sessions were logged out."),
+    });
+    Ok(back_to_account(&state))
+}
+
+/// `POST {base}/account/delete`: deletes the account once the username is typed out.
+async fn delete_account(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    session: Session,
+    messages: Messages,
+    form: Result<Form<DeleteForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let (user, form) = match account_form(&state, client, &headers, &session, &messages, form).await? {
+        Ok(checked) => checked,
+        Err(answer) => return Ok(answer),
+    };
+    if form.confirm.trim() != user.username {
+        messages.error("The account was not deleted: type your username exactly to confirm.");
+        return Ok(back_to_account(&state));
+    }
+    account::delete_account(&state, &user, &session, client).await?;
+    Ok(render(StatusCode::OK, "deleted.html", json!({ "username": user.username })))
 }

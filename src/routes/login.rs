@@ -18,7 +18,7 @@
 
 use crate::audit;
 use crate::auth::{current_user, log_in, rotate};
-use crate::client::ClientAddr;
+use crate::client::{ClientAddr, UserAgent};
 use crate::config::ResponseMode;
 use crate::domain::secret::{random_token, AuthCode, PkceVerifier, StateToken};
 use crate::domain::{RedirectUrl, ReturnTo, UserId};
@@ -216,13 +216,14 @@ async fn callback_get(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
     client: ClientAddr,
+    agent: UserAgent,
     session: Session,
     messages: Messages,
 ) -> Result<Response, AppError> {
     let result = async {
         let provider = state.provider(&name)?;
         let params = parse_callback(query.as_deref().unwrap_or_default())?;
-        finish_login(&state, provider, params, client, &session, messages).await
+        finish_login(&state, provider, params, (client, &agent), &session, messages).await
     }
     .await;
     audit_refusal(&state, &name, client, result)
@@ -261,6 +262,7 @@ async fn callback_post(
     State(state): State<AppState>,
     Path(name): Path<String>,
     client: ClientAddr,
+    agent: UserAgent,
     session: Session,
     messages: Messages,
     body: String,
@@ -276,7 +278,7 @@ async fn callback_post(
         if !cookie_sent && !params.resubmitted {
             return Ok(resubmit_page(&state.base_path, &name, &body));
         }
-        finish_login(&state, provider, params, client, &session, messages).await
+        finish_login(&state, provider, params, (client, &agent), &session, messages).await
     }
     .await;
     audit_refusal(&state, &name, client, result)
@@ -311,7 +313,7 @@ async fn finish_login(
     state: &AppState,
     provider: &Provider,
     params: CallbackParams,
-    client: ClientAddr,
+    (client, agent): (ClientAddr, &UserAgent),
     session: &Session,
     messages: Messages,
 ) -> Result<Response, AppError> {
@@ -399,7 +401,7 @@ async fn finish_login(
             StoreError::Refused { refused, .. } => AppError::Refused(refused),
             other => AppError::Store(other),
         })?;
-    log_in(rotated, &user, provider.name.as_str()).await?;
+    log_in(rotated, &user, provider.name.as_str(), agent).await?;
     audit::login(client, provider.name.as_str(), user.id, kind);
     Ok(Redirect::to(&state.after_login_to(attempt.rd.as_ref(), attempt.next.as_ref())).into_response())
 }

@@ -45,6 +45,9 @@ macro_rules! on_pool {
     };
 }
 
+mod sessions;
+pub use sessions::UserSession;
+
 /// A database error, with what we were doing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -118,7 +121,7 @@ pub struct User {
 }
 
 /// An identity row, as `/api/me` shows it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct Identity {
     /// Provider name.

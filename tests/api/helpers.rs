@@ -84,7 +84,7 @@ pub async fn postgres_available() -> bool {
 /// A database made for one test and dropped after it.
 pub struct TestDb {
     pub url: String,
-    kind: Db,
+    pub kind: Db,
     _dir: Option<tempfile::TempDir>,
     pg_name: Option<String>,
 }

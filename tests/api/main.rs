@@ -6,6 +6,7 @@ mod helpers;
 mod mock_provider;
 
 mod account;
+mod account_sessions;
 mod audit;
 mod browser;
 mod config_errors;

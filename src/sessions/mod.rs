@@ -7,8 +7,11 @@
 //! flight is kept for the login window, not the two weeks of a logged-in session
 //! ([`AnonymousExpiry`]).
 
+pub(crate) mod index;
+
 use crate::domain::secret::{random_token, SecretKey};
-use crate::store::Pool;
+use crate::store::{Pool, Store};
+use index::SessionIndex;
 use std::path::Path;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::service::SignedCookie;
@@ -61,8 +64,9 @@ impl SqlSessions {
         })
     }
 
-    /// Deletes expired sessions every `every` (the stores' reads already ignore them).
-    pub(crate) fn spawn_cleanup(&self, every: std::time::Duration) {
+    /// Deletes expired sessions every `every` (the stores' reads already ignore them), and the
+    /// user→session index rows of every session that is gone ([`index`]).
+    pub(crate) fn spawn_cleanup(&self, store: Store, every: std::time::Duration) {
         let sessions = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -74,6 +78,9 @@ impl SqlSessions {
                 };
                 if let Err(err) = result {
                     tracing::warn!(error = %err, "could not delete expired sessions");
+                }
+                if let Err(err) = store.forget_ended_sessions().await {
+                    tracing::warn!(error = %err, "could not clean the index of ended sessions");
                 }
             }
         });
@@ -110,6 +117,15 @@ impl SessionStore for SqlSessions {
             SqlSessions::Postgres(s) => s.delete(id).await,
         }
     }
+}
+
+/// The whole session store: anonymous sessions kept short, logged-in ones indexed by user, in
+/// the database behind an optional cache.
+pub(crate) type Sessions = AnonymousExpiry<SessionIndex<Backend>>;
+
+/// Assembles [`Sessions`].
+pub(crate) fn stack(sql: SqlSessions, store: Store, cache: bool, login_timeout_secs: i64) -> Sessions {
+    AnonymousExpiry::new(login_timeout_secs, SessionIndex::new(store, Backend::new(sql, cache)))
 }
 
 /// The database table, with or without the in-process cache in front.
@@ -219,12 +235,12 @@ impl<S: SessionStore> SessionStore for AnonymousExpiry<S> {
 /// tower-sessions' default Strict: the cookie must come back on the provider's top-level redirect
 /// to the callback, a cross-site navigation), Secure with https, two weeks idle.
 pub(crate) fn layer(
-    store: AnonymousExpiry<Backend>,
+    store: Sessions,
     key: Key,
     secure: bool,
     path: &str,
     domain: Option<&str>,
-) -> SessionManagerLayer<AnonymousExpiry<Backend>, SignedCookie> {
+) -> SessionManagerLayer<Sessions, SignedCookie> {
     let layer = SessionManagerLayer::new(store);
     // A Domain attribute shares the cookie with every subdomain (one login for several services
     // behind the gateway); without it the cookie stays with public_url's host alone.
