@@ -121,7 +121,7 @@ impl Loginwith {
             .merge(routes::pages::router(base))
             .merge(routes::login::authorize_router(base).route_layer(limited(Area::Authorize)))
             .merge(routes::login::callback_router(base).route_layer(limited(Area::Callback)))
-            .merge(routes::api::router(base))
+            .merge(routes::api::router(base, &self.state.api))
             .merge(routes::account::router(base))
             .merge(routes::health::router(base));
         if self.state.gateway.enabled {
@@ -337,6 +337,7 @@ impl LoginwithBuilder {
             after_logout: config.server.after_logout.clone(),
             access: config.access.clone(),
             gateway: config.gateway.clone(),
+            api: config.api.clone(),
             hook: self.hook,
             sessions: sessions.clone(),
         });

@@ -49,6 +49,8 @@ pub struct Shared {
     pub access: crate::config::AccessConfig,
     /// `[gateway]`.
     pub gateway: crate::config::GatewayConfig,
+    /// `[api]`.
+    pub api: crate::config::ApiConfig,
     /// The host's login hook, if any.
     pub(crate) hook: Option<crate::hooks::LoginHook>,
     /// The session store (the same the session layer uses), to end other sessions than the

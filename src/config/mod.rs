@@ -51,8 +51,8 @@ pub const DEFAULT_HSTS_MAX_AGE_SECS: u64 = 31_536_000;
 
 /// Every key the configuration knows, by table (`providers.*` is any provider's table). The walk
 /// refuses anything else; tests generate configurations from it.
-pub const KNOWN_KEYS: [(&str, &[&str]); 12] = [
-    ("", &["server", "database", "http", "limits", "log", "access", "gateway", "providers"]),
+pub const KNOWN_KEYS: [(&str, &[&str]); 13] = [
+    ("", &["server", "database", "http", "limits", "log", "access", "gateway", "api", "providers"]),
     (
         "server",
         &[
@@ -76,6 +76,7 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 12] = [
     ("access", &["verified_only", "allowed_emails", "allowed_domains", "allowed_providers"]),
     ("gateway", &["enabled", "unauthenticated", "allowed_redirect_hosts", "rules"]),
     ("gateway.rules", &["host", "verified_only", "allowed_emails", "allowed_domains", "allowed_providers"]),
+    ("api", &["allowed_origins"]),
     ("providers", &[]),
     (
         "providers.*",
@@ -124,6 +125,8 @@ pub struct Config {
     pub access: AccessConfig,
     /// `[gateway]`: forward-auth endpoints for reverse proxies.
     pub gateway: GatewayConfig,
+    /// `[api]`: the JSON API's cross-origin callers.
+    pub api: ApiConfig,
     /// `[providers.NAME]`, in name order. Empty means "use the development provider".
     pub providers: Vec<ProviderConfig>,
     /// True when no provider was configured and the development provider was added for that reason.
@@ -263,6 +266,16 @@ pub struct GatewayConfig {
     pub allowed_redirect_hosts: Vec<HostPattern>,
     /// Per-host rules, on top of `[access]`: the first whose host matches applies.
     pub rules: Vec<GatewayRule>,
+}
+
+/// `[api]`: who besides loginwith's own origin may call the JSON API from a browser.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiConfig {
+    /// Origins (`https://app.example.com`, as browsers send them in `Origin`) whose pages may
+    /// call the API with the user's cookie: CORS with credentials for exactly these, never `*`;
+    /// their changes pass the same-origin check. Empty (the default): CORS stays off.
+    pub allowed_origins: Vec<String>,
 }
 
 /// What `{base}/gateway/check` answers when nobody is logged in.
@@ -539,6 +552,7 @@ impl Config {
         let log = walk.log(root.get("log"));
         let access = walk.access(root.get("access"), "access");
         let gateway = walk.gateway(root.get("gateway"));
+        let api = walk.api(root.get("api"));
         let mut providers = walk.providers(root.get("providers"));
 
         let dev_provider_by_default = providers.is_empty();
@@ -556,6 +570,7 @@ impl Config {
                 log,
                 access,
                 gateway,
+                api,
                 providers,
                 dev_provider_by_default,
             })
@@ -594,6 +609,7 @@ impl Config {
             log: LogConfig::default(),
             access: AccessConfig::default(),
             gateway: GatewayConfig::default(),
+            api: ApiConfig::default(),
             providers: implicit_dev_provider().into_iter().collect(),
             dev_provider_by_default: true,
         }

@@ -3,7 +3,7 @@
 //! small sections (`[server]`, `[database]`, `[http]`, `[limits]`, `[log]`, `[access]`).
 
 use super::{
-    is_loopback_url, known, AccessConfig, DatabaseConfig, GatewayConfig, GatewayRule, HostPattern,
+    is_loopback_url, known, AccessConfig, ApiConfig, DatabaseConfig, GatewayConfig, GatewayRule, HostPattern,
     HttpConfig, LimitsConfig, LogConfig, LogFormat, ServerConfig, Unauthenticated, DEFAULT_BIND,
     DEFAULT_DATABASE_URL, DEFAULT_HSTS_MAX_AGE_SECS,
 };
@@ -419,6 +419,16 @@ impl Walk<'_> {
         }
     }
 
+    /// `[api]`: the origins allowed to call the JSON API across origins.
+    pub(super) fn api(&mut self, value: Option<&Value>) -> ApiConfig {
+        let dict = self.table(value, "api");
+        if let Some(d) = dict {
+            self.unknown_keys(d, "api", known("api"));
+        }
+        let origins = "must be a list of origins, e.g. [\"https://app.example.com\"]";
+        ApiConfig { allowed_origins: self.list(dict, "api", "allowed_origins", origins, allowed_origin) }
+    }
+
     pub(super) fn gateway(&mut self, value: Option<&Value>) -> GatewayConfig {
         let dict = self.table(value, "gateway");
         if let Some(d) = dict {
@@ -525,6 +535,29 @@ fn allowed_email(item: &str) -> Result<String, String> {
 /// empty (so no leading, trailing or double dot), at most 63 characters each and 253 in all. Not
 /// a full check of DNS syntax: enough to refuse what could never be the part of an address after
 /// its `@` (a whole address, a URL, a wildcard).
+/// An origin as a browser sends it in `Origin`: `https://host[:port]`, or `http://` on a loopback
+/// host; no path (but a bare `/`), query, fragment or user. Never `*` or `null`: with credentials, CORS must name
+/// each origin, and `null` is what sandboxed frames and `file:` pages send.
+fn allowed_origin(item: &str) -> Result<String, String> {
+    if item == "*" || item == "null" {
+        return Err(format!("{item:?} is not allowed: name each origin, e.g. \"https://app.example.com\""));
+    }
+    let url =
+        Url::parse(item).map_err(|_| format!("{item:?} is not an origin like https://app.example.com"))?;
+    // A trailing "/" is harmless (browsers send none; it is dropped); any other path is a mistake.
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+    if !bare || !url.username().is_empty() || url.password().is_some() || url.host().is_none() {
+        return Err(format!("{item:?} is not an origin: scheme://host[:port], with nothing after it"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_url(&url) => {}
+        "http" => return Err(format!("{item:?}: http only on a loopback host; use https")),
+        _ => return Err(format!("{item:?} is not an http(s) origin")),
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
 fn allowed_domain(item: &str) -> Result<String, String> {
     let plausible = item.len() <= 253
         && item.split('.').all(|label| {
@@ -756,6 +789,41 @@ mod tests {
         ] {
             assert!(all.contains(expected), "missing {expected}: {all}");
         }
+    }
+
+    #[test]
+    fn api_origins_are_bare_origins_never_a_wildcard() {
+        assert_eq!(config("").api.allowed_origins, Vec::<String>::new());
+        let api = config(
+            "[api]\nallowed_origins = [\"https://SPA.example.com/\", \"https://spa.example.com:8443\", \"http://localhost:5173\", \"http://127.0.0.1:3000\"]\n",
+        )
+        .api;
+        assert_eq!(
+            api.allowed_origins,
+            [
+                "https://spa.example.com",
+                "https://spa.example.com:8443",
+                "http://localhost:5173",
+                "http://127.0.0.1:3000"
+            ]
+        );
+        let from_env =
+            from_env(&[("LOGINWITH_API__ALLOWED_ORIGINS", "https://a.example, https://b.example")]);
+        assert_eq!(from_env.unwrap().api.allowed_origins, ["https://a.example", "https://b.example"]);
+        for (bad, why) in [
+            ("*", "name each origin"),
+            ("null", "name each origin"),
+            ("https://spa.example.com/app", "nothing after it"),
+            ("https://spa.example.com?x=1", "nothing after it"),
+            ("https://user@spa.example.com", "nothing after it"),
+            ("http://spa.example.com", "http only on a loopback host"),
+            ("ftp://spa.example.com", "not an http(s) origin"),
+            ("spa.example.com", "not an origin"),
+        ] {
+            let all = problems(&format!("[api]\nallowed_origins = [{bad:?}]\n"));
+            assert!(all.contains("api.allowed_origins") && all.contains(why), "{bad}: {all}");
+        }
+        assert!(problems("[api]\norigins = []\n").contains("api.origins"), "unknown key");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::account::{self, Ended};
 use crate::audit;
 use crate::auth::CurrentUser;
 use crate::client::ClientAddr;
+use crate::config::ApiConfig;
 use crate::domain::UserId;
 use crate::error::ApiError;
 use crate::routes::login::next_param;
@@ -35,19 +36,44 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_sessions::Session;
 use utoipa::{OpenApi, ToSchema};
 
-/// `{base}/api/...`
-pub fn router(base: &str) -> Router<AppState> {
-    Router::new()
+/// `{base}/api/...`, with CORS for `[api] allowed_origins` when there are any.
+pub fn router(base: &str, config: &ApiConfig) -> Router<AppState> {
+    let router = Router::new()
         .route(&format!("{base}/api/me"), get(me).delete(delete_me))
         .route(&format!("{base}/api/providers"), get(providers))
         .route(&format!("{base}/api/logout"), post(logout))
         .route(&format!("{base}/api/me/sessions"), get(sessions))
         .route(&format!("{base}/api/me/sessions/{{id}}"), delete(end_session))
         .route(&format!("{base}/api/me/identities/{{provider}}"), delete(disconnect))
-        .route(&format!("{base}/api/openapi.json"), get(openapi))
+        .route(&format!("{base}/api/openapi.json"), get(openapi));
+    match cors(config) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS with credentials for exactly the configured origins (never `*`), for the methods and
+/// headers the API takes; `None` when no origin is configured (then no CORS header is ever sent
+/// and browsers keep other origins out).
+fn cors(config: &ApiConfig) -> Option<CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    let origins: Vec<HeaderValue> =
+        config.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("x-requested-with")])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// The API's OpenAPI document (paths relative to loginwith's public URL, its `servers` entry).
@@ -340,7 +366,7 @@ impl FromRequestParts<AppState> for SameOrigin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let refused = match same_origin(&parts.headers, &state.public_origin) {
+        let refused = match same_origin(&parts.headers, &state.public_origin, &state.api.allowed_origins) {
             Ok(()) => return Ok(SameOrigin),
             Err(refused) => refused,
         };
@@ -354,10 +380,14 @@ impl FromRequestParts<AppState> for SameOrigin {
     }
 }
 
-/// Whether `headers` describe a same-origin change (see the module doc).
-fn same_origin(headers: &HeaderMap, public_origin: &str) -> Result<(), ApiError> {
+/// Whether `headers` describe a same-origin change, or one from an allowed origin (see the module
+/// doc).
+fn same_origin(headers: &HeaderMap, public_origin: &str, allowed: &[String]) -> Result<(), ApiError> {
     let origin_ok = match headers.get(header::ORIGIN) {
-        Some(origin) => origin.as_bytes() == public_origin.as_bytes(),
+        Some(origin) => {
+            let origin = origin.as_bytes();
+            origin == public_origin.as_bytes() || allowed.iter().any(|a| a.as_bytes() == origin)
+        }
         None => headers.get("sec-fetch-site").is_some_and(|site| site.as_bytes() == b"same-origin"),
     };
     if !origin_ok {
@@ -387,7 +417,7 @@ mod tests {
     #[test]
     fn a_change_needs_our_origin_and_a_header_a_form_cannot_send() {
         let ours = "https://app.example.com";
-        let ok = |h: &[(&'static str, &'static str)]| same_origin(&headers(h), ours).is_ok();
+        let ok = |h: &[(&'static str, &'static str)]| same_origin(&headers(h), ours, &[]).is_ok();
         assert!(ok(&[("origin", "https://app.example.com"), ("content-type", "application/json")]));
         assert!(ok(&[
             ("origin", "https://app.example.com"),
@@ -411,5 +441,17 @@ mod tests {
         ]));
         assert!(!ok(&[("origin", "https://app.example.com"), ("content-type", "text/plain")]));
         assert!(!ok(&[("origin", "https://app.example.com")]));
+    }
+
+    #[test]
+    fn an_allowed_origin_may_change_with_the_same_headers() {
+        let allowed = ["https://spa.example.com".to_owned()];
+        let ok = |h: &[(&'static str, &'static str)]| {
+            same_origin(&headers(h), "https://app.example.com", &allowed).is_ok()
+        };
+        assert!(ok(&[("origin", "https://spa.example.com"), ("content-type", "application/json")]));
+        assert!(!ok(&[("origin", "https://spa.example.com"), ("content-type", "text/plain")]));
+        assert!(!ok(&[("origin", "https://spa.example.com:8443"), ("content-type", "application/json")]));
+        assert!(!ok(&[("origin", "http://spa.example.com"), ("content-type", "application/json")]));
     }
 }

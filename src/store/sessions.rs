@@ -35,6 +35,14 @@ pub struct UserSession {
 }
 
 impl Store {
+    /// The table tower-sessions keeps the sessions in, on this database.
+    fn session_table(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => SQLITE_SESSIONS,
+            Pool::Postgres(_) => POSTGRES_SESSIONS,
+        }
+    }
+
     /// Records that `session_id` is `user_id`'s, logged in at `since` and used `now` (only the
     /// latter changes when it is already known). Fails with a foreign-key violation when the user
     /// no longer exists.
@@ -66,32 +74,20 @@ impl Store {
 
     /// The user's live sessions, most recently used first.
     pub async fn sessions_of(&self, user_id: UserId) -> Result<Vec<UserSession>, StoreError> {
-        let sql = |table: &str| {
-            format!(
-                "SELECT u.handle, u.session_id, u.created_at, u.last_used_at, u.user_agent \
-                 FROM user_sessions u JOIN {table} s ON s.id = u.session_id \
-                 WHERE u.user_id = $1 AND s.expiry_date > $2 \
-                 ORDER BY u.last_used_at DESC, u.created_at DESC"
-            )
-        };
+        let sql = format!(
+            "SELECT u.handle, u.session_id, u.created_at, u.last_used_at, u.user_agent \
+             FROM user_sessions u JOIN {} s ON s.id = u.session_id \
+             WHERE u.user_id = $1 AND s.expiry_date > $2 \
+             ORDER BY u.last_used_at DESC, u.created_at DESC",
+            self.session_table()
+        );
         // Bound as the session store binds it in its own reads, so the comparison is the same.
         let now = time::OffsetDateTime::now_utc();
-        Ok(match &self.pool {
-            Pool::Sqlite(pool) => {
-                sqlx::query_as::<_, UserSession>(&sql(SQLITE_SESSIONS))
-                    .bind(user_id.0)
-                    .bind(now)
-                    .fetch_all(pool)
-                    .await?
-            }
-            Pool::Postgres(pool) => {
-                sqlx::query_as::<_, UserSession>(&sql(POSTGRES_SESSIONS))
-                    .bind(user_id.0)
-                    .bind(now)
-                    .fetch_all(pool)
-                    .await?
-            }
-        })
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, UserSession>(&sql)
+            .bind(user_id.0)
+            .bind(now)
+            .fetch_all(pool)
+            .await?))
     }
 
     /// Removes the index rows of sessions that were ended (the sessions themselves are deleted
@@ -107,16 +103,12 @@ impl Store {
     /// Removes index rows whose session has ended (logged out, rotated away or expired). The
     /// server runs it every five minutes; it returns how many rows it removed.
     pub async fn forget_ended_sessions(&self) -> Result<u64, StoreError> {
-        let sql = |table: &str| {
-            format!(
-                "DELETE FROM user_sessions WHERE NOT EXISTS \
-                 (SELECT 1 FROM {table} s WHERE s.id = user_sessions.session_id)"
-            )
-        };
-        Ok(match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query(&sql(SQLITE_SESSIONS)).execute(pool).await?.rows_affected(),
-            Pool::Postgres(pool) => sqlx::query(&sql(POSTGRES_SESSIONS)).execute(pool).await?.rows_affected(),
-        })
+        let sql = format!(
+            "DELETE FROM user_sessions WHERE NOT EXISTS \
+             (SELECT 1 FROM {} s WHERE s.id = user_sessions.session_id)",
+            self.session_table()
+        );
+        Ok(on_pool!(self, pool => sqlx::query(&sql).execute(pool).await?.rows_affected()))
     }
 
     /// Deletes a user: their identities and index rows go with them (ON DELETE CASCADE). Returns
@@ -127,16 +119,19 @@ impl Store {
     /// them or, once the user is gone, cannot be indexed (and therefore not saved) at all.
     pub(crate) async fn delete_user(&self, user_id: UserId) -> Result<Option<Vec<String>>, StoreError> {
         let lock = "UPDATE users SET last_login_at = last_login_at WHERE id = $1";
-        let sessions = "SELECT session_id FROM user_sessions WHERE user_id = $1";
+        let sessions = format!(
+            "SELECT u.session_id FROM user_sessions u JOIN {} s ON s.id = u.session_id \
+             WHERE u.user_id = $1",
+            self.session_table()
+        );
         let delete = "DELETE FROM users WHERE id = $1";
         let outcome = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let found = sqlx::query(lock).bind(user_id.0).execute(&mut *tx).await?.rows_affected();
-            if found == 0 {
+            if sqlx::query(lock).bind(user_id.0).execute(&mut *tx).await?.rows_affected() == 0 {
                 None
             } else {
                 let ids: Vec<String> =
-                    sqlx::query_scalar(sessions).bind(user_id.0).fetch_all(&mut *tx).await?;
+                    sqlx::query_scalar(&sessions).bind(user_id.0).fetch_all(&mut *tx).await?;
                 sqlx::query(delete).bind(user_id.0).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Some(ids)

@@ -148,3 +148,45 @@ async fn logins_refusals_logouts_and_rate_limits_are_audited_as_json_without_sec
         "no token was logged:\n{output}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_sessions_and_deleting_the_account_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    server.wait_healthy().await;
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("audit.db").display())).await.unwrap();
+    let app = TestApp::attach(&server.address, store);
+    let other = app.another_browser();
+    app.login_dev("deleted@example.com", true).await;
+    other.login_dev("deleted@example.com", true).await;
+    let (_, me) = app.api_me().await;
+    let user_id = me["id"].as_i64().unwrap();
+
+    let same_origin = |request: reqwest::RequestBuilder| {
+        request.header("Origin", app.address.clone()).header("Content-Type", "application/json")
+    };
+    let response =
+        same_origin(app.client.post(app.url("/account/sessions/end-others"))).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = same_origin(app.client.delete(app.url("/api/me"))).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let output = server.stop();
+    let lines: Vec<Value> = output.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let find = |event: &str| {
+        lines
+            .iter()
+            .find(|l| l["target"] == "loginwith::audit" && l["event"] == event)
+            .unwrap_or_else(|| panic!("no {event} line in:\n{output}"))
+            .to_owned()
+    };
+    let revoked = find("revoke");
+    assert_eq!(revoked["user_id"], user_id);
+    assert_eq!(revoked["count"], 1);
+    assert_eq!(revoked["client"], "127.0.0.1");
+    let deleted = find("delete_account");
+    assert_eq!(deleted["user_id"], user_id);
+    assert_eq!(deleted["outcome"], "deleted");
+    assert_eq!(deleted["sessions"], 1, "this session; the other was ended before");
+    assert_eq!(deleted["client"], "127.0.0.1");
+}

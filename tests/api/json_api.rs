@@ -15,6 +15,8 @@ db_tests!(
     cross_origin_and_form_like_changes_are_refused_and_change_nothing,
     disconnect_removes_a_provider_but_never_the_last,
     disconnect_needs_a_login_and_a_linked_provider,
+    cors_is_off_by_default,
+    cors_lets_only_the_named_origins_in_with_credentials,
 );
 
 /// Request headers, as (name, value) pairs.
@@ -152,4 +154,108 @@ async fn disconnect_needs_a_login_and_a_linked_provider(db: Db) {
         same_origin(&app, app.client.delete(app.url("/api/me/identities/dev"))).send().await.unwrap();
     expect_error(response, StatusCode::CONFLICT, "last_identity").await;
     assert_eq!(app.user_count().await, 1);
+}
+
+const SPA: &str = "http://spa.localhost:5173";
+
+/// A CORS preflight from `origin` for a DELETE with a JSON body.
+async fn preflight(app: &TestApp, path: &str, origin: &str) -> reqwest::Response {
+    app.client
+        .request(reqwest::Method::OPTIONS, app.url(path))
+        .header(ORIGIN, origin)
+        .header("Access-Control-Request-Method", "DELETE")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap()
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn cors_is_off_by_default(db: Db) {
+    let app = TestApp::builder(db).spawn().await;
+    app.login_dev("cors@example.com", true).await;
+    let response = preflight(&app, "/api/me", SPA).await;
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+    let response = app.client.get(app.url("/api/me")).header(ORIGIN, SPA).send().await.unwrap();
+    assert_eq!(
+        header(&response, "access-control-allow-origin"),
+        None,
+        "a browser keeps the answer from {SPA}"
+    );
+    let response = app
+        .client
+        .post(app.url("/api/logout"))
+        .header(ORIGIN, SPA)
+        .header(CONTENT_TYPE, "application/json")
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::FORBIDDEN, "cross_origin").await;
+    app.assert_logged_in_as("cors@example.com").await;
+}
+
+async fn cors_lets_only_the_named_origins_in_with_credentials(db: Db) {
+    let app = TestApp::builder(db)
+        .toml(&format!("[api]\nallowed_origins = [\"{SPA}\", \"https://other.example\"]\n"))
+        .spawn()
+        .await;
+    app.login_dev("cors@example.com", true).await;
+
+    // The preflight names the origin (never `*`), allows credentials, DELETE and Content-Type.
+    let response = preflight(&app, "/api/me/sessions/x", SPA).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(header(&response, "access-control-allow-origin"), Some(SPA));
+    assert_eq!(header(&response, "access-control-allow-credentials"), Some("true"));
+    let methods = header(&response, "access-control-allow-methods").unwrap_or_default().to_owned();
+    assert!(methods.contains("DELETE") && methods.contains("POST"), "{methods}");
+    let headers = header(&response, "access-control-allow-headers").unwrap_or_default().to_lowercase();
+    assert!(headers.contains("content-type") && headers.contains("x-requested-with"), "{headers}");
+    // Another origin gets nothing.
+    let response = preflight(&app, "/api/me", "https://evil.example").await;
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+
+    // A read with the cookie, from the SPA.
+    let response = app.client.get(app.url("/api/me")).header(ORIGIN, SPA).send().await.unwrap();
+    assert_eq!(header(&response, "access-control-allow-origin"), Some(SPA));
+    assert_eq!(header(&response, "access-control-allow-credentials"), Some("true"));
+    assert!(header(&response, "vary").unwrap_or_default().to_lowercase().contains("origin"));
+    let me: Value = response.json().await.unwrap();
+    assert_eq!(me["email"], "cors@example.com");
+
+    // Changes from the SPA pass the origin check, still with the JSON header; others do not.
+    let change = |origin: &str, content_type: &str| {
+        app.client
+            .delete(app.url("/api/me/sessions/no-such-session"))
+            .header(ORIGIN, origin.to_owned())
+            .header(CONTENT_TYPE, content_type.to_owned())
+            .send()
+    };
+    expect_error(change(SPA, "application/json").await.unwrap(), StatusCode::NOT_FOUND, "session_not_found")
+        .await;
+    expect_error(
+        change(SPA, "text/plain").await.unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "json_required",
+    )
+    .await;
+    expect_error(
+        change("https://evil.example", "application/json").await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "cross_origin",
+    )
+    .await;
+    let response = app
+        .client
+        .post(app.url("/api/logout"))
+        .header(ORIGIN, SPA)
+        .header(CONTENT_TYPE, "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&response, "access-control-allow-origin"), Some(SPA));
+    app.assert_logged_out().await;
 }

@@ -21,6 +21,7 @@ mod library;
 mod linking;
 mod microsoft;
 mod oidc;
+mod openapi;
 mod production;
 mod properties;
 mod proxies;
