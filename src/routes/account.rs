@@ -27,9 +27,8 @@ use crate::routes::pages::refuse_other_sites;
 use crate::state::AppState;
 use crate::store::Unlinked;
 use crate::templates::render;
-use axum::extract::rejection::FormRejection;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -195,45 +194,47 @@ struct SessionForm {
     session: String,
 }
 
+/// A form without fields ("Log out everywhere else").
+#[derive(Debug, Deserialize)]
+struct NoFields {}
+
 #[derive(Debug, Deserialize)]
 struct DeleteForm {
     confirm: String,
 }
 
-/// What every account form checks: sent from this site, by a logged-in user, complete. `Err` is
-/// the answer when it is not: to the login, or back to the account page with a message.
-async fn account_form<F>(
-    state: &AppState,
+/// A form of the account page, checked: sent from this site (the same `Origin` rule as logout),
+/// by a logged-in user, with its fields. When it is not, the rejection is the answer: 403, the
+/// login, or back to the account page with a message.
+struct AccountForm<F> {
+    user: CurrentUser,
     client: ClientAddr,
-    headers: &HeaderMap,
-    session: &Session,
-    messages: &Messages,
-    form: Result<Form<F>, FormRejection>,
-) -> Result<Result<(CurrentUser, F), Response>, AppError> {
-    let user = match account_user(state, client, headers, session).await? {
-        Ok(user) => user,
-        Err(answer) => return Ok(Err(answer)),
-    };
-    match form {
-        Ok(Form(form)) => Ok(Ok((user, form))),
-        Err(_) => {
-            messages.clone().error("That form was incomplete; nothing was changed.");
-            Ok(Err(back_to_account(state)))
-        }
-    }
+    session: Session,
+    messages: Messages,
+    form: F,
 }
 
-/// What a form without fields checks: sent from this site, by a logged-in user.
-async fn account_user(
-    state: &AppState,
-    client: ClientAddr,
-    headers: &HeaderMap,
-    session: &Session,
-) -> Result<Result<CurrentUser, Response>, AppError> {
-    refuse_other_sites(state, client, headers, |_| false, "account form sent from another site")?;
-    match current_user(session).await {
-        Some(user) => Ok(Ok(user)),
-        None => Ok(Err(to_login(state))),
+impl<F: serde::de::DeserializeOwned + Send> FromRequest<AppState> for AccountForm<F> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(client) = ClientAddr::from_request_parts(&mut parts, state).await;
+        let session =
+            Session::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
+        let messages =
+            Messages::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
+        let what = "account form sent from another site";
+        refuse_other_sites(state, client, &parts.headers, |_| false, what)
+            .map_err(IntoResponse::into_response)?;
+        let Some(user) = current_user(&session).await else { return Err(to_login(state)) };
+        match Form::<F>::from_request(Request::from_parts(parts, body), state).await {
+            Ok(Form(form)) => Ok(AccountForm { user, client, session, messages, form }),
+            Err(_) => {
+                messages.error("That form was incomplete; nothing was changed.");
+                Err(back_to_account(state))
+            }
+        }
     }
 }
 
@@ -244,32 +245,16 @@ fn back_to_account(state: &AppState) -> Response {
 /// `POST {base}/account/connect`: a login with the intent "connect to me".
 async fn connect(
     State(state): State<AppState>,
-    client: ClientAddr,
-    headers: HeaderMap,
-    session: Session,
-    messages: Messages,
-    form: Result<Form<ProviderForm>, FormRejection>,
+    AccountForm { user, session, form, .. }: AccountForm<ProviderForm>,
 ) -> Result<Response, AppError> {
-    let (user, form) = match account_form(&state, client, &headers, &session, &messages, form).await? {
-        Ok(checked) => checked,
-        Err(answer) => return Ok(answer),
-    };
     let destination = crate::routes::login::Destination::default();
     crate::routes::login::start_login(&state, &form.provider, destination, Some(user.id), &session).await
 }
 
 async fn disconnect(
     State(state): State<AppState>,
-    client: ClientAddr,
-    headers: HeaderMap,
-    session: Session,
-    messages: Messages,
-    form: Result<Form<ProviderForm>, FormRejection>,
+    AccountForm { user, client, messages, form, .. }: AccountForm<ProviderForm>,
 ) -> Result<Response, AppError> {
-    let (user, form) = match account_form(&state, client, &headers, &session, &messages, form).await? {
-        Ok(checked) => checked,
-        Err(answer) => return Ok(answer),
-    };
     let name = display_name(&state, &form.provider).to_owned();
     match state.store.unlink_provider(UserId(user.id), &form.provider).await? {
         Unlinked::Removed(_) => {
@@ -291,16 +276,8 @@ async fn disconnect(
 /// `POST {base}/account/sessions/end`: ends one session (the page's own: a logout).
 async fn end_session(
     State(state): State<AppState>,
-    client: ClientAddr,
-    headers: HeaderMap,
-    session: Session,
-    messages: Messages,
-    form: Result<Form<SessionForm>, FormRejection>,
+    AccountForm { user, client, session, messages, form }: AccountForm<SessionForm>,
 ) -> Result<Response, AppError> {
-    let (user, form) = match account_form(&state, client, &headers, &session, &messages, form).await? {
-        Ok(checked) => checked,
-        Err(answer) => return Ok(answer),
-    };
     match account::end_session(&state, &user, &session, client, &form.session).await? {
         Ended::Other => messages.success("That session was ended: it is logged out."),
         Ended::Own => return Ok(Redirect::to(&state.after_logout()).into_response()),
@@ -312,15 +289,8 @@ async fn end_session(
 /// `POST {base}/account/sessions/end-others`: "Log out everywhere else".
 async fn end_other_sessions(
     State(state): State<AppState>,
-    client: ClientAddr,
-    headers: HeaderMap,
-    session: Session,
-    messages: Messages,
+    AccountForm { user, client, session, messages, form: NoFields {} }: AccountForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let user = match account_user(&state, client, &headers, &session).await? {
-        Ok(checked) => checked,
-        Err(answer) => return Ok(answer),
-    };
     let ended = account::end_other_sessions(&state, &user, &session, client).await?;
     messages.success(match ended {
         0 => "There were no other sessions.".to_owned(),
@@ -333,16 +303,8 @@ async fn end_other_sessions(
 /// `POST {base}/account/delete`: deletes the account once the username is typed out.
 async fn delete_account(
     State(state): State<AppState>,
-    client: ClientAddr,
-    headers: HeaderMap,
-    session: Session,
-    messages: Messages,
-    form: Result<Form<DeleteForm>, FormRejection>,
+    AccountForm { user, client, session, messages, form }: AccountForm<DeleteForm>,
 ) -> Result<Response, AppError> {
-    let (user, form) = match account_form(&state, client, &headers, &session, &messages, form).await? {
-        Ok(checked) => checked,
-        Err(answer) => return Ok(answer),
-    };
     if form.confirm.trim() != user.username {
         messages.error("The account was not deleted: type your username exactly to confirm.");
         return Ok(back_to_account(&state));

@@ -125,25 +125,15 @@ async fn ending_another_session_logs_it_out_at_once(db: Db) {
     // From the page.
     tablet.assert_logged_in_as("three@example.com").await;
     let tablet_id = id_where(&list(&tablet).await, true);
-    let response = laptop
-        .client
-        .post(laptop.url("/account/sessions/end"))
-        .form(&[("session", tablet_id.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let end_tablet =
+        || laptop.client.post(laptop.url("/account/sessions/end")).form(&[("session", &tablet_id)]).send();
+    let response = end_tablet().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/account");
     expect_page(laptop.get("/account").await, StatusCode::OK, "That session was ended").await;
     tablet.assert_logged_out().await;
     // Again: it is gone.
-    laptop
-        .client
-        .post(laptop.url("/account/sessions/end"))
-        .form(&[("session", tablet_id.as_str())])
-        .send()
-        .await
-        .unwrap();
+    end_tablet().await.unwrap();
     expect_page(laptop.get("/account").await, StatusCode::OK, "That session had already ended").await;
 
     // Ending one's own session is a logout.
@@ -167,8 +157,13 @@ async fn log_out_everywhere_else_keeps_only_this_session(db: Db) {
     let neighbour = app.another_browser();
     neighbour.login_dev("neighbour@example.com", true).await;
 
-    let response =
-        browsers[0].client.post(browsers[0].url("/account/sessions/end-others")).send().await.unwrap();
+    let response = browsers[0]
+        .client
+        .post(browsers[0].url("/account/sessions/end-others"))
+        .form(&[("", "")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     expect_page(browsers[0].get("/account").await, StatusCode::OK, "Your 3 other sessions were logged out")
         .await;
@@ -179,7 +174,13 @@ async fn log_out_everywhere_else_keeps_only_this_session(db: Db) {
     assert_eq!(list(&browsers[0]).await.len(), 1);
     neighbour.assert_logged_in_as("neighbour@example.com").await;
     // With none left.
-    browsers[0].client.post(browsers[0].url("/account/sessions/end-others")).send().await.unwrap();
+    browsers[0]
+        .client
+        .post(browsers[0].url("/account/sessions/end-others"))
+        .form(&[("", "")])
+        .send()
+        .await
+        .unwrap();
     expect_page(browsers[0].get("/account").await, StatusCode::OK, "There were no other sessions").await;
 }
 

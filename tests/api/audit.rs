@@ -165,9 +165,10 @@ async fn ending_sessions_and_deleting_the_account_are_audited() {
     let same_origin = |request: reqwest::RequestBuilder| {
         request.header("Origin", app.address.clone()).header("Content-Type", "application/json")
     };
-    let response =
-        same_origin(app.client.post(app.url("/account/sessions/end-others"))).send().await.unwrap();
+    let end_others = app.client.post(app.url("/account/sessions/end-others"));
+    let response = end_others.header("Origin", app.address.clone()).form(&[("", "")]).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    other.assert_logged_out().await;
     let response = same_origin(app.client.delete(app.url("/api/me"))).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 

@@ -158,6 +158,12 @@ async fn disconnect_needs_a_login_and_a_linked_provider(db: Db) {
 
 const SPA: &str = "http://spa.localhost:5173";
 
+/// `POST /api/logout` as a script on `origin` sends it.
+async fn logout_from(app: &TestApp, origin: &str) -> reqwest::Response {
+    let request = app.client.post(app.url("/api/logout")).header(ORIGIN, origin);
+    request.header(CONTENT_TYPE, "application/json").send().await.unwrap()
+}
+
 /// A CORS preflight from `origin` for a DELETE with a JSON body.
 async fn preflight(app: &TestApp, path: &str, origin: &str) -> reqwest::Response {
     app.client
@@ -185,14 +191,7 @@ async fn cors_is_off_by_default(db: Db) {
         None,
         "a browser keeps the answer from {SPA}"
     );
-    let response = app
-        .client
-        .post(app.url("/api/logout"))
-        .header(ORIGIN, SPA)
-        .header(CONTENT_TYPE, "application/json")
-        .send()
-        .await
-        .unwrap();
+    let response = logout_from(&app, SPA).await;
     expect_error(response, StatusCode::FORBIDDEN, "cross_origin").await;
     app.assert_logged_in_as("cors@example.com").await;
 }
@@ -247,14 +246,7 @@ async fn cors_lets_only_the_named_origins_in_with_credentials(db: Db) {
         "cross_origin",
     )
     .await;
-    let response = app
-        .client
-        .post(app.url("/api/logout"))
-        .header(ORIGIN, SPA)
-        .header(CONTENT_TYPE, "application/json")
-        .send()
-        .await
-        .unwrap();
+    let response = logout_from(&app, SPA).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(header(&response, "access-control-allow-origin"), Some(SPA));
     app.assert_logged_out().await;
