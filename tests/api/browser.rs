@@ -57,17 +57,12 @@ fn browser_available() -> bool {
     false
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dev_login_and_logout_in_chromium() {
-    if !browser_available() {
-        return;
-    }
-    let app = TestApp::builder(Db::Sqlite).spawn().await;
-    let script = browser_dir().join("login.mjs");
-
+/// Runs `node tests/browser/SCRIPT ADDRESS` and fails with what it printed unless it passes.
+async fn run_browser_script(script: &str, address: &str) {
+    let script = browser_dir().join(script);
     let child = tokio::process::Command::new("node")
         .arg(&script)
-        .arg(&app.address)
+        .arg(address)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -85,10 +80,20 @@ async fn dev_login_and_logout_in_chromium() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "the browser test failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        "the browser test {} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        script.display(),
         output.status
     );
     // Shown with --nocapture; what the browser saw.
     print!("{stdout}");
     eprint!("{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_login_and_logout_in_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::builder(Db::Sqlite).spawn().await;
+    run_browser_script("login.mjs", &app.address).await;
 }
