@@ -1,10 +1,15 @@
-//! The browser test: Debian's headless Chromium, driven by `playwright-core`
-//! (`tests/browser/login.mjs`), clicks through the development provider's login on the real page
-//! of a real app, then checks the logged-in page, a phone-sized viewport and logout.
+//! The browser tests: Debian's headless Chromium, driven by `playwright-core`, clicks through the
+//! development provider's login on real pages:
 //!
-//! Needs `/usr/bin/chromium`, `node` and `tests/browser/node_modules/playwright-core`
-//! (`bash tests/browser/install.sh` installs them). When one is missing the test says it is
-//! skipped — or fails when `LOGINWITH_REQUIRE_BROWSER=1` (CI), so that it cannot pass silently there.
+//! - `tests/browser/login.mjs`, on loginwith's own pages: the logged-in page, a phone-sized
+//!   viewport and logout;
+//! - `tests/browser/spa.mjs`, on the single-page app example (`examples/spa`): the providers and
+//!   the user its script shows from the JSON API, the login by redirect back to the page, and the
+//!   logout through the API.
+//!
+//! Need `/usr/bin/chromium`, `node` and `tests/browser/node_modules/playwright-core`
+//! (`bash tests/browser/install.sh` installs them). When one is missing the tests say they are
+//! skipped — or fail when `LOGINWITH_REQUIRE_BROWSER=1` (CI), so that they cannot pass silently there.
 
 use crate::helpers::*;
 use std::path::{Path, PathBuf};
@@ -57,17 +62,12 @@ fn browser_available() -> bool {
     false
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dev_login_and_logout_in_chromium() {
-    if !browser_available() {
-        return;
-    }
-    let app = TestApp::builder(Db::Sqlite).spawn().await;
-    let script = browser_dir().join("login.mjs");
-
+/// Runs `node tests/browser/SCRIPT ADDRESS` and fails with what it printed unless it passes.
+async fn run_browser_script(script: &str, address: &str) {
+    let script = browser_dir().join(script);
     let child = tokio::process::Command::new("node")
         .arg(&script)
-        .arg(&app.address)
+        .arg(address)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -85,10 +85,30 @@ async fn dev_login_and_logout_in_chromium() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "the browser test failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        "the browser test {} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        script.display(),
         output.status
     );
     // Shown with --nocapture; what the browser saw.
     print!("{stdout}");
     eprint!("{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_login_and_logout_in_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::builder(Db::Sqlite).spawn().await;
+    run_browser_script("login.mjs", &app.address).await;
+}
+
+/// The example single-page app, as `cargo run --example spa` serves it (loginwith under `/auth`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spa_example_logs_in_and_out_in_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::builder(Db::Sqlite).mounted_at("/auth").serve(crate::examples::spa::app).await;
+    run_browser_script("spa.mjs", &app.address).await;
 }

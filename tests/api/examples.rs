@@ -12,6 +12,10 @@ mod mounted;
 #[path = "../../examples/own_users.rs"]
 #[allow(dead_code)]
 mod own_users;
+/// Also served to headless Chromium by `browser.rs`.
+#[path = "../../examples/spa/main.rs"]
+#[allow(dead_code)]
+pub(crate) mod spa;
 
 use crate::db_tests;
 use crate::helpers::*;
@@ -27,6 +31,8 @@ db_tests!(
     mounted_host_pages_carry_the_host_csp_and_none_of_loginwiths_headers,
     mounted_loginwith_answers_only_under_auth,
     mounted_login_under_auth_shows_the_user_on_the_host_start_page,
+    spa_serves_its_page_script_and_stylesheet_under_its_own_csp,
+    spa_logs_in_by_redirect_back_to_the_page_shows_me_and_logs_out,
 );
 
 async fn embed_greets_a_visitor_and_then_the_logged_in_user_on_its_own_start_page(db: Db) {
@@ -145,4 +151,102 @@ async fn mounted_login_under_auth_shows_the_user_on_the_host_start_page(db: Db) 
     let home = app.get("/").await;
     assert_eq!(home.headers()[header::CONTENT_SECURITY_POLICY], mounted::HOST_CSP);
     expect_page(home, StatusCode::OK, "<h1>Hello carol</h1>").await;
+}
+
+async fn spa_serves_its_page_script_and_stylesheet_under_its_own_csp(db: Db) {
+    let app = TestApp::builder(db).mounted_at("/auth").serve(spa::app).await;
+    for (path, content_type, body) in [
+        ("/", "text/html; charset=utf-8", spa::INDEX_HTML),
+        ("/app.js", "text/javascript; charset=utf-8", spa::APP_JS),
+        ("/app.css", "text/css; charset=utf-8", spa::APP_CSS),
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers();
+        assert_eq!(headers[header::CONTENT_TYPE], content_type, "{path}");
+        assert_eq!(headers[header::CONTENT_SECURITY_POLICY], spa::HOST_CSP, "{path}");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        for name in &LOGINWITH_HEADERS {
+            assert!(headers.get(name).is_none(), "{path} carries loginwith's {name}");
+        }
+        assert_eq!(response.text().await.unwrap(), body, "{path}");
+    }
+    // No icon, and no 404 for it on the browser's console.
+    assert_eq!(app.get("/favicon.ico").await.status(), StatusCode::NO_CONTENT);
+    // The CSP allows no inline script or style: the page only loads its own files.
+    let page = spa::INDEX_HTML;
+    assert!(page.contains("<meta name=\"viewport\""), "phone-friendly");
+    assert!(page.contains("<script src=\"/app.js\" defer></script>"), "{page}");
+    assert!(page.contains("<link rel=\"stylesheet\" href=\"/app.css\">"), "{page}");
+    assert_eq!(page.matches("<script").count(), 1, "one script, not inline: {page}");
+    assert!(!page.contains("<style") && !page.contains("style="), "no inline style: {page}");
+    let inline_handler = page.match_indices(" on").any(|(at, _)| {
+        let rest = &page[at + 3..];
+        let name = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        name > 0 && rest[name..].starts_with('=')
+    });
+    assert!(!inline_handler, "no inline event handler: {page}");
+    for id in ["status", "error", "providers", "me-email", "me-username", "identities", "logout"] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "#{id} is missing: {page}");
+    }
+    // The script asks loginwith where the next test goes, and never writes markup from data.
+    assert!(spa::APP_JS.contains("const API = '/auth/api';"));
+    for call in ["api('/me')", "`/providers?next=${encodeURIComponent(here)}`", "api('/logout'"] {
+        assert!(spa::APP_JS.contains(call), "app.js no longer calls {call}");
+    }
+    for markup in [".innerHTML", ".outerHTML", ".insertAdjacentHTML(", "document.write("] {
+        assert!(!spa::APP_JS.contains(markup), "app.js uses {markup}");
+    }
+    // loginwith's own pages keep loginwith's policy.
+    let own = app.get("/auth/").await;
+    let csp = own.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "loginwith's own policy, not the page's: {csp}");
+}
+
+/// What the page's script does, step by step, through the example app: the providers (with
+/// `next` back to the page), a login by redirect that ends on `/`, `/api/me`, and the logout.
+async fn spa_logs_in_by_redirect_back_to_the_page_shows_me_and_logs_out(db: Db) {
+    let app = TestApp::builder(db).mounted_at("/auth").serve(spa::app).await;
+    let json =
+        |path: &'static str| app.client.get(app.url(path)).header(header::ACCEPT, "application/json").send();
+    let me = json("/auth/api/me").await.unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(me.json::<serde_json::Value>().await.unwrap()["code"], "unauthenticated");
+
+    // encodeURIComponent("/") is "%2F".
+    let providers = json("/auth/api/providers?next=%2F").await.unwrap();
+    assert_eq!(providers.status(), StatusCode::OK);
+    let providers: serde_json::Value = providers.json().await.unwrap();
+    let dev = &providers["providers"][0];
+    assert_eq!(dev["name"], "dev", "{providers}");
+    assert_eq!(dev["available"], true, "{providers}");
+    assert_eq!(dev["login_url"], "/auth/authorize/dev?next=%2F", "{providers}");
+
+    // The link's full-page login comes back to the page.
+    let authorize = app.begin_login_at("/auth/authorize/dev?next=%2F").await;
+    let callback = app.dev_decide(&authorize, "dora@example.com", true, true).await;
+    let back = app.complete_callback(&callback).await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&back), "/");
+
+    let me = json("/auth/api/me").await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let me: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(me["email"], "dora@example.com", "{me}");
+    assert_eq!(me["email_verified"], true, "{me}");
+    assert_eq!(me["username"], "dora", "{me}");
+    assert_eq!(identity_keys(&me).first().map(|(provider, _)| provider.as_str()), Some("dev"), "{me}");
+
+    // The script's logout: a JSON POST, with the Origin the browser adds.
+    let logout = app
+        .client
+        .post(app.url("/auth/api/logout"))
+        .header(header::ORIGIN, &app.address)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    app.assert_logged_out().await;
 }

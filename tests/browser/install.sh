@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the browser test (tests/api/browser.rs -> tests/browser/login.mjs) needs, when missing:
+# Installs what the browser tests (tests/api/browser.rs -> tests/browser/login.mjs and spa.mjs) need, when missing:
 # Debian's chromium (apt, as root) and playwright-core from npm (package-lock.json).
 # Idempotent: exits 0 at once when both are present. Never downloads a browser of its own
 # (no `playwright install`): the test drives /usr/bin/chromium.
