@@ -14,7 +14,7 @@ use crate::auth::{log_out, CurrentUser};
 use crate::client::ClientAddr;
 use crate::domain::UserId;
 use crate::error::AppError;
-use crate::sessions::index::end_sessions;
+use crate::sessions::end_sessions;
 use crate::state::AppState;
 use crate::store::UserSession;
 use tower_sessions::Session;
@@ -69,7 +69,7 @@ pub(crate) async fn end_session(
         log_out(session, client).await?;
         return Ok(Ended::Own);
     }
-    end_sessions(&state.sessions, &state.store, &[found.session.session_id]).await.map_err(store_failed)?;
+    end_sessions(&state.sessions, &[found.session.session_id]).await.map_err(store_failed)?;
     audit::sessions_revoked(client, user.id, 1);
     Ok(Ended::Other)
 }
@@ -87,7 +87,7 @@ pub(crate) async fn end_other_sessions(
         .filter(|s| !s.current)
         .map(|s| s.session.session_id)
         .collect();
-    end_sessions(&state.sessions, &state.store, &others).await.map_err(store_failed)?;
+    end_sessions(&state.sessions, &others).await.map_err(store_failed)?;
     audit::sessions_revoked(client, user.id, others.len());
     Ok(others.len())
 }
@@ -102,7 +102,7 @@ pub(crate) async fn delete_account(
 ) -> Result<bool, AppError> {
     let deleted = state.store.delete_user(UserId(user.id)).await?;
     if let Some(session_ids) = &deleted {
-        end_sessions(&state.sessions, &state.store, session_ids).await.map_err(store_failed)?;
+        end_sessions(&state.sessions, session_ids).await.map_err(store_failed)?;
         audit::account_deleted(client, user.id, session_ids.len());
     }
     // Without an audit line of its own: the deletion's says it.

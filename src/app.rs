@@ -28,9 +28,6 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The session table could not be created.
-    #[error("cannot prepare the session table")]
-    Sessions(#[source] sqlx::Error),
     /// The development provider would be reachable from a network.
     #[error(
         "the development provider believes any e-mail address typed into it, so it only runs locally: {0}. \

@@ -91,10 +91,10 @@ pub async fn log_in(
     }
     let current = CurrentUser { provider: provider.to_owned(), ..CurrentUser::from(user) };
     session.insert(USER_KEY, current).await?;
-    // For the account page's list of sessions (sessions::index).
+    // For the account page's list of sessions (the session store writes them beside the row).
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    session.insert(crate::sessions::index::AGENT_KEY, &agent.0).await?;
-    session.insert(crate::sessions::index::SINCE_KEY, now).await?;
+    session.insert(crate::sessions::AGENT_KEY, &agent.0).await?;
+    session.insert(crate::sessions::SINCE_KEY, now).await?;
     session.insert(REFRESHED_KEY, now / 86_400).await
 }
 

@@ -30,17 +30,21 @@
 //! - [`CurrentUser`], [`RequireLogin`]: who is logged in, in your handlers.
 //! - [`LoginEvent`], [`LoginIdentity`], [`LoginRefused`]: your hook at each login.
 //! - [`config`]: [`Config`] and its sections, from TOML and the environment or built in code.
-//! - [`Store`], [`User`], [`Identity`], [`UserId`]: the users and identities database.
+//! - [`Store`], [`User`], [`Identity`], [`UserSession`], [`UserId`]: the users, identities and
+//!   sessions database.
 //!
 //! # Layout (private modules)
 //! - `config`: TOML file + environment → a validated [`Config`], every problem reported at once.
-//! - `app`, `loginwith`, `sessions`: the server, the library, the session store and cookie.
+//! - `app`, `loginwith`, `sessions`: the server, the library, the session store (each logged-in
+//!   session's row names its user) and cookie.
+//! - `account`: what a user does to their own account (sessions, deletion), behind the account
+//!   page and the JSON API alike.
 //! - `routes`: HTTP handlers, one file per area (pages, login, account, api, gateway, health).
 //! - `oauth`: the protocol without routing: pending attempts (state, PKCE), code exchange, the
 //!   provider HTTP client with its limits.
 //! - `providers`: presets as data, one file per provider, quirks as closed enums; OpenID Connect
 //!   discovery, keys and ID token checks in `providers/oidc/`.
-//! - `store`: users and identities in SQLite or PostgreSQL, the account cache.
+//! - `store`: users, identities and sessions in SQLite or PostgreSQL, the account cache.
 //! - `dev_provider`: the built-in development OpenID Connect provider, mounted only when configured.
 //! - `domain`: validated types (names, addresses, issuers, return paths) and secrets that never print.
 //! - `client`, `limits`, `audit`: the client's address (trusted proxies), per-client rate limits,

@@ -16,7 +16,7 @@ use crate::limits::{self, Area, RateLimits};
 use crate::oauth::http::ProviderHttp;
 use crate::providers::dev::{DevEndpoints, DEV_CLIENT_ID};
 use crate::providers::Provider;
-use crate::sessions::{self, Sessions, SqlSessions};
+use crate::sessions::{self, Sessions};
 use crate::state::{public_parts, redirect_uri, AppState, Shared};
 use crate::store::Store;
 use crate::{routes, StartError};
@@ -265,8 +265,7 @@ impl LoginwithBuilder {
         check_dev_provider(config, &public_url)?;
 
         let store = Store::connect_with(&config.database.url, config.server.session_cache).await?;
-        let sql_sessions = SqlSessions::migrated(store.pool()).await.map_err(StartError::Sessions)?;
-        sql_sessions.spawn_cleanup(store.clone(), std::time::Duration::from_secs(300));
+        sessions::SqlSessions::new(store.clone()).spawn_cleanup(std::time::Duration::from_secs(300));
         let key = sessions::signing_key(config.server.secret_key.as_ref(), &config.server.secret_key_file)?;
         let http = ProviderHttp::new(&config.http).map_err(StartError::Http)?;
 
@@ -314,12 +313,8 @@ impl LoginwithBuilder {
             .then(|| HeaderValue::from_str(&format!("max-age={}", config.server.hsts_max_age_secs)).ok())
             .flatten();
 
-        let sessions = sessions::stack(
-            sql_sessions,
-            store.clone(),
-            config.server.session_cache,
-            config.server.login_timeout_secs,
-        );
+        let sessions =
+            sessions::stack(store.clone(), config.server.session_cache, config.server.login_timeout_secs);
         let state = AppState::new(Shared {
             providers,
             store,

@@ -1,25 +1,32 @@
 //! Sessions: where they are stored, how long they live, and the key that signs their cookie.
 //!
-//! Sessions live in the same database as the users (tower-sessions' sqlx stores), so a login
-//! survives a restart, behind an optional in-process cache. Two rules of our own sit on top:
-//! creating a session is one upsert (the stores' own `create` is a three-statement transaction
-//! guarding against a collision of 128 random bits), and a session that only serves a login in
-//! flight is kept for the login window, not the two weeks of a logged-in session
-//! ([`AnonymousExpiry`]).
-
-pub(crate) mod index;
+//! Sessions live in the same database as the users, so a login survives a restart, behind an
+//! optional in-process cache ([`Backend`]). A session that only serves a login in flight is kept
+//! for the login window, not the two weeks of a logged-in session ([`AnonymousExpiry`]).
+//!
+//! The store is our own ([`SqlSessions`], its SQL in `store::sessions`) rather than
+//! tower-sessions-sqlx-store, whose table it keeps using (same columns, same MessagePack
+//! encoding, so sessions written by that store still load). Two reasons: a logged-in session's
+//! row also names its user, login time and browser (the account page lists a user's sessions,
+//! ends them, and deleting the user ends them all), which must be written by the same statement as
+//! the session — a second statement per login was measured at +7–12 % server CPU per login flow
+//! on SQLite (docs/performance.md); and creating a session is one upsert, where that store's
+//! `create` is a three-statement transaction guarding against a collision of 128 random bits. The
+//! cache is ours too, so that a session whose user was deleted is dropped from it rather than
+//! cached when its save is refused, which tower-sessions' `CachingSessionStore` (saving to both
+//! at once) cannot do.
 
 use crate::domain::secret::{random_token, SecretKey};
-use crate::store::{Pool, Store};
-use index::SessionIndex;
+use crate::domain::UserId;
+use crate::store::{SessionOwner, SessionSaved, Store};
 use std::path::Path;
+use std::str::FromStr;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::service::SignedCookie;
 use tower_sessions::session::{Id, Record};
-use tower_sessions::session_store::{self, ExpiredDeletion};
-use tower_sessions::{CachingSessionStore, Expiry, SessionManagerLayer, SessionStore};
+use tower_sessions::session_store::{self, Error};
+use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 use tower_sessions_moka_store::MokaStore;
-use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "loginwith_session";
@@ -31,6 +38,12 @@ pub(crate) const SESSION_IDLE: time::Duration = time::Duration::days(14);
 const ANONYMOUS_GRACE_SECS: i64 = 60;
 /// Session keys that a login in flight writes for an anonymous visitor.
 const ANONYMOUS_KEYS: [&str; 2] = [crate::oauth::pending::SESSION_KEY, "axum-messages.data"];
+/// The session key of the browser's user agent at the login (written by `auth::log_in`: a store
+/// never sees the request).
+pub(crate) const AGENT_KEY: &str = "auth.agent";
+/// The session key of the login's time (Unix seconds): it survives the id rotation of a later
+/// callback ("connect another provider"), so the new row still says when the session logged in.
+pub(crate) const SINCE_KEY: &str = "auth.since";
 /// How many sessions the in-process cache keeps (about 300 bytes each).
 ///
 /// Every page view loads its session; the cache turns that database read into a memory lookup
@@ -40,140 +53,154 @@ const ANONYMOUS_KEYS: [&str; 2] = [crate::oauth::pending::SESSION_KEY, "axum-mes
 /// setting for such deployments.
 const SESSION_CACHE_ENTRIES: u64 = 2_048;
 
-/// The session table in the users' database.
+/// The session table in the users' database (see the module doc).
 #[derive(Debug, Clone)]
-pub(crate) enum SqlSessions {
-    Sqlite(SqliteStore),
-    Postgres(PostgresStore),
+pub(crate) struct SqlSessions {
+    store: Store,
 }
 
 impl SqlSessions {
-    /// The session table of `pool`'s database, created when missing.
-    pub(crate) async fn migrated(pool: &Pool) -> Result<Self, sqlx::Error> {
-        Ok(match pool {
-            Pool::Sqlite(pool) => {
-                let store = SqliteStore::new(pool.clone());
-                store.migrate().await?;
-                SqlSessions::Sqlite(store)
-            }
-            Pool::Postgres(pool) => {
-                let store = PostgresStore::new(pool.clone());
-                store.migrate().await?;
-                SqlSessions::Postgres(store)
-            }
-        })
+    /// The session table of `store`'s database (its migrations create it).
+    pub(crate) fn new(store: Store) -> Self {
+        Self { store }
     }
 
-    /// Deletes expired sessions every `every` (the stores' reads already ignore them), and the
-    /// user→session index rows of every session that is gone ([`index`]).
-    pub(crate) fn spawn_cleanup(&self, store: Store, every: std::time::Duration) {
-        let sessions = self.clone();
+    /// Deletes expired sessions every `every` (reads already ignore them).
+    pub(crate) fn spawn_cleanup(&self, every: std::time::Duration) {
+        let store = self.store.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                let result = match &sessions {
-                    SqlSessions::Sqlite(s) => s.delete_expired().await,
-                    SqlSessions::Postgres(s) => s.delete_expired().await,
-                };
-                if let Err(err) = result {
+                if let Err(err) = store.delete_expired_sessions().await {
                     tracing::warn!(error = %err, "could not delete expired sessions");
-                }
-                if let Err(err) = store.forget_ended_sessions().await {
-                    tracing::warn!(error = %err, "could not clean the index of ended sessions");
                 }
             }
         });
     }
+
+    /// Saves `record`, and says whether its user still exists (when it has one).
+    async fn save_checked(&self, record: &Record) -> session_store::Result<SessionSaved> {
+        let data = rmp_serde::to_vec(record).map_err(|e| Error::Encode(e.to_string()))?;
+        let agent = record.data.get(AGENT_KEY).and_then(|v| v.as_str()).unwrap_or_default();
+        let owner = owner(record).map(|user_id| SessionOwner {
+            user_id,
+            logged_in_at: record
+                .data
+                .get(SINCE_KEY)
+                .and_then(|v| v.as_i64())
+                .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp()),
+            user_agent: agent,
+        });
+        self.store
+            .save_session(&record.id.to_string(), &data, record.expiry_date, owner)
+            .await
+            .map_err(|e| Error::Backend(e.to_string()))
+    }
 }
 
-/// Creating is one upsert: the sqlx stores create a session inside a transaction that first
-/// checks the new id is unused, three statements where one will do for an id of 128 random bits.
-/// Each login creates two sessions and on SQLite every statement is a round trip to sqlx's worker
-/// thread, so this saves four per login (docs/performance.md).
+/// The logged-in user of a record, if any.
+fn owner(record: &Record) -> Option<UserId> {
+    record.data.get(crate::auth::USER_KEY)?.get("id")?.as_i64().map(UserId)
+}
+
 #[async_trait::async_trait]
 impl SessionStore for SqlSessions {
+    /// One upsert: a collision of two 128-bit random ids is not worth a transaction.
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         self.save(record).await
     }
 
+    /// A session whose user is gone is not written (it ends; see [`Backend`] for the cache).
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match self {
-            SqlSessions::Sqlite(s) => s.save(record).await,
-            SqlSessions::Postgres(s) => s.save(record).await,
-        }
+        self.save_checked(record).await.map(drop)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        match self {
-            SqlSessions::Sqlite(s) => s.load(id).await,
-            SqlSessions::Postgres(s) => s.load(id).await,
-        }
+        let data =
+            self.store.load_session(&id.to_string()).await.map_err(|e| Error::Backend(e.to_string()))?;
+        data.map(|bytes| rmp_serde::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()))).transpose()
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        match self {
-            SqlSessions::Sqlite(s) => s.delete(id).await,
-            SqlSessions::Postgres(s) => s.delete(id).await,
-        }
+        self.store.delete_session(&id.to_string()).await.map_err(|e| Error::Backend(e.to_string()))
     }
 }
 
-/// The whole session store: anonymous sessions kept short, logged-in ones indexed by user, in
-/// the database behind an optional cache.
-pub(crate) type Sessions = AnonymousExpiry<SessionIndex<Backend>>;
+/// The whole session store: anonymous sessions kept short, in the database behind an optional
+/// cache.
+pub(crate) type Sessions = AnonymousExpiry<Backend>;
 
 /// Assembles [`Sessions`].
-pub(crate) fn stack(sql: SqlSessions, store: Store, cache: bool, login_timeout_secs: i64) -> Sessions {
-    AnonymousExpiry::new(login_timeout_secs, SessionIndex::new(store, Backend::new(sql, cache)))
+pub(crate) fn stack(store: Store, cache: bool, login_timeout_secs: i64) -> Sessions {
+    AnonymousExpiry::new(login_timeout_secs, Backend::new(SqlSessions::new(store), cache))
 }
 
-/// The database table, with or without the in-process cache in front.
+/// The database table, with or without the in-process cache in front. Writes go to the database
+/// first; the cache takes a record only once the database has it, and forgets one the database
+/// refused (a deleted user's) or deleted.
 #[derive(Debug, Clone)]
-pub(crate) enum Backend {
-    Cached(CachingSessionStore<MokaStore, SqlSessions>),
-    Direct(SqlSessions),
+pub(crate) struct Backend {
+    sql: SqlSessions,
+    cache: Option<MokaStore>,
 }
 
 impl Backend {
-    pub(crate) fn new(sessions: SqlSessions, cache: bool) -> Self {
-        if cache {
-            Backend::Cached(CachingSessionStore::new(MokaStore::new(Some(SESSION_CACHE_ENTRIES)), sessions))
-        } else {
-            Backend::Direct(sessions)
-        }
+    pub(crate) fn new(sql: SqlSessions, cache: bool) -> Self {
+        Self { sql, cache: cache.then(|| MokaStore::new(Some(SESSION_CACHE_ENTRIES))) }
     }
 }
 
 #[async_trait::async_trait]
 impl SessionStore for Backend {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        match self {
-            Backend::Cached(s) => s.create(record).await,
-            Backend::Direct(s) => s.create(record).await,
-        }
+        self.save(record).await
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match self {
-            Backend::Cached(s) => s.save(record).await,
-            Backend::Direct(s) => s.save(record).await,
+        let saved = self.sql.save_checked(record).await?;
+        let Some(cache) = &self.cache else { return Ok(()) };
+        match saved {
+            SessionSaved::Saved => cache.save(record).await,
+            SessionSaved::OwnerGone => {
+                tracing::info!("a session of a deleted user was ended instead of saved");
+                cache.delete(&record.id).await
+            }
         }
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        match self {
-            Backend::Cached(s) => s.load(id).await,
-            Backend::Direct(s) => s.load(id).await,
+        let Some(cache) = &self.cache else { return self.sql.load(id).await };
+        if let Some(record) = cache.load(id).await? {
+            return Ok(Some(record));
         }
+        let record = self.sql.load(id).await?;
+        if let Some(record) = &record {
+            cache.save(record).await?;
+        }
+        Ok(record)
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        match self {
-            Backend::Cached(s) => s.delete(id).await,
-            Backend::Direct(s) => s.delete(id).await,
+        self.sql.delete(id).await?;
+        match &self.cache {
+            Some(cache) => cache.delete(id).await,
+            None => Ok(()),
         }
     }
+}
+
+/// Ends these sessions now (another session of the user's, "log out everywhere else", account
+/// deletion): deleted through `sessions`, the whole stack, so the in-process cache forgets them
+/// too and their next request is anonymous.
+pub(crate) async fn end_sessions<S: SessionStore>(sessions: &S, session_ids: &[String]) -> Result<(), Error> {
+    for raw in session_ids {
+        // An id that does not parse was never one of tower-sessions' (its ids always do).
+        if let Ok(id) = Id::from_str(raw) {
+            sessions.delete(&id).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Keeps sessions that only serve a login in flight no longer than the login may take.

@@ -47,6 +47,7 @@ macro_rules! on_pool {
 
 mod sessions;
 pub use sessions::UserSession;
+pub(crate) use sessions::{SessionOwner, SessionSaved};
 
 /// A database error, with what we were doing.
 #[derive(Debug, thiserror::Error)]
