@@ -21,6 +21,7 @@ db_tests!(
     deleting_from_the_page_needs_the_username_typed,
     a_deleted_users_session_cannot_be_saved_back,
     session_and_account_changes_from_another_site_are_refused,
+    sessions_from_before_the_upgrade_still_log_in_and_are_listed_from_their_next_save,
 );
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
@@ -420,4 +421,45 @@ async fn session_and_account_changes_from_another_site_are_refused(db: Db) {
     other.assert_logged_in_as("careful@example.com").await;
     app.assert_logged_in_as("careful@example.com").await;
     assert_eq!(rows_of(&app, id).await, [1, 1, 2], "nothing was ended or deleted");
+}
+
+async fn sessions_from_before_the_upgrade_still_log_in_and_are_listed_from_their_next_save(db: Db) {
+    // A database where tower-sessions-sqlx-store made the session table, as loginwith did before.
+    let old = std::sync::Arc::new(TestDb::new(db).await);
+    if let Some(path) = old.url.strip_prefix("sqlite://") {
+        std::fs::File::create(path).unwrap();
+    }
+    let ddl = match db {
+        Db::Sqlite => "create table if not exists tower_sessions \
+                       (id text primary key not null, data blob not null, expiry_date integer not null)",
+        Db::Postgres => "create schema if not exists \"tower_sessions\"; \
+                         create table if not exists \"tower_sessions\".\"session\" \
+                         (id text primary key not null, data bytea not null, expiry_date timestamptz not null)",
+    };
+    execute(&old, ddl).await;
+    let app = TestApp::builder(db).on(old.clone()).spawn().await;
+    app.login_dev("upgraded@example.com", true).await;
+    // The row as the old store wrote it: the session alone, none of the new columns.
+    let table = session_table(&app);
+    execute(
+        &old,
+        &format!(
+            "UPDATE {table} SET user_id = NULL, handle = NULL, logged_in_at = NULL, last_used_at = NULL, \
+             user_agent = NULL"
+        ),
+    )
+    .await;
+    let cookie = app.session_cookie().unwrap();
+    drop(app);
+
+    let again = TestApp::builder(db).on(old).spawn().await;
+    let url = url::Url::parse(&again.address).unwrap();
+    again.jar.add_cookie_str(&format!("{}={cookie}", loginwith::SESSION_COOKIE), &url);
+    again.assert_logged_in_as("upgraded@example.com").await;
+    assert_eq!(list(&again).await.len(), 0, "not listed before it is saved again");
+    // Any save (here a form's message) writes the new columns.
+    again.client.post(again.url("/account/disconnect")).form(&[("provider", "nobody")]).send().await.unwrap();
+    let sessions = list(&again).await;
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0]["current"], true);
 }
