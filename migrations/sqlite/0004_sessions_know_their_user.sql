@@ -9,6 +9,8 @@
 -- user_id: NULL for an anonymous session; ON DELETE CASCADE ends a deleted user's sessions, and
 --   a session of a user who no longer exists cannot be saved (the store ends it instead).
 -- handle: the session's public name (the account page, the API); the id is the cookie's secret.
+--   96 random bits; looked up only among one user's sessions, so it needs no index of its own
+--   (one index fewer to write at every login).
 -- logged_in_at, last_used_at: Unix seconds; last_used_at moves when the session is saved (at the
 --   login, then about once a day).
 -- user_agent: the browser's User-Agent at the login, clipped.
@@ -25,6 +27,5 @@ ALTER TABLE tower_sessions ADD COLUMN last_used_at INTEGER;
 ALTER TABLE tower_sessions ADD COLUMN user_agent TEXT;
 
 CREATE INDEX tower_sessions_by_user ON tower_sessions (user_id) WHERE user_id IS NOT NULL;
-CREATE UNIQUE INDEX tower_sessions_by_handle ON tower_sessions (handle) WHERE handle IS NOT NULL;
 
 DROP TABLE user_sessions;
