@@ -9,47 +9,20 @@
 // shot-start.png, shot-provider.png, shot-phone.png (375 px wide) and, on failure, shot-failure.png.
 // Never downloads a browser: it runs /usr/bin/chromium (`bash tests/browser/install.sh`).
 
-import { chromium } from 'playwright-core';
+import {
+  check,
+  clickForPost,
+  Failure,
+  freshContext,
+  launchChromium,
+  log,
+  pageText,
+  PHONE,
+  shotPath,
+  startWatchdog,
+} from './common.mjs';
 
-const STEP_TIMEOUT_MS = 15_000;
-const WHOLE_RUN_TIMEOUT_MS = 120_000;
-const CHROMIUM = process.env.LOGINWITH_CHROMIUM || '/usr/bin/chromium';
 const SESSION_COOKIE = 'loginwith_session';
-const PHONE = { width: 375, height: 740 };
-
-class Failure extends Error {}
-
-function check(condition, message) {
-  if (!condition) throw new Failure(message);
-}
-
-function log(message) {
-  console.log(`browser: ${message}`);
-}
-
-// Clicks a submit button and returns the answer to the form's POST to `path`.
-async function submit(page, button, path) {
-  const [answer] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === path),
-    button.click(),
-  ]);
-  return answer;
-}
-
-// The visible text of a page, on one line, for messages.
-async function pageText(page) {
-  try {
-    const text = await page.locator('body').innerText({ timeout: 2_000 });
-    return text.slice(0, 1500).replace(/\s*\n+\s*/g, ' | ');
-  } catch {
-    return '(page text unavailable)';
-  }
-}
-
-// shot.png -> shot-NAME.png, for the other pages' screenshots.
-function shotPath(path, name) {
-  return /\.png$/i.test(path) ? path.replace(/\.png$/i, `-${name}.png`) : `${path}-${name}.png`;
-}
 
 async function main() {
   const base = process.argv[2];
@@ -61,12 +34,7 @@ async function main() {
   const home = new URL('/', baseUrl).href;
   const screenshot = process.env.LOGINWITH_SCREENSHOT || '';
 
-  // A watchdog, so that nothing here can wait forever.
-  const watchdog = setTimeout(() => {
-    console.error(`browser test FAILED: the whole run took more than ${WHOLE_RUN_TIMEOUT_MS / 1000} s`);
-    process.exit(1);
-  }, WHOLE_RUN_TIMEOUT_MS);
-  watchdog.unref();
+  startWatchdog();
 
   let browser;
   let page;
@@ -75,27 +43,9 @@ async function main() {
   const consoleErrors = [];
   const pageErrors = [];
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: STEP_TIMEOUT_MS * 2,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    log(`launched ${CHROMIUM} (Chromium ${browser.version()})`);
+    browser = await launchChromium();
 
-    // A fresh context is a fresh profile: no cookies, no cache.
-    const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
-    context.setDefaultTimeout(STEP_TIMEOUT_MS);
-    context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+    const context = await freshContext(browser);
     context.on('request', (request) => {
       requests.push(request.url());
       if (request.method() === 'POST') posts.push(request);
@@ -128,7 +78,7 @@ async function main() {
     const email = `browser-${Date.now()}@example.com`;
     await page.locator('#email').fill(email);
     await page.getByLabel('Mark this address as verified').check();
-    const consent = await submit(page, page.locator('button[name="decision"][value="allow"]'), '/dev-provider/authorize');
+    const consent = await clickForPost(page, page.locator('button[name="decision"][value="allow"]'), '/dev-provider/authorize');
     check(consent.status() === 303, `Allow: POST /dev-provider/authorize answered ${consent.status()}, expected 303 back to the app`);
     await page.waitForURL((url) => url.origin === baseUrl.origin && url.pathname === '/', { waitUntil: 'load' });
     log(`back at ${page.url()}`);
@@ -172,7 +122,7 @@ async function main() {
     }
 
     // 7. Log out: the login link is back, the account is gone, /api/me says 401.
-    const logout = await submit(page, page.locator('#logout'), '/logout');
+    const logout = await clickForPost(page, page.locator('#logout'), '/logout');
     if (logout.status() !== 303) {
       await page.waitForLoadState('load').catch(() => {});
       const origin = (await logout.request().allHeaders().catch(() => ({}))).origin ?? 'none';

@@ -11,39 +11,21 @@
 // and beside it shot-start.png, shot-phone.png and, on failure, shot-failure.png.
 // Launches Chromium as tests/browser/login.mjs does; never downloads a browser.
 
-import { chromium } from 'playwright-core';
+import {
+  check,
+  clickForPost,
+  Failure,
+  freshContext,
+  launchChromium,
+  log,
+  pageText,
+  PHONE,
+  shotPath,
+  startWatchdog,
+} from './common.mjs';
 
-const STEP_TIMEOUT_MS = 15_000;
-const WHOLE_RUN_TIMEOUT_MS = 120_000;
-const CHROMIUM = process.env.LOGINWITH_CHROMIUM || '/usr/bin/chromium';
-const PHONE = { width: 375, height: 740 };
 // What the test makes the API answer once, to see the page show an error's `message`.
 const REFUSAL = { error: 'cross_origin', code: 'cross_origin', message: 'Refused by the browser test.' };
-
-class Failure extends Error {}
-
-function check(condition, message) {
-  if (!condition) throw new Failure(message);
-}
-
-function log(message) {
-  console.log(`browser: ${message}`);
-}
-
-// The visible text of a page, on one line, for messages.
-async function pageText(page) {
-  try {
-    const text = await page.locator('body').innerText({ timeout: 2_000 });
-    return text.slice(0, 1500).replace(/\s*\n+\s*/g, ' | ');
-  } catch {
-    return '(page text unavailable)';
-  }
-}
-
-// shot.png -> shot-NAME.png, for the other pages' screenshots.
-function shotPath(path, name) {
-  return /\.png$/i.test(path) ? path.replace(/\.png$/i, `-${name}.png`) : `${path}-${name}.png`;
-}
 
 // Waits until the element `selector` is visible and its whole text is `text`.
 async function waitForText(page, selector, text) {
@@ -54,15 +36,6 @@ async function waitForText(page, selector, text) {
     const shown = await page.locator(selector).first().textContent({ timeout: 1_000 }).catch(() => null);
     throw new Failure(`${selector} should say "${text}"; it says ${shown === null ? 'nothing (not there)' : `"${shown.trim()}"`}`);
   }
-}
-
-// Clicks `button` and returns the answer to the POST to `path` that it sends.
-async function clickForPost(page, button, path) {
-  const [answer] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === path),
-    button.click(),
-  ]);
-  return answer;
 }
 
 // A console error that the page is expected to cause: the browser logs every failed answer to a
@@ -89,12 +62,7 @@ async function main() {
   const home = new URL('/', baseUrl).href;
   const screenshot = process.env.LOGINWITH_SCREENSHOT || '';
 
-  // A watchdog, so that nothing here can wait forever.
-  const watchdog = setTimeout(() => {
-    console.error(`browser test FAILED: the whole run took more than ${WHOLE_RUN_TIMEOUT_MS / 1000} s`);
-    process.exit(1);
-  }, WHOLE_RUN_TIMEOUT_MS);
-  watchdog.unref();
+  startWatchdog();
 
   let browser;
   let page;
@@ -102,27 +70,9 @@ async function main() {
   const consoleErrors = [];
   const pageErrors = [];
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: STEP_TIMEOUT_MS * 2,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    log(`launched ${CHROMIUM} (Chromium ${browser.version()})`);
+    browser = await launchChromium();
 
-    // A fresh context is a fresh profile: no cookies, no cache.
-    const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
-    context.setDefaultTimeout(STEP_TIMEOUT_MS);
-    context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+    const context = await freshContext(browser);
     context.on('request', (request) => requests.push(request.url()));
     // The browser reports a Content-Security-Policy violation as an event on the document; say it
     // on the console, where the check below sees it.
