@@ -19,13 +19,15 @@ export function log(message) {
   console.log(`browser: ${message}`);
 }
 
-// Ends the process if the whole run takes too long, so that nothing can wait forever.
+// Ends the process if the whole run takes too long, so that nothing can wait forever; returns the
+// timer, for clearTimeout once the run is over.
 export function startWatchdog() {
   const watchdog = setTimeout(() => {
     console.error(`browser test FAILED: the whole run took more than ${WHOLE_RUN_TIMEOUT_MS / 1000} s`);
     process.exit(1);
   }, WHOLE_RUN_TIMEOUT_MS);
   watchdog.unref();
+  return watchdog;
 }
 
 // Debian's Chromium, headless. Without the background-networking flags it tries Google's hosts,

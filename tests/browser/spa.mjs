@@ -62,7 +62,7 @@ async function main() {
   const home = new URL('/', baseUrl).href;
   const screenshot = process.env.LOGINWITH_SCREENSHOT || '';
 
-  startWatchdog();
+  const watchdog = startWatchdog();
 
   let browser;
   let page;
