@@ -67,6 +67,8 @@ pub struct App {
     listener: TcpListener,
     local_addr: SocketAddr,
     loginwith: Loginwith,
+    /// `[server] shutdown_grace_secs`.
+    grace: std::time::Duration,
 }
 
 impl App {
@@ -95,8 +97,9 @@ impl App {
             config.server.public_url = Url::parse(&format!("http://{reachable}")).ok();
             canonical_host = Some(reachable.to_string());
         }
+        let grace = std::time::Duration::from_secs(config.server.shutdown_grace_secs);
         let loginwith = Loginwith::builder(config).canonical_host(canonical_host).build().await?;
-        Ok(Self { listener, local_addr, loginwith })
+        Ok(Self { listener, local_addr, loginwith, grace })
     }
 
     /// The port actually bound.
@@ -120,10 +123,34 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
+    ///
+    /// Once `shutdown` completes, no connection is accepted any more, idle ones are closed, and
+    /// requests in flight may finish for up to `[server] shutdown_grace_secs`; then this returns
+    /// (`Ok` either way: a stop that ran out of grace is still a stop that was asked for).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         // With the peer address, for rate limits and the audit log (see `client`).
         let router = self.loginwith.router().into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await
+        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = stopping.send(());
+        };
+        let serve = axum::serve(self.listener, router).with_graceful_shutdown(signal);
+        let grace = self.grace;
+        let out_of_grace = async move {
+            if stopped.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = serve => result,
+            () = out_of_grace => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after shutdown_grace_secs: stopping anyway");
+                Ok(())
+            }
+        }
     }
 }
 

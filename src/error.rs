@@ -121,6 +121,7 @@ impl AppError {
             },
             AppError::IssuerChanged { .. } => StatusCode::CONFLICT,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            _ if self.database_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Session(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -145,6 +146,7 @@ impl AppError {
             AppError::Provider { .. } => "The login provider answered badly",
             AppError::IssuerChanged { .. } => "This account belongs to another issuer",
             AppError::RateLimited { .. } => "Too many requests",
+            _ if self.database_unavailable() => "Temporarily unavailable",
             AppError::Store(_) | AppError::Session(_) => "Something went wrong on our side",
         }
     }
@@ -233,6 +235,54 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The database does not answer (down, restarting, unreachable, out of connections), as
+    /// opposed to a query that failed: a 503, which says "come back", not a 500.
+    fn database_unavailable(&self) -> bool {
+        use tower_sessions::session::Error as SessionError;
+        use tower_sessions::session_store::Error as StoreFailure;
+        match self {
+            AppError::Store(StoreError::Connect(e) | StoreError::Query(e)) => sqlx_unavailable(e),
+            // The session store's errors are strings by then; a backend error is the database
+            // not answering (its other failures are encoding ones, which ours cannot make).
+            AppError::Session(SessionError::Store(StoreFailure::Backend(_))) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether a sqlx error means the database is not there, rather than that a query was wrong.
+pub(crate) fn sqlx_unavailable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+    ) || matches!(err, sqlx::Error::Database(e) if e.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+}
+
+/// tower-sessions answers a session it could not save at the end of a request with a bare 500
+/// (no body, no headers). The server's own routes never answer so, so such an answer is the
+/// database failing under the save: shown as the 503 page, with `Retry-After`, and nothing of the
+/// request's session was written. Only around the server's router: a host app's own bare 500s are
+/// its own business.
+pub(crate) async fn session_save_failed_is_unavailable(response: Response) -> Response {
+    let bare = response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && !response.headers().contains_key(axum::http::header::CONTENT_TYPE);
+    if !bare {
+        return response;
+    }
+    let mut page = render(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "error.html",
+        json!({
+            "status": 503,
+            "title": "Temporarily unavailable",
+            "detail": "Your session could not be saved because the database is not answering. Please try again in a moment.",
+        }),
+    );
+    page.headers_mut().insert(axum::http::header::RETRY_AFTER, DATABASE_RETRY_AFTER);
+    page
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
@@ -244,10 +294,15 @@ impl IntoResponse for AppError {
         );
         if let AppError::RateLimited { retry_after_secs } = self {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+        } else if self.database_unavailable() {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, DATABASE_RETRY_AFTER);
         }
         response
     }
 }
+
+/// When to try again while the database does not answer.
+const DATABASE_RETRY_AFTER: axum::http::HeaderValue = axum::http::HeaderValue::from_static("5");
 
 /// `outer: inner: innermost`, for logs.
 pub fn error_chain(err: &dyn std::error::Error) -> String {

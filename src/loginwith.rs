@@ -161,6 +161,7 @@ impl Loginwith {
         // service per layer, each cloned on every request (measured with callgrind: about 15k
         // instructions per request for the session layers alone).
         let service = tower::ServiceBuilder::new()
+            .layer(axum::middleware::map_response(crate::error::session_save_failed_is_unavailable))
             .layer(sessions::layer(
                 self.sessions.clone(),
                 self.key.clone(),
@@ -265,6 +266,12 @@ impl LoginwithBuilder {
         check_dev_provider(config, &public_url)?;
 
         let store = Store::connect_with(&config.database.url, config.server.session_cache).await?;
+        // Caches per process and one SQLite file do not mix: one server per file, unless the
+        // caches are off.
+        let sqlite_claim = match config.server.session_cache {
+            true => store.claim_sqlite_file().await?.map(Arc::new),
+            false => None,
+        };
         sessions::SqlSessions::new(store.clone()).spawn_cleanup(std::time::Duration::from_secs(300));
         let key = sessions::signing_key(config.server.secret_key.as_ref(), &config.server.secret_key_file)?;
         let http = ProviderHttp::new(&config.http).map_err(StartError::Http)?;
@@ -335,6 +342,7 @@ impl LoginwithBuilder {
             api: config.api.clone(),
             hook: self.hook,
             sessions: sessions.clone(),
+            _sqlite_claim: sqlite_claim,
         });
         let cookie_domain = config.server.cookie_domain.clone();
         Ok(Loginwith { state, sessions, key, secure_cookies, dev, cookie_domain })

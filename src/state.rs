@@ -56,6 +56,9 @@ pub struct Shared {
     /// The session store (the same the session layer uses), to end other sessions than the
     /// request's own.
     pub(crate) sessions: crate::sessions::Sessions,
+    /// The lock that keeps a second server off the same SQLite file
+    /// (`Store::claim_sqlite_file`): held as long as anything serves with this state.
+    pub(crate) _sqlite_claim: Option<Arc<std::fs::File>>,
 }
 
 impl AppState {

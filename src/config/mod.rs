@@ -67,6 +67,7 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 13] = [
             "after_login",
             "after_logout",
             "cookie_domain",
+            "shutdown_grace_secs",
         ],
     ),
     ("database", &["url"]),
@@ -164,7 +165,14 @@ pub struct ServerConfig {
     /// The session cookie's `Domain` (`example.com`: shared by every subdomain, one login for
     /// several services behind the gateway); `None` keeps it to `public_url`'s host alone.
     pub cookie_domain: Option<String>,
+    /// On SIGTERM or Ctrl-C the server stops accepting connections and lets requests in flight
+    /// finish for up to this long, then exits (default 10 s).
+    pub shutdown_grace_secs: u64,
 }
+
+/// The default of `[server] shutdown_grace_secs`: shorter than the 30 s most supervisors wait
+/// before SIGKILL (systemd's `TimeoutStopSec` defaults to 90 s, Kubernetes' grace period to 30 s).
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 
 /// `[limits]`: how many requests one client address may make per minute to each area; 0 means
 /// no limit. A client over its limit gets 429 with `Retry-After`.
@@ -602,6 +610,7 @@ impl Config {
                 after_login: None,
                 after_logout: None,
                 cookie_domain: None,
+                shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             },
             database: DatabaseConfig { url: database_url.to_owned() },
             http: HttpConfig::default(),

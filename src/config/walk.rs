@@ -246,6 +246,9 @@ impl Walk<'_> {
         let after_login = self.return_to(dict, "server", "after_login");
         let after_logout = self.return_to(dict, "server", "after_logout");
         let cookie_domain = self.cookie_domain(dict, public_url.as_ref());
+        let shutdown_grace_secs = self
+            .number(dict, "server", "shutdown_grace_secs", 0, 3600)
+            .unwrap_or(super::DEFAULT_SHUTDOWN_GRACE_SECS);
         ServerConfig {
             bind: bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
             public_url,
@@ -258,6 +261,7 @@ impl Walk<'_> {
             after_login,
             after_logout,
             cookie_domain,
+            shutdown_grace_secs,
         }
     }
 

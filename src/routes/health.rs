@@ -1,4 +1,10 @@
-//! `GET /healthz`: 200 when the database answers, 503 when it does not.
+//! Probes for process supervisors and load balancers:
+//!
+//! - `GET {base}/healthz`: the process is alive and answering (200, always). A liveness probe:
+//!   restarting loginwith would not bring a database back, so it does not look at the database.
+//! - `GET {base}/readyz`: this instance can serve logins now: 200 when the database answers (it
+//!   holds users and sessions), else 503 with what is missing. A readiness probe: a load
+//!   balancer sends no traffic to an instance that says 503.
 
 use crate::state::AppState;
 use axum::extract::State;
@@ -6,15 +12,21 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 
-/// `/healthz`
+/// `/healthz`, `/readyz`
 pub fn router(base: &str) -> Router<AppState> {
-    Router::new().route(&format!("{base}/healthz"), get(healthz))
+    Router::new()
+        .route(&format!("{base}/healthz"), get(healthz))
+        .route(&format!("{base}/readyz"), get(readyz))
 }
 
-async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+async fn healthz() -> (StatusCode, &'static str) {
+    (StatusCode::OK, "ok\n")
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     if state.store.ping().await {
-        (StatusCode::OK, "ok\n")
+        (StatusCode::OK, "ready\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: the database does not answer\n")
     }
 }

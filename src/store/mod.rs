@@ -73,6 +73,16 @@ pub enum StoreError {
         /// The user whose new link or who was created and removed again, if any.
         user_id: Option<i64>,
     },
+    /// Another server already serves this SQLite database file with its session cache on.
+    #[error(
+        "another loginwith server is already using the SQLite database {database}. SQLite is for one \
+         instance: each keeps sessions in memory, so a logout on one would not be seen by the other. \
+         Run several instances on PostgreSQL, or set [server] session_cache = false"
+    )]
+    SqliteInUse {
+        /// The database file.
+        database: String,
+    },
     /// The identity was recorded under another issuer than the provider's current one.
     #[error("this account was registered with issuer {recorded}, but the provider is now configured with issuer {current}")]
     IssuerChanged {
@@ -238,6 +248,40 @@ impl Store {
             Pool::Postgres(pool)
         };
         Ok(Store { pool, accounts: Arc::new(AccountCache::new(cache_accounts)) })
+    }
+
+    /// On SQLite, claims the database file for this process: an exclusive lock on
+    /// `FILE-instance.lock` beside it, held as long as the returned file is open. A second server
+    /// on the same file with the session cache on would keep serving sessions the first one ended
+    /// (each has its own cache), so it is refused with [`StoreError::SqliteInUse`]. A server that
+    /// is restarting may still hold the lock for a moment: it is retried for three seconds. `None`
+    /// on PostgreSQL (several instances are its business) and for an in-memory database.
+    pub(crate) async fn claim_sqlite_file(&self) -> Result<Option<std::fs::File>, StoreError> {
+        let Pool::Sqlite(pool) = &self.pool else { return Ok(None) };
+        let database = pool.connect_options().get_filename().to_path_buf();
+        if database.as_os_str().is_empty() || database.as_os_str() == ":memory:" {
+            return Ok(None);
+        }
+        let mut lock_path = database.clone().into_os_string();
+        lock_path.push("-instance.lock");
+        let lock_path = std::path::PathBuf::from(lock_path);
+        let in_use = || StoreError::SqliteInUse { database: database.display().to_string() };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Connect(e.into()))?;
+        for _ in 0..30 {
+            match file.try_lock() {
+                Ok(()) => return Ok(Some(file)),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::Connect(e.into())),
+            }
+        }
+        Err(in_use())
     }
 
     /// The connection pool (the session store shares it).

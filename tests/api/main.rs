@@ -16,6 +16,7 @@ mod gateway;
 mod github;
 mod google;
 mod hostile;
+mod instances;
 mod json_api;
 mod library;
 mod linking;

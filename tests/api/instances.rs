@@ -1,0 +1,232 @@
+//! Running as a service (issue 11): the probes, and a database that goes away and comes back
+//! while the server keeps running.
+
+use crate::db_tests;
+use crate::helpers::*;
+use reqwest::StatusCode;
+use std::time::{Duration, Instant};
+
+db_tests!(healthz_is_liveness_and_readyz_is_the_database);
+
+async fn healthz_is_liveness_and_readyz_is_the_database(db: Db) {
+    let app = TestApp::builder(db).spawn().await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "ok\n");
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "ready\n");
+}
+
+/// Runs SQL on the PostgreSQL server as the admin.
+async fn admin(sql: &str) {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::PgConnection::connect(&postgres_admin_url()).await.expect("connect as admin");
+    conn.execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = conn.close().await;
+}
+
+/// Asks `path` until it answers `status` (or panics after `within`).
+async fn until(app: &TestApp, path: &str, status: StatusCode, within: Duration) {
+    let started = Instant::now();
+    loop {
+        let got = app.get(path).await.status();
+        if got == status {
+            return;
+        }
+        assert!(started.elapsed() < within, "{path} still answers {got}, not {status}, after {within:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The database refuses connections for a while (as during a restart): the instance says it is
+/// not ready, stays alive, answers a login with a 503 page rather than a half-written login, and
+/// is ready again once the database is back, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_makes_the_instance_unready_until_it_is_back() {
+    if !postgres_available().await {
+        return;
+    }
+    let app = TestApp::builder(Db::Postgres).spawn().await;
+    app.login_dev("during@example.com", true).await;
+    let name = url::Url::parse(&app.db.url).unwrap().path().trim_start_matches('/').to_owned();
+
+    admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
+    admin(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")).await;
+    until(&app, "/readyz", StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(20)).await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK, "alive all the same");
+    // A login started now cannot be written: a 503 page, not a 500.
+    let stranger = app.another_browser();
+    let response = stranger.get("/authorize/dev").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let users = {
+        admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+        until(&app, "/readyz", StatusCode::OK, Duration::from_secs(20)).await;
+        app.user_count().await
+    };
+    assert_eq!(users, 1, "nothing half-written");
+    // Back to normal: a new login works, and the earlier one is still logged in.
+    stranger.login_dev("after@example.com", true).await;
+    app.assert_logged_in_as("during@example.com").await;
+}
+
+/// SQLite is for one server at a time (each keeps sessions in memory, so a logout on one would
+/// not reach the other): a second one on the same file is refused with a message that says what
+/// to do, unless its session cache is off; once the first has stopped, the file is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_sqlite_file_is_refused_with_a_clear_error() {
+    let first = TestApp::builder(Db::Sqlite).spawn().await;
+    let config = |cache: bool| {
+        let mut config = loginwith::Config::development(&first.db.url);
+        config.server.public_url = Some("http://127.0.0.1:9/".parse().unwrap());
+        config.server.session_cache = cache;
+        config
+    };
+    let second = loginwith::Loginwith::builder(config(true)).build().await;
+    let err = match second {
+        Ok(_) => panic!("a second server on the same SQLite file started"),
+        Err(err) => loginwith::error_chain(&err),
+    };
+    assert!(
+        err.contains("another loginwith server is already using the SQLite database")
+            && err.contains("PostgreSQL")
+            && err.contains("session_cache = false"),
+        "{err}"
+    );
+    let uncached = loginwith::Loginwith::builder(config(false)).build().await;
+    assert!(uncached.is_ok(), "without the cache it may");
+
+    let database = first.db.clone();
+    drop(first);
+    let again = TestApp::builder(Db::Sqlite).on(database).spawn().await;
+    again.login_dev("after@example.com", true).await;
+}
+
+/// The real binary, configured by `toml` (a `[server]` table with bind and secret is added), in
+/// `dir`; killed when dropped.
+struct Binary {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Binary {
+    async fn start(dir: &std::path::Path, toml: &str) -> Binary {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = dir.join("loginwith.toml");
+        let text = format!(
+            "[server]\nbind = \"127.0.0.1:{port}\"\nsecret_key = \"instances-test-secret-key-long-enough-0123\"\n{toml}\n\
+             [database]\nurl = \"sqlite://{}\"\n",
+            dir.join("instances.db").display()
+        );
+        std::fs::write(&config, text).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_loginwith"))
+            .args(["--config", config.to_str().unwrap(), "serve"])
+            .current_dir(dir)
+            .env("LOGINWITH_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start loginwith");
+        let binary = Binary { child, address: format!("http://127.0.0.1:{port}") };
+        let started = Instant::now();
+        while reqwest::get(format!("{}/healthz", binary.address)).await.map(|r| r.status()).ok()
+            != Some(StatusCode::OK)
+        {
+            assert!(started.elapsed() < Duration::from_secs(30), "loginwith did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        binary
+    }
+
+    fn terminate(&self) {
+        let status =
+            std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -TERM");
+    }
+
+    /// Waits for the process to exit; its status, or `None` after `within`.
+    async fn exit_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < within {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a login with `mock` in `app`'s browser and sends its callback in the background.
+fn callback_in_flight(
+    app: &TestApp,
+    authorize: &str,
+) -> tokio::task::JoinHandle<Result<reqwest::Response, reqwest::Error>> {
+    let state = query_param(authorize, "state").unwrap();
+    let request = app.client.get(app.url(&format!("/callback/mock?code=good-code&state={state}")));
+    tokio::spawn(request.send())
+}
+
+/// SIGTERM: the server stops accepting connections at once, lets a login in flight (its provider
+/// answers slowly) finish, then exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_login_in_flight_finish_then_exits_0() {
+    let mock = crate::mock_provider::MockProvider::start().await;
+    let token = serde_json::json!({"access_token": "mock-token", "token_type": "bearer"});
+    mock.set_token(crate::mock_provider::Scripted::json(200, token).delayed(Duration::from_millis(1500)));
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Binary::start(dir.path(), &mock.provider_toml("mock")).await;
+    let store = loginwith::Store::connect(&format!("sqlite://{}", dir.path().join("instances.db").display()))
+        .await
+        .unwrap();
+    let app = TestApp::attach(&server.address, store);
+
+    let authorize = app.begin_login("mock").await;
+    let in_flight = callback_in_flight(&app, &authorize);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.terminate();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // No new connection is accepted.
+    let fresh = reqwest::Client::new().get(format!("{}/healthz", server.address)).send().await;
+    assert!(fresh.is_err(), "a new connection was accepted after SIGTERM: {fresh:?}");
+    // The login in flight completes.
+    let response = in_flight.await.unwrap().expect("the callback in flight is answered");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{:?}", response.text().await);
+    assert_eq!(location(&response), "/");
+    let status = server.exit_within(Duration::from_secs(10)).await.expect("it exits");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(app.user_count().await, 1, "the login was recorded");
+}
+
+/// A request that outlives `shutdown_grace_secs` does not keep the server from stopping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_after_the_grace_period_even_with_a_request_in_flight() {
+    let mock = crate::mock_provider::MockProvider::start().await;
+    let token = serde_json::json!({"access_token": "mock-token", "token_type": "bearer"});
+    mock.set_token(crate::mock_provider::Scripted::json(200, token).delayed(Duration::from_secs(60)));
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!("shutdown_grace_secs = 1\n{}", mock.provider_toml("mock"));
+    let mut server = Binary::start(dir.path(), &toml).await;
+    let store = loginwith::Store::connect(&format!("sqlite://{}", dir.path().join("instances.db").display()))
+        .await
+        .unwrap();
+    let app = TestApp::attach(&server.address, store);
+
+    let authorize = app.begin_login("mock").await;
+    let in_flight = callback_in_flight(&app, &authorize);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped = Instant::now();
+    server.terminate();
+    let status = server.exit_within(Duration::from_secs(10)).await.expect("it exits");
+    assert_eq!(status.code(), Some(0));
+    let took = stopped.elapsed();
+    assert!(took >= Duration::from_millis(900), "it waited the grace period: {took:?}");
+    assert!(in_flight.await.unwrap().is_err(), "the request that outlived the grace got no answer");
+}
