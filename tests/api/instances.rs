@@ -230,3 +230,30 @@ async fn sigterm_stops_after_the_grace_period_even_with_a_request_in_flight() {
     assert!(took >= Duration::from_millis(900), "it waited the grace period: {took:?}");
     assert!(in_flight.await.unwrap().is_err(), "the request that outlived the grace got no answer");
 }
+
+/// Three instances starting at once on a fresh PostgreSQL database: all start, and each migration
+/// ran once (sqlx's advisory lock), not three times or half.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_on_a_fresh_database_migrate_once() {
+    if !postgres_available().await {
+        return;
+    }
+    let db = TestDb::new(Db::Postgres).await;
+    let start = || {
+        let mut config = loginwith::Config::development(&db.url);
+        config.server.public_url = Some("http://127.0.0.1:9/".parse().unwrap());
+        loginwith::Loginwith::builder(config).build()
+    };
+    let (a, b, c) = tokio::join!(start(), start(), start());
+    for (i, started) in [a, b, c].into_iter().enumerate() {
+        if let Err(err) = started {
+            panic!("instance {i} did not start: {}", loginwith::error_chain(&err));
+        }
+    }
+    let applied = query_i64(&db, "SELECT COUNT(*) FROM _sqlx_migrations WHERE success").await;
+    let distinct = query_i64(&db, "SELECT COUNT(DISTINCT version) FROM _sqlx_migrations").await;
+    let files =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
+    assert_eq!(applied, Some(files as i64));
+    assert_eq!(distinct, Some(files as i64));
+}
