@@ -19,6 +19,7 @@ mod hostile;
 mod json_api;
 mod library;
 mod linking;
+mod metrics;
 mod microsoft;
 mod oidc;
 mod openapi;
