@@ -7,6 +7,9 @@
 //! `user_id`, `provider` and `outcome` (`new`, `returning`, `linked`); refusals carry `reason`, a
 //! stable code, and `detail`, a sentence. Nothing here takes a token, a code, a state or a secret,
 //! so none can be written: the functions accept only ids, names and our own error texts.
+//!
+//! Logins, refusals, logouts and rate-limit hits are also counted here ([`crate::metrics`]), with
+//! the same provider, outcome, reason and area, so that the counters and the trail always agree.
 
 use crate::client::ClientAddr;
 use crate::limits::Area;
@@ -17,6 +20,7 @@ pub const TARGET: &str = "loginwith::audit";
 
 /// A user logged in.
 pub fn login(client: ClientAddr, provider: &str, user_id: i64, kind: LoginKind) {
+    crate::metrics::login(provider, kind);
     tracing::info!(
         target: TARGET,
         event = "login",
@@ -29,7 +33,8 @@ pub fn login(client: ClientAddr, provider: &str, user_id: i64, kind: LoginKind) 
 }
 
 /// A login (or a logout) was refused; `reason` is a stable code, `detail` a sentence.
-pub fn refusal(client: ClientAddr, provider: Option<&str>, reason: &str, detail: &str) {
+pub fn refusal(client: ClientAddr, provider: Option<&str>, reason: &'static str, detail: &str) {
+    crate::metrics::refusal(provider, reason);
     tracing::info!(
         target: TARGET,
         event = "refusal",
@@ -44,6 +49,7 @@ pub fn refusal(client: ClientAddr, provider: Option<&str>, reason: &str, detail:
 
 /// A user logged out.
 pub fn logout(client: ClientAddr, user_id: i64) {
+    crate::metrics::logout();
     tracing::info!(target: TARGET, event = "logout", outcome = "logged_out", user_id, client = %client, "logout");
 }
 
@@ -69,6 +75,7 @@ pub fn account_deleted(client: ClientAddr, user_id: i64, sessions: usize) {
 
 /// A client went over a rate limit.
 pub fn rate_limited(client: ClientAddr, area: Area) {
+    crate::metrics::rate_limited(area);
     tracing::info!(
         target: TARGET,
         event = "rate_limited",

@@ -488,7 +488,7 @@ async fn bind_issuers(store: &Store, providers: &[Provider]) -> Result<(), Start
 fn spawn_discovery(providers: &[Provider], http: &ProviderHttp) {
     for provider in providers.iter().filter(|p| p.oidc().is_some()) {
         let provider = provider.clone();
-        let http = http.clone();
+        let http = http.for_provider(provider.name.as_str());
         tokio::spawn(async move {
             let Some(oidc) = provider.oidc() else { return };
             let mut warned = false;

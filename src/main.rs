@@ -105,6 +105,9 @@ fn serve(config: Config) -> ExitCode {
             app.local_addr(),
             app.public_url()
         );
+        if let Some(addr) = app.metrics_addr() {
+            tracing::info!("metrics on http://{addr}/metrics");
+        }
         match app.run_until(shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {

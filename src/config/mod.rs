@@ -57,6 +57,7 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 13] = [
         "server",
         &[
             "bind",
+            "metrics_bind",
             "public_url",
             "secret_key",
             "secret_key_file",
@@ -140,6 +141,9 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address to listen on.
     pub bind: SocketAddr,
+    /// A second address serving only `GET /metrics` (Prometheus text); `None` (the default)
+    /// opens no second listener and installs no recorder.
+    pub metrics_bind: Option<SocketAddr>,
     /// Base of every URL we hand out (redirect URIs); `None` means `http://` + the bound address.
     pub public_url: Option<Url>,
     /// Signs session cookies; `None` means generate one and keep it in `secret_key_file`.
@@ -600,6 +604,7 @@ impl Config {
         Config {
             server: ServerConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                metrics_bind: None,
                 public_url: None,
                 secret_key: Some(SecretKey::new(crate::domain::secret::random_token(48))),
                 secret_key_file: PathBuf::from("loginwith.secret"),
@@ -699,6 +704,28 @@ mod tests {
         assert_eq!(config.providers.len(), 1);
         assert_eq!(config.providers[0].name.as_str(), "dev");
         assert_eq!(config.server.bind.to_string(), DEFAULT_BIND);
+    }
+
+    #[test]
+    fn metrics_bind_is_off_by_default_and_an_address_when_set() {
+        assert_eq!(Config::from_toml("").unwrap().server.metrics_bind, None);
+        let config = Config::from_toml("[server]\nmetrics_bind = \"0.0.0.0:9090\"\n").unwrap();
+        assert_eq!(config.server.metrics_bind, Some(SocketAddr::from(([0, 0, 0, 0], 9090))));
+        for (value, expected) in [
+            ("\"nonsense\"", "`server.metrics_bind`: \"nonsense\" is not an address like 127.0.0.1:9090"),
+            ("\"localhost:9090\"", "`server.metrics_bind`: \"localhost:9090\" is not an address"),
+            ("true", "`server.metrics_bind`: must be a string"),
+        ] {
+            let errors = Config::from_toml(&format!("[server]\nmetrics_bind = {value}\n")).unwrap_err();
+            let all = errors.0.join("\n");
+            assert!(all.contains(expected), "{value}: missing {expected:?} in:\n{all}");
+        }
+        let same = "[server]\nbind = \"127.0.0.1:5000\"\nmetrics_bind = \"127.0.0.1:5000\"\n";
+        let all = Config::from_toml(same).unwrap_err().0.join("\n");
+        assert!(all.contains("`server.metrics_bind`: must differ from server.bind"), "{all}");
+        // Port 0 (tests) picks two free ports, never the same one.
+        let zero = "[server]\nbind = \"127.0.0.1:0\"\nmetrics_bind = \"127.0.0.1:0\"\n";
+        assert!(Config::from_toml(zero).is_ok());
     }
 
     #[test]

@@ -210,6 +210,24 @@ impl Walk<'_> {
                 None
             }),
         };
+        let metrics_bind = self.text(dict, "server", "metrics_bind").and_then(|text| {
+            let value = dict.and_then(|d| d.get("metrics_bind"));
+            match text.parse::<SocketAddr>() {
+                Err(_) => {
+                    self.problem(
+                        value,
+                        "server.metrics_bind",
+                        format!("{text:?} is not an address like 127.0.0.1:9090"),
+                    );
+                    None
+                }
+                Ok(addr) if addr.port() != 0 && bind.is_some_and(|b| b == addr) => {
+                    self.problem(value, "server.metrics_bind", "must differ from server.bind");
+                    None
+                }
+                Ok(addr) => Some(addr),
+            }
+        });
         let public_url = self.url(dict, "server", "public_url").and_then(|url| {
             if url.query().is_some() || url.fragment().is_some() {
                 self.problem(
@@ -251,6 +269,7 @@ impl Walk<'_> {
             .unwrap_or(super::DEFAULT_SHUTDOWN_GRACE_SECS);
         ServerConfig {
             bind: bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
+            metrics_bind,
             public_url,
             secret_key,
             secret_key_file,
@@ -648,7 +667,7 @@ mod tests {
 
     #[test]
     fn the_example_values_of_the_new_keys_are_valid() {
-        let keys = ["after_login", "after_logout", "allowed_emails", "allowed_domains"];
+        let keys = ["after_login", "after_logout", "allowed_emails", "allowed_domains", "metrics_bind"];
         let uncommented: Vec<&str> = include_str!("../../loginwith.example.toml")
             .lines()
             .map(|line| match line.strip_prefix("# ") {
@@ -661,6 +680,7 @@ mod tests {
         assert_eq!(config.server.after_logout.as_ref().map(ReturnTo::as_str), Some("/"));
         assert_eq!(config.access.allowed_emails, ["alice@example.com", "bob@example.org"]);
         assert_eq!(config.access.allowed_domains, ["example.com"]);
+        assert_eq!(config.server.metrics_bind.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:9090"));
     }
 
     #[test]

@@ -7,8 +7,10 @@
 
 use crate::config::HttpConfig;
 use crate::oauth::ProviderError;
+use metrics::SharedString;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION};
 use reqwest::{RequestBuilder, StatusCode};
+use std::time::Instant;
 use url::Url;
 
 /// Which provider call failed, for messages and logs.
@@ -24,6 +26,19 @@ pub enum Step {
     Discovery,
     /// The provider's key set.
     Jwks,
+}
+
+impl Step {
+    /// The `step` label of the provider metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Token => "token",
+            Step::Userinfo => "userinfo",
+            Step::Emails => "emails",
+            Step::Discovery => "discovery",
+            Step::Jwks => "jwks",
+        }
+    }
 }
 
 impl std::fmt::Display for Step {
@@ -78,11 +93,13 @@ impl reqwest::dns::Resolve for LocalhostNames {
     }
 }
 
-/// The shared provider client.
+/// The shared provider client. [`ProviderHttp::for_provider`] names the provider its calls are
+/// counted under (the metrics' `provider` label).
 #[derive(Debug, Clone)]
 pub struct ProviderHttp {
     client: reqwest::Client,
     max_body: usize,
+    provider: SharedString,
 }
 
 impl ProviderHttp {
@@ -96,7 +113,20 @@ impl ProviderHttp {
             .pool_idle_timeout(std::time::Duration::from_secs(60))
             .dns_resolver(std::sync::Arc::new(LocalhostNames))
             .build()?;
-        Ok(Self { client, max_body: config.max_response_bytes })
+        Ok(Self { client, max_body: config.max_response_bytes, provider: SharedString::const_str("") })
+    }
+
+    /// The same client (a shared handle), its calls counted under the provider `name`.
+    pub fn for_provider(&self, name: &str) -> Self {
+        Self { provider: crate::metrics::provider_label(name), ..self.clone() }
+    }
+
+    /// Counts a failed step under its kind, and passes the result on.
+    pub fn observe<T>(&self, step: Step, result: Result<T, ProviderError>) -> Result<T, ProviderError> {
+        if let Err(err) = &result {
+            crate::metrics::provider_error(&self.provider, step, err.kind());
+        }
+        result
     }
 
     /// A POST with a form body (the token request).
@@ -119,6 +149,17 @@ impl ProviderHttp {
 
     /// Sends the request and reads the body up to the cap.
     pub async fn send(&self, step: Step, request: RequestBuilder) -> Result<LimitedResponse, ProviderError> {
+        let started = Instant::now();
+        let result = self.send_timed(step, request).await;
+        crate::metrics::provider_request(&self.provider, step, started.elapsed());
+        result
+    }
+
+    async fn send_timed(
+        &self,
+        step: Step,
+        request: RequestBuilder,
+    ) -> Result<LimitedResponse, ProviderError> {
         let mut response = request.send().await.map_err(|e| classify(step, e))?;
         let status = response.status();
         if response.content_length().is_some_and(|n| n > self.max_body as u64) {

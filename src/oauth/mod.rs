@@ -77,6 +77,23 @@ pub enum ProviderError {
     BadProfile(String),
 }
 
+impl ProviderError {
+    /// The `kind` label of `loginwith_provider_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::Timeout { .. } => "timeout",
+            ProviderError::Unreachable { .. } => "connect",
+            ProviderError::TooLarge { .. } => "body_too_large",
+            ProviderError::NotJson { .. } => "invalid_json",
+            ProviderError::Status { .. } => "status",
+            ProviderError::TokenRefused { .. } => "refused",
+            ProviderError::NoAccessToken => "no_access_token",
+            ProviderError::NoVerifiedEmail => "no_verified_email",
+            ProviderError::BadProfile(_) => "bad_profile",
+        }
+    }
+}
+
 /// Everything the code exchange needs about the client.
 #[derive(Debug)]
 pub struct ClientCredentials<'a> {
@@ -99,6 +116,18 @@ pub struct Tokens {
 
 /// Exchanges an authorization code for tokens (RFC 6749 §4.1.3 with the PKCE verifier of RFC 7636 §4.5).
 pub async fn exchange_code(
+    http: &ProviderHttp,
+    token_url: &Url,
+    client: &ClientCredentials<'_>,
+    code: &AuthCode,
+    redirect_uri: &str,
+    verifier: &PkceVerifier,
+) -> Result<Tokens, ProviderError> {
+    let result = exchange(http, token_url, client, code, redirect_uri, verifier).await;
+    http.observe(Step::Token, result)
+}
+
+async fn exchange(
     http: &ProviderHttp,
     token_url: &Url,
     client: &ClientCredentials<'_>,

@@ -27,11 +27,15 @@ pub async fn get_json(
     url: &Url,
     token: &AccessToken,
 ) -> Result<Value, ProviderError> {
-    let response = http.send(step, http.get_with_bearer(url, token.expose())).await?;
-    if !response.status.is_success() {
-        return Err(ProviderError::Status { step, status: response.status.as_u16() });
+    let result = async {
+        let response = http.send(step, http.get_with_bearer(url, token.expose())).await?;
+        if !response.status.is_success() {
+            return Err(ProviderError::Status { step, status: response.status.as_u16() });
+        }
+        response.json(step)
     }
-    response.json(step)
+    .await;
+    http.observe(step, result)
 }
 
 /// Reads a profile out of a userinfo document.

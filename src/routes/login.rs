@@ -38,6 +38,7 @@ use axum_messages::Messages;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
+use std::time::Instant;
 use tower_sessions::Session;
 
 /// `/authorize/{provider}` (apart, so that it gets its own rate limit).
@@ -106,8 +107,9 @@ pub(crate) async fn start_login(
     if link_to.is_none() && current_user(session).await.is_some() {
         return Ok(Redirect::to(&state.after_login_to(to.rd.as_ref(), to.next.as_ref())).into_response());
     }
+    let http = state.http.for_provider(provider.name.as_str());
     let resolved = provider
-        .resolve(&state.http)
+        .resolve(&http)
         .await
         .map_err(|source| AppError::Unavailable { provider: provider.display_name.clone(), source })?;
     let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
@@ -220,13 +222,16 @@ async fn callback_get(
     session: Session,
     messages: Messages,
 ) -> Result<Response, AppError> {
+    let started = Instant::now();
     let result = async {
         let provider = state.provider(&name)?;
         let params = parse_callback(query.as_deref().unwrap_or_default())?;
         finish_login(&state, provider, params, (client, &agent), &session, messages).await
     }
     .await;
-    audit_refusal(&state, &name, client, result)
+    let result = audit_refusal(&state, &name, client, result);
+    crate::metrics::callback(started.elapsed());
+    result
 }
 
 /// Writes the audit line of a refused login (at its start or its callback), and passes the
@@ -267,6 +272,7 @@ async fn callback_post(
     messages: Messages,
     body: String,
 ) -> Result<Response, AppError> {
+    let started = Instant::now();
     let result = async {
         let provider = state.provider(&name)?;
         if provider.response_mode != ResponseMode::FormPost {
@@ -281,7 +287,9 @@ async fn callback_post(
         finish_login(&state, provider, params, (client, &agent), &session, messages).await
     }
     .await;
-    audit_refusal(&state, &name, client, result)
+    let result = audit_refusal(&state, &name, client, result);
+    crate::metrics::callback(started.elapsed());
+    result
 }
 
 /// The page that re-posts a cross-site form_post from our own origin (see the module doc).
@@ -348,8 +356,9 @@ async fn finish_login(
     // record, is what makes the used attempt stay used.
     let rotated = rotate(session).await?;
 
+    let http = state.http.for_provider(provider.name.as_str());
     let resolved = provider
-        .resolve(&state.http)
+        .resolve(&http)
         .await
         .map_err(|source| AppError::Unavailable { provider: provider.display_name.clone(), source })?;
     if let Resolved::Oidc(oidc, discovered) = &resolved {
@@ -360,7 +369,7 @@ async fn finish_login(
 
     let provider_failed = |source| AppError::Provider { provider: provider.display_name.clone(), source };
     let tokens = exchange_code(
-        &state.http,
+        &http,
         resolved.token_url(),
         &provider.credentials(&resolved),
         &code,
@@ -370,13 +379,12 @@ async fn finish_login(
     .await
     .map_err(provider_failed)?;
     let nonce = attempt.nonce.as_ref().map(StateToken::expose);
-    let profile =
-        provider.fetch_profile(&state.http, &resolved, &tokens, nonce).await.map_err(|e| match e {
-            ProfileError::Provider(source) => provider_failed(source),
-            ProfileError::IdToken(source) => {
-                AppError::IdToken { provider: provider.display_name.clone(), source }
-            }
-        })?;
+    let profile = provider.fetch_profile(&http, &resolved, &tokens, nonce).await.map_err(|e| match e {
+        ProfileError::Provider(source) => provider_failed(source),
+        ProfileError::IdToken(source) => {
+            AppError::IdToken { provider: provider.display_name.clone(), source }
+        }
+    })?;
     let profile = provider.believe(profile);
     if !state.access.allows(profile.email.as_str(), profile.email_verified, provider.name.as_str()) {
         return Err(AppError::AccessDenied {

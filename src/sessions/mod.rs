@@ -172,8 +172,10 @@ impl SessionStore for Backend {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let Some(cache) = &self.cache else { return self.sql.load(id).await };
         if let Some(record) = cache.load(id).await? {
+            crate::metrics::session_cache(true);
             return Ok(Some(record));
         }
+        crate::metrics::session_cache(false);
         let record = self.sql.load(id).await?;
         if let Some(record) = &record {
             cache.save(record).await?;

@@ -102,6 +102,17 @@ pub enum Pool {
     Postgres(PgPool),
 }
 
+/// A moment's view of a connection pool ([`Store::pool_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections, idle or in use.
+    pub size: u32,
+    /// Open connections waiting for work.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
 /// The user database.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -287,6 +298,15 @@ impl Store {
     /// The connection pool (the session store shares it).
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The connection pool's size, idle connections and maximum, for the metrics.
+    pub fn pool_stats(&self) -> PoolStats {
+        on_pool!(self, pool => PoolStats {
+            size: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        })
     }
 
     /// True when the database answers.

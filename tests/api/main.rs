@@ -20,6 +20,7 @@ mod instances;
 mod json_api;
 mod library;
 mod linking;
+mod metrics;
 mod microsoft;
 mod oidc;
 mod openapi;

@@ -163,14 +163,18 @@ impl Oidc {
 
     async fn discover(&self, http: &ProviderHttp) -> Result<(Discovered, CoreJsonWebKeySet), DiscoveryError> {
         let fetch = |e: ProviderError| DiscoveryError::Fetch(e.to_string());
-        let response = http.send(Step::Discovery, http.get(&self.discovery_url)).await.map_err(fetch)?;
-        if !response.status.is_success() {
-            return Err(fetch(ProviderError::Status {
-                step: Step::Discovery,
-                status: response.status.as_u16(),
-            }));
+        let doc = async {
+            let response = http.send(Step::Discovery, http.get(&self.discovery_url)).await?;
+            if !response.status.is_success() {
+                return Err(ProviderError::Status {
+                    step: Step::Discovery,
+                    status: response.status.as_u16(),
+                });
+            }
+            response.json(Step::Discovery)
         }
-        let doc = response.json(Step::Discovery).map_err(fetch)?;
+        .await;
+        let doc = http.observe(Step::Discovery, doc).map_err(fetch)?;
         let discovered = self.read_document(&doc)?;
         let jwks = fetch_jwks(http, &discovered.jwks_uri).await.map_err(fetch)?;
         Ok((discovered, jwks))
@@ -314,12 +318,16 @@ pub(super) fn entra_tenant_id<'a>(authority: &str, issuer: &'a str) -> Option<&'
 }
 
 pub(super) async fn fetch_jwks(http: &ProviderHttp, url: &Url) -> Result<CoreJsonWebKeySet, ProviderError> {
-    let response = http.send(Step::Jwks, http.get(url)).await?;
-    if !response.status.is_success() {
-        return Err(ProviderError::Status { step: Step::Jwks, status: response.status.as_u16() });
+    let result = async {
+        let response = http.send(Step::Jwks, http.get(url)).await?;
+        if !response.status.is_success() {
+            return Err(ProviderError::Status { step: Step::Jwks, status: response.status.as_u16() });
+        }
+        serde_json::from_slice(&response.body)
+            .map_err(|_| ProviderError::NotJson { step: Step::Jwks, status: 200 })
     }
-    serde_json::from_slice(&response.body)
-        .map_err(|_| ProviderError::NotJson { step: Step::Jwks, status: 200 })
+    .await;
+    http.observe(Step::Jwks, result)
 }
 
 #[cfg(test)]
