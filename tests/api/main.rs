@@ -10,6 +10,7 @@ mod account_sessions;
 mod audit;
 mod browser;
 mod config_errors;
+mod deploy;
 mod dev_flow;
 mod examples;
 mod gateway;
