@@ -320,8 +320,8 @@ impl LoginwithBuilder {
             .then(|| HeaderValue::from_str(&format!("max-age={}", config.server.hsts_max_age_secs)).ok())
             .flatten();
 
-        let sessions =
-            sessions::stack(store.clone(), config.server.session_cache, config.server.login_timeout_secs);
+        let cache = config.server.session_cache.then(|| cache_for(&store));
+        let sessions = sessions::stack(store.clone(), cache, config.server.login_timeout_secs);
         let state = AppState::new(Shared {
             providers,
             store,
@@ -346,6 +346,20 @@ impl LoginwithBuilder {
         });
         let cookie_domain = config.server.cookie_domain.clone();
         Ok(Loginwith { state, sessions, key, secure_cookies, dev, cookie_domain })
+    }
+}
+
+/// The session cache: on SQLite trusted from the start (one instance per file); on PostgreSQL
+/// trusted only while this instance hears the others' changes (`sessions::coherence`).
+fn cache_for(store: &Store) -> sessions::SessionCache {
+    match store.pool() {
+        crate::store::Pool::Sqlite(_) => sessions::SessionCache::new(true),
+        crate::store::Pool::Postgres(pool) => {
+            let cache = sessions::SessionCache::new(false);
+            store.reset_account_cache(false);
+            sessions::coherence::spawn(pool.clone(), cache.clone(), store.clone());
+            cache
+        }
     }
 }
 

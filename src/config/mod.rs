@@ -152,8 +152,8 @@ pub struct ServerConfig {
     pub secret_key_file: PathBuf,
     /// How long a started login may take before its callback is refused (default 600 s).
     pub login_timeout_secs: i64,
-    /// Keep recently used sessions in memory (default true; turn off when several instances
-    /// share one database, so that a logout on one is seen at once by the others).
+    /// Keep recently used sessions and accounts in memory (default true). Several instances on
+    /// one PostgreSQL keep their caches coherent; on SQLite it means one server per file.
     pub session_cache: bool,
     /// `Strict-Transport-Security` max-age sent with an https `public_url`; 0 sends none.
     pub hsts_max_age_secs: u64,

@@ -4,6 +4,9 @@
 //! optional in-process cache ([`Backend`]). A session that only serves a login in flight is kept
 //! for the login window, not the two weeks of a logged-in session ([`AnonymousExpiry`]).
 //!
+//! With several instances on one PostgreSQL, each instance's cache hears the others' changes
+//! ([`coherence`]) and is bypassed while it cannot.
+//!
 //! The store is our own ([`SqlSessions`], its SQL in `store::sessions`) rather than
 //! tower-sessions-sqlx-store, whose table it keeps using (same columns, same MessagePack
 //! encoding, so sessions written by that store still load). Two reasons: a logged-in session's
@@ -14,19 +17,22 @@
 //! `create` is a three-statement transaction guarding against a collision of 128 random bits. The
 //! cache is ours too, so that a session whose user was deleted is dropped from it rather than
 //! cached when its save is refused, which tower-sessions' `CachingSessionStore` (saving to both
-//! at once) cannot do.
+//! at once) cannot do, and so that it can be bypassed and emptied when it cannot be kept coherent.
+
+pub(crate) mod coherence;
 
 use crate::domain::secret::{random_token, SecretKey};
 use crate::domain::UserId;
 use crate::store::{SessionOwner, SessionSaved, Store};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::service::SignedCookie;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, Error};
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
-use tower_sessions_moka_store::MokaStore;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "loginwith_session";
@@ -48,9 +54,8 @@ pub(crate) const SINCE_KEY: &str = "auth.since";
 ///
 /// Every page view loads its session; the cache turns that database read into a memory lookup
 /// (see docs/performance.md). Writes still go to the database first, so a restart loses nothing.
-/// With several instances behind one database, a session ended on one instance stays usable on
-/// another until that instance's copy is evicted — `[server] session_cache = false` is the
-/// setting for such deployments.
+/// With several instances on one PostgreSQL, a change made by one instance evicts the others'
+/// copies ([`coherence`]).
 const SESSION_CACHE_ENTRIES: u64 = 2_048;
 
 /// The session table in the users' database (see the module doc).
@@ -131,8 +136,8 @@ impl SessionStore for SqlSessions {
 /// cache.
 pub(crate) type Sessions = AnonymousExpiry<Backend>;
 
-/// Assembles [`Sessions`].
-pub(crate) fn stack(store: Store, cache: bool, login_timeout_secs: i64) -> Sessions {
+/// Assembles [`Sessions`], with `cache` in front of the database when given.
+pub(crate) fn stack(store: Store, cache: Option<SessionCache>, login_timeout_secs: i64) -> Sessions {
     AnonymousExpiry::new(login_timeout_secs, Backend::new(SqlSessions::new(store), cache))
 }
 
@@ -142,12 +147,63 @@ pub(crate) fn stack(store: Store, cache: bool, login_timeout_secs: i64) -> Sessi
 #[derive(Debug, Clone)]
 pub(crate) struct Backend {
     sql: SqlSessions,
-    cache: Option<MokaStore>,
+    cache: Option<SessionCache>,
 }
 
 impl Backend {
-    pub(crate) fn new(sql: SqlSessions, cache: bool) -> Self {
-        Self { sql, cache: cache.then(|| MokaStore::new(Some(SESSION_CACHE_ENTRIES))) }
+    pub(crate) fn new(sql: SqlSessions, cache: Option<SessionCache>) -> Self {
+        Self { sql, cache }
+    }
+}
+
+/// The in-process session cache. It serves only while it is *trusted*: always on SQLite (one
+/// instance per file), and on PostgreSQL only while this instance hears the other instances'
+/// changes (`coherence`); untrusted, every read goes to the database and nothing is kept.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionCache {
+    entries: moka::sync::Cache<Id, Record>,
+    trusted: Arc<AtomicBool>,
+}
+
+impl SessionCache {
+    /// A cache that starts trusted or not.
+    pub(crate) fn new(trusted: bool) -> Self {
+        Self {
+            entries: moka::sync::Cache::builder().max_capacity(SESSION_CACHE_ENTRIES).build(),
+            trusted: Arc::new(AtomicBool::new(trusted)),
+        }
+    }
+
+    fn get(&self, id: &Id) -> Option<Record> {
+        if !self.trusted.load(Ordering::Acquire) {
+            return None;
+        }
+        let record = self.entries.get(id)?;
+        (record.expiry_date > time::OffsetDateTime::now_utc()).then_some(record)
+    }
+
+    fn put(&self, record: &Record) {
+        if self.trusted.load(Ordering::Acquire) {
+            self.entries.insert(record.id, record.clone());
+        }
+    }
+
+    /// Forgets one session (changed or ended elsewhere).
+    pub(crate) fn forget(&self, id: &Id) {
+        self.entries.invalidate(id);
+    }
+
+    /// Stops serving (and keeping) anything until [`SessionCache::trust`]: changes made elsewhere
+    /// may be going unheard.
+    pub(crate) fn distrust(&self) {
+        self.trusted.store(false, Ordering::Release);
+        self.entries.invalidate_all();
+    }
+
+    /// Serves again, from empty (whatever was missed while distrusted is not in it).
+    pub(crate) fn trust(&self) {
+        self.entries.invalidate_all();
+        self.trusted.store(true, Ordering::Release);
     }
 }
 
@@ -161,34 +217,35 @@ impl SessionStore for Backend {
         let saved = self.sql.save_checked(record).await?;
         let Some(cache) = &self.cache else { return Ok(()) };
         match saved {
-            SessionSaved::Saved => cache.save(record).await,
+            SessionSaved::Saved => cache.put(record),
             SessionSaved::OwnerGone => {
                 tracing::info!("a session of a deleted user was ended instead of saved");
-                cache.delete(&record.id).await
+                cache.forget(&record.id);
             }
         }
+        Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let Some(cache) = &self.cache else { return self.sql.load(id).await };
-        if let Some(record) = cache.load(id).await? {
+        if let Some(record) = cache.get(id) {
             crate::metrics::session_cache(true);
             return Ok(Some(record));
         }
         crate::metrics::session_cache(false);
         let record = self.sql.load(id).await?;
         if let Some(record) = &record {
-            cache.save(record).await?;
+            cache.put(record);
         }
         Ok(record)
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         self.sql.delete(id).await?;
-        match &self.cache {
-            Some(cache) => cache.delete(id).await,
-            None => Ok(()),
+        if let Some(cache) = &self.cache {
+            cache.forget(id);
         }
+        Ok(())
     }
 }
 

@@ -8,8 +8,8 @@
 //! happened since it started reading. Hand-written rather than a cache crate because that rule is
 //! the whole point and it is a dozen lines.
 //!
-//! The cache only sees this process's writes: with several instances on one database it is off
-//! (`[server] session_cache = false`), and every read goes to the database.
+//! With several instances on one PostgreSQL, other instances' writes reach it through
+//! `crate::sessions::coherence`, which also stops it serving while they might not.
 
 use super::{Identity, User};
 use crate::domain::UserId;
@@ -41,16 +41,23 @@ struct Entries {
 #[derive(Debug)]
 pub struct AccountCache {
     enabled: bool,
+    /// Serving is allowed (see `crate::sessions::coherence`: false while this instance may be
+    /// missing other instances' changes).
+    trusted: std::sync::atomic::AtomicBool,
     entries: Mutex<Entries>,
 }
 
 impl AccountCache {
     pub(super) fn new(enabled: bool) -> Self {
-        Self { enabled, entries: Mutex::new(Entries::default()) }
+        Self {
+            enabled,
+            trusted: std::sync::atomic::AtomicBool::new(true),
+            entries: Mutex::new(Entries::default()),
+        }
     }
 
     pub(super) fn get(&self, id: UserId) -> Option<Arc<Account>> {
-        if !self.enabled {
+        if !self.enabled || !self.trusted.load(std::sync::atomic::Ordering::Acquire) {
             return None;
         }
         self.entries.lock().ok()?.accounts.get(&id).cloned()
@@ -63,7 +70,7 @@ impl AccountCache {
     }
 
     pub(super) fn insert_if_current(&self, id: UserId, account: Arc<Account>, generation: u64) {
-        if !self.enabled {
+        if !self.enabled || !self.trusted.load(std::sync::atomic::Ordering::Acquire) {
             return;
         }
         let Ok(mut entries) = self.entries.lock() else { return };
@@ -74,6 +81,15 @@ impl AccountCache {
             entries.accounts.clear();
         }
         entries.accounts.insert(id, account);
+    }
+
+    /// Empties the cache and sets whether it may serve (see the field `trusted`).
+    pub(super) fn reset(&self, trusted: bool) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.generation = entries.generation.wrapping_add(1);
+            entries.accounts.clear();
+            self.trusted.store(trusted, std::sync::atomic::Ordering::Release);
+        }
     }
 
     /// Call *after* the write is committed.

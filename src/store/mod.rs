@@ -295,6 +295,17 @@ impl Store {
         Err(in_use())
     }
 
+    /// Forgets the cached account of a user changed elsewhere (another instance).
+    pub(crate) fn forget_account(&self, id: UserId) {
+        self.accounts.invalidate(id);
+    }
+
+    /// Empties the account cache, and lets it serve again or not (see
+    /// `crate::sessions::coherence`).
+    pub(crate) fn reset_account_cache(&self, trusted: bool) {
+        self.accounts.reset(trusted);
+    }
+
     /// The connection pool (the session store shares it).
     pub fn pool(&self) -> &Pool {
         &self.pool

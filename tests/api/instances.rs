@@ -54,7 +54,9 @@ async fn a_database_outage_makes_the_instance_unready_until_it_is_back() {
     admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
     admin(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")).await;
     until(&app, "/readyz", StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(20)).await;
-    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK, "alive all the same");
+    // A probe (no cookie) hears that the process is alive all the same.
+    let probe = reqwest::get(app.url("/healthz")).await.unwrap();
+    assert_eq!(probe.status(), StatusCode::OK, "alive all the same");
     // A login started now cannot be written: a 503 page, not a 500.
     let stranger = app.another_browser();
     let response = stranger.get("/authorize/dev").await;
@@ -256,4 +258,78 @@ async fn instances_starting_together_on_a_fresh_database_migrate_once() {
         std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
     assert_eq!(applied, Some(files as i64));
     assert_eq!(distinct, Some(files as i64));
+}
+
+/// Asks `/api/me` on `app` until it answers `status` (a notification from the other instance
+/// takes a moment to arrive); panics after two seconds.
+async fn me_until(app: &TestApp, status: StatusCode) {
+    until(app, "/api/me", status, Duration::from_secs(2)).await;
+}
+
+/// Two instances on one PostgreSQL, both with the session cache on: a session cached on one is
+/// dropped from it when the other logs it out, and an account changed on one is read afresh on
+/// the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_instance_is_seen_by_the_other_despite_its_cache() {
+    if !postgres_available().await {
+        return;
+    }
+    let one = TestApp::builder(Db::Postgres).spawn().await;
+    let two = TestApp::builder(Db::Postgres).on(one.db.clone()).spawn().await;
+    one.login_dev("both@example.com", true).await;
+    // The same browser on the other instance: the cookie works there, and is now cached there.
+    let cookie = one.session_cookie().unwrap();
+    let url = url::Url::parse(&two.address).unwrap();
+    two.jar.add_cookie_str(&format!("{}={cookie}", loginwith::SESSION_COOKIE), &url);
+    for _ in 0..3 {
+        assert_eq!(two.api_me().await.0, StatusCode::OK);
+    }
+    one.logout().await;
+    me_until(&two, StatusCode::UNAUTHORIZED).await;
+
+    // Account changes: a second browser logs in on `one`, its identities are read on `two`...
+    let again = one.another_browser();
+    again.login_dev("changes@example.com", true).await;
+    let cookie = again.session_cookie().unwrap();
+    let elsewhere = two.another_browser();
+    elsewhere.jar.add_cookie_str(&format!("{}={cookie}", loginwith::SESSION_COOKIE), &url);
+    let (_, me) = elsewhere.api_me().await;
+    assert_eq!(me["username"], "changes");
+    // ...and a change written on `one` (here straight into the database) is seen on `two`.
+    execute(&one.db, "UPDATE users SET username = 'renamed' WHERE email = 'changes@example.com'").await;
+    let started = Instant::now();
+    loop {
+        let (_, me) = elsewhere.api_me().await;
+        if me["username"] == "renamed" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "the other instance still shows {me}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// When the channel that carries the other instances' changes is cut, the cache is bypassed until
+/// it is back: a logout on one instance is seen on the other even then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_change_channel_the_cache_is_bypassed() {
+    if !postgres_available().await {
+        return;
+    }
+    let one = TestApp::builder(Db::Postgres).spawn().await;
+    let two = TestApp::builder(Db::Postgres).on(one.db.clone()).spawn().await;
+    one.login_dev("cut@example.com", true).await;
+    let cookie = one.session_cookie().unwrap();
+    let url = url::Url::parse(&two.address).unwrap();
+    two.jar.add_cookie_str(&format!("{}={cookie}", loginwith::SESSION_COOKIE), &url);
+    assert_eq!(two.api_me().await.0, StatusCode::OK);
+    // Cut every LISTEN connection on this database, and keep new ones out for a moment: the
+    // listeners cannot come back at once.
+    let name = url::Url::parse(&one.db.url).unwrap().path().trim_start_matches('/').to_owned();
+    admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND query LIKE 'LISTEN%'"
+    ))
+    .await;
+    // Logged out straight in the database, as a write whose notification nobody heard would be.
+    execute(&one.db, "DELETE FROM tower_sessions.session").await;
+    me_until(&two, StatusCode::UNAUTHORIZED).await;
 }
