@@ -3,7 +3,10 @@
 
 Usage, from a checkout with release builds of the load test and the server:
 
-    python3 docs/bench/callgrind-login.py TARGET_DIR LABEL
+    python3 docs/bench/callgrind-login.py TARGET_DIR LABEL [SCENARIO]
+
+SCENARIO is `login` (the default: instructions per login flow) or `reads` (per logged-in
+`GET /api/me` or `GET /`, the load test's read scenarios together).
 
 It runs `TARGET_DIR/release/examples/loadtest --no-build` with the server started as
 `valgrind --tool=callgrind --instr-atstart=no TARGET_DIR/release/loginwith ...`, switches the
@@ -22,10 +25,11 @@ import tempfile
 
 
 def main() -> int:
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         print(__doc__)
         return 2
     target, label = sys.argv[1], sys.argv[2]
+    scenario = sys.argv[3] if len(sys.argv) == 4 else "login"
     work = tempfile.mkdtemp(prefix=f"cg-login-{label}-")
     out = os.path.join(work, "cg.out")
     wrapper = os.path.join(work, "loginwith-under-callgrind.sh")
@@ -45,7 +49,7 @@ def main() -> int:
     on = False
     assert process.stdout is not None
     for line in process.stdout:
-        if line.startswith("scenario login") and not on:
+        if line.startswith(f"scenario {scenario}") and not on:
             subprocess.run(["callgrind_control", "-i", "on"], capture_output=True)
             on = True
         elif line.startswith("scenario") and on:
@@ -59,8 +63,9 @@ def main() -> int:
         totals = next(int(m.group(1)) for m in map(re.compile(r"^totals: (\d+)").match, f) if m)
     with open(report) as f:
         scenarios = json.load(f)["results"]["scenarios"]
-    flows = next(s["ops"] for s in scenarios if s["name"] == "login")
-    print(f"{label}: {totals:,} instructions / {flows} flows = {totals / flows / 1e6:.3f} M per flow")
+    ops = sum(s["ops"] for s in scenarios if s["name"].split(" ")[0] == scenario)
+    unit = "flow" if scenario == "login" else "request"
+    print(f"{label}: {totals:,} instructions / {ops} {unit}s = {totals / ops / 1e3:.1f} k per {unit}")
     return 0
 
 
