@@ -26,17 +26,27 @@ async fn admin(sql: &str) {
     let _ = conn.close().await;
 }
 
-/// Asks `path` until it answers `status` (or panics after `within`).
-async fn until(app: &TestApp, path: &str, status: StatusCode, within: Duration) {
+/// Runs `check` until it returns `None`; panics with its last `Some(why)` after `within`.
+async fn eventually<F, Fut>(within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<String>>,
+{
     let started = Instant::now();
     loop {
-        let got = app.get(path).await.status();
-        if got == status {
-            return;
-        }
-        assert!(started.elapsed() < within, "{path} still answers {got}, not {status}, after {within:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let Some(why) = check().await else { return };
+        assert!(started.elapsed() < within, "{why}, after {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Asks `path` until it answers `status` (or panics after `within`).
+async fn until(app: &TestApp, path: &str, status: StatusCode, within: Duration) {
+    eventually(within, || async {
+        let got = app.get(path).await.status();
+        (got != status).then(|| format!("{path} still answers {got}, not {status}"))
+    })
+    .await;
 }
 
 /// The database refuses connections for a while (as during a restart): the instance says it is
@@ -297,15 +307,11 @@ async fn a_logout_on_one_instance_is_seen_by_the_other_despite_its_cache() {
     assert_eq!(me["username"], "changes");
     // ...and a change written on `one` (here straight into the database) is seen on `two`.
     execute(&one.db, "UPDATE users SET username = 'renamed' WHERE email = 'changes@example.com'").await;
-    let started = Instant::now();
-    loop {
+    eventually(Duration::from_secs(2), || async {
         let (_, me) = elsewhere.api_me().await;
-        if me["username"] == "renamed" {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(2), "the other instance still shows {me}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (me["username"] != "renamed").then(|| format!("the other instance still shows {me}"))
+    })
+    .await;
 }
 
 /// When the channel that carries the other instances' changes is cut, the cache is bypassed until

@@ -83,3 +83,18 @@ export async function pageText(page) {
 export function shotPath(path, name) {
   return /\.png$/i.test(path) ? path.replace(/\.png$/i, `-${name}.png`) : `${path}-${name}.png`;
 }
+
+// The requests (URLs) that went anywhere but `baseUrl`'s host: the pages must be self-contained
+// (no CDN; they work offline). data:, blob: and about: URLs stay in the browser.
+export function foreignRequests(requests, baseUrl) {
+  return requests.filter((u) => {
+    let url;
+    try {
+      url = new URL(u);
+    } catch {
+      return true;
+    }
+    if (url.protocol === 'data:' || url.protocol === 'blob:' || url.protocol === 'about:') return false;
+    return url.host !== baseUrl.host;
+  });
+}

@@ -15,6 +15,7 @@ import {
   check,
   clickForPost,
   Failure,
+  foreignRequests,
   freshContext,
   launchChromium,
   log,
@@ -184,16 +185,7 @@ async function main() {
     log('reloaded: still "Not logged in"');
 
     // 8. Self-contained: every request went to the app itself.
-    const foreign = requests.filter((u) => {
-      let url;
-      try {
-        url = new URL(u);
-      } catch {
-        return true;
-      }
-      if (url.protocol === 'data:' || url.protocol === 'blob:' || url.protocol === 'about:') return false;
-      return url.host !== baseUrl.host;
-    });
+    const foreign = foreignRequests(requests, baseUrl);
     check(foreign.length === 0, `the page requested other hosts:\n  ${foreign.join('\n  ')}`);
     log(`${requests.length} requests, all to ${baseUrl.host}`);
 
