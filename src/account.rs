@@ -35,7 +35,7 @@ pub(crate) async fn sessions(
     session: &Session,
 ) -> Result<Vec<SessionView>, AppError> {
     let own = session.id().map(|id| id.to_string());
-    let listed = state.store.sessions_of(UserId(user.id)).await?;
+    let listed = state.sessions.backend().sessions_of(&state.store, UserId(user.id)).await?;
     Ok(listed
         .into_iter()
         .map(|s| SessionView { current: own.as_deref() == Some(s.session_id.as_str()), session: s })
@@ -100,7 +100,7 @@ pub(crate) async fn delete_account(
     session: &Session,
     client: ClientAddr,
 ) -> Result<bool, AppError> {
-    let deleted = state.store.delete_user(UserId(user.id)).await?;
+    let deleted = state.sessions.backend().delete_user(&state.store, UserId(user.id)).await?;
     if let Some(session_ids) = &deleted {
         end_sessions(&state.sessions, session_ids).await.map_err(store_failed)?;
         audit::account_deleted(client, user.id, session_ids.len());

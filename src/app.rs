@@ -39,6 +39,9 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `[sessions] url` names a Redis that does not answer.
+    #[error(transparent)]
+    SessionStore(#[from] crate::sessions::redis::RedisError),
     /// The development provider would be reachable from a network.
     #[error(
         "the development provider believes any e-mail address typed into it, so it only runs locally: {0}. \

@@ -85,5 +85,5 @@ pub use domain::{ReturnTo, UserId};
 pub use error::error_chain;
 pub use hooks::{HookFuture, LoginEvent, LoginIdentity, LoginRefused};
 pub use loginwith::{Loginwith, LoginwithBuilder, ProviderInfo};
-pub use sessions::{KeyFileError, SESSION_COOKIE};
+pub use sessions::{redis::RedisError, KeyFileError, SESSION_COOKIE};
 pub use store::{Account, Identity, PoolStats, Store, StoreError, Unlinked, User, UserSession};

@@ -320,8 +320,14 @@ impl LoginwithBuilder {
             .then(|| HeaderValue::from_str(&format!("max-age={}", config.server.hsts_max_age_secs)).ok())
             .flatten();
 
-        let cache = config.server.session_cache.then(|| cache_for(&store));
-        let sessions = sessions::stack(store.clone(), cache, config.server.login_timeout_secs);
+        let durable = match &config.sessions.url {
+            Some(url) => sessions::Durable::Redis(
+                sessions::redis::RedisSessions::connect(url, &config.sessions.key_prefix).await?,
+            ),
+            None => sessions::Durable::Sql(sessions::SqlSessions::new(store.clone())),
+        };
+        let cache = config.server.session_cache.then(|| cache_for(&store, &durable));
+        let sessions = sessions::stack(durable, cache, config.server.login_timeout_secs);
         let state = AppState::new(Shared {
             providers,
             store,
@@ -349,18 +355,22 @@ impl LoginwithBuilder {
     }
 }
 
-/// The session cache: on SQLite trusted from the start (one instance per file); on PostgreSQL
-/// trusted only while this instance hears the others' changes (`sessions::coherence`).
-fn cache_for(store: &Store) -> sessions::SessionCache {
-    match store.pool() {
-        crate::store::Pool::Sqlite(_) => sessions::SessionCache::new(true),
-        crate::store::Pool::Postgres(pool) => {
-            let cache = sessions::SessionCache::new(false);
-            store.reset_account_cache(false);
-            sessions::coherence::spawn(pool.clone(), cache.clone(), store.clone());
-            cache
-        }
+/// The session cache: with sessions in SQLite trusted from the start (one instance per file);
+/// else trusted only while this instance hears the others' changes: PostgreSQL's
+/// (`sessions::coherence`, which also keeps the account cache), or Redis's.
+fn cache_for(store: &Store, durable: &sessions::Durable) -> sessions::SessionCache {
+    let in_redis = matches!(durable, sessions::Durable::Redis(_));
+    let cache =
+        sessions::SessionCache::new(!in_redis && matches!(store.pool(), crate::store::Pool::Sqlite(_)));
+    if let crate::store::Pool::Postgres(pool) = store.pool() {
+        store.reset_account_cache(false);
+        let sessions_heard = (!in_redis).then(|| cache.clone());
+        sessions::coherence::spawn(pool.clone(), sessions_heard, store.clone());
     }
+    if let sessions::Durable::Redis(redis) = durable {
+        redis.spawn_listener(cache.clone());
+    }
+    cache
 }
 
 /// Without `public_url`: `http://` + the bind address, which must then name a real port.

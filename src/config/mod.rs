@@ -37,7 +37,7 @@ use walk::Walk;
 // The types that the configuration's public fields are made of, so that code which builds or
 // reads a `Config` can name them (they live in private modules: `domain` owns the validated
 // values and secrets, `providers` the presets and protocol choices).
-pub use crate::domain::secret::{ClientSecret, SecretKey};
+pub use crate::domain::secret::{ClientSecret, ConnectionUrl, SecretKey};
 pub use crate::domain::{HostPattern, Issuer, ProviderName, ReturnTo};
 pub use crate::providers::{Preset, ResponseMode, TokenAuth, UserinfoPointers};
 
@@ -51,8 +51,11 @@ pub const DEFAULT_HSTS_MAX_AGE_SECS: u64 = 31_536_000;
 
 /// Every key the configuration knows, by table (`providers.*` is any provider's table). The walk
 /// refuses anything else; tests generate configurations from it.
-pub const KNOWN_KEYS: [(&str, &[&str]); 13] = [
-    ("", &["server", "database", "http", "limits", "log", "access", "gateway", "api", "providers"]),
+pub const KNOWN_KEYS: [(&str, &[&str]); 14] = [
+    (
+        "",
+        &["server", "database", "http", "limits", "log", "access", "gateway", "api", "sessions", "providers"],
+    ),
     (
         "server",
         &[
@@ -79,6 +82,7 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 13] = [
     ("gateway", &["enabled", "unauthenticated", "allowed_redirect_hosts", "rules"]),
     ("gateway.rules", &["host", "verified_only", "allowed_emails", "allowed_domains", "allowed_providers"]),
     ("api", &["allowed_origins"]),
+    ("sessions", &["url", "key_prefix"]),
     ("providers", &[]),
     (
         "providers.*",
@@ -129,6 +133,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// `[api]`: the JSON API's cross-origin callers.
     pub api: ApiConfig,
+    /// `[sessions]`: where sessions live (the users' database unless Redis is named).
+    pub sessions: SessionsConfig,
     /// `[providers.NAME]`, in name order. Empty means "use the development provider".
     pub providers: Vec<ProviderConfig>,
     /// True when no provider was configured and the development provider was added for that reason.
@@ -288,6 +294,28 @@ pub struct ApiConfig {
     /// call the API with the user's cookie: CORS with credentials for exactly these, never `*`;
     /// their changes pass the same-origin check. Empty (the default): CORS stays off.
     pub allowed_origins: Vec<String>,
+}
+
+/// `[sessions]`: where sessions are kept. By default in the users' database (its session table);
+/// with `url`, in Redis, while users and identities stay in the database.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionsConfig {
+    /// `redis://[[user]:password@]host[:port][/db]` or `rediss://...` (TLS): one Redis server.
+    /// `None` (the default): the database. The URL may hold a password, so it prints redacted.
+    pub url: Option<crate::domain::secret::ConnectionUrl>,
+    /// Prefix of every Redis key and of the change channel, so that several deployments can
+    /// share one Redis (default `loginwith:`).
+    pub key_prefix: String,
+}
+
+/// The default `[sessions] key_prefix`.
+pub const DEFAULT_SESSIONS_KEY_PREFIX: &str = "loginwith:";
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig { url: None, key_prefix: DEFAULT_SESSIONS_KEY_PREFIX.to_owned() }
+    }
 }
 
 /// What `{base}/gateway/check` answers when nobody is logged in.
@@ -565,6 +593,7 @@ impl Config {
         let access = walk.access(root.get("access"), "access");
         let gateway = walk.gateway(root.get("gateway"));
         let api = walk.api(root.get("api"));
+        let sessions = walk.sessions(root.get("sessions"));
         let mut providers = walk.providers(root.get("providers"));
 
         let dev_provider_by_default = providers.is_empty();
@@ -583,6 +612,7 @@ impl Config {
                 access,
                 gateway,
                 api,
+                sessions,
                 providers,
                 dev_provider_by_default,
             })
@@ -624,6 +654,7 @@ impl Config {
             access: AccessConfig::default(),
             gateway: GatewayConfig::default(),
             api: ApiConfig::default(),
+            sessions: SessionsConfig::default(),
             providers: implicit_dev_provider().into_iter().collect(),
             dev_provider_by_default: true,
         }

@@ -1,13 +1,14 @@
 //! The validating walk over the merged tree of values: reads each key as the type it must be,
 //! records every problem with its key and source instead of stopping at the first, and builds the
-//! small sections (`[server]`, `[database]`, `[http]`, `[limits]`, `[log]`, `[access]`).
+//! small sections (`[server]`, `[database]`, `[http]`, `[limits]`, `[log]`, `[access]`, `[api]`,
+//! `[sessions]`).
 
 use super::{
     is_loopback_url, known, AccessConfig, ApiConfig, DatabaseConfig, GatewayConfig, GatewayRule, HostPattern,
-    HttpConfig, LimitsConfig, LogConfig, LogFormat, ServerConfig, Unauthenticated, DEFAULT_BIND,
-    DEFAULT_DATABASE_URL, DEFAULT_HSTS_MAX_AGE_SECS,
+    HttpConfig, LimitsConfig, LogConfig, LogFormat, ServerConfig, SessionsConfig, Unauthenticated,
+    DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_HSTS_MAX_AGE_SECS, DEFAULT_SESSIONS_KEY_PREFIX,
 };
-use crate::domain::secret::SecretKey;
+use crate::domain::secret::{ConnectionUrl, SecretKey};
 use crate::domain::{Email, Issuer, ProviderName, ReturnTo};
 use figment::value::{Dict, Value};
 use figment::Figment;
@@ -450,6 +451,34 @@ impl Walk<'_> {
         }
         let origins = "must be a list of origins, e.g. [\"https://app.example.com\"]";
         ApiConfig { allowed_origins: self.list(dict, "api", "allowed_origins", origins, allowed_origin) }
+    }
+
+    /// `[sessions]`: the database (the default) or one Redis server.
+    pub(super) fn sessions(&mut self, value: Option<&Value>) -> SessionsConfig {
+        let dict = self.table(value, "sessions");
+        if let Some(d) = dict {
+            self.unknown_keys(d, "sessions", known("sessions"));
+        }
+        let url = self.text(dict, "sessions", "url").filter(|url| {
+            let problem = crate::sessions::redis::url_problem(url);
+            if let Some(why) = &problem {
+                self.problem(dict.and_then(|d| d.get("url")), "sessions.url", why);
+            }
+            problem.is_none()
+        });
+        let key_prefix =
+            self.text(dict, "sessions", "key_prefix").unwrap_or_else(|| DEFAULT_SESSIONS_KEY_PREFIX.into());
+        if key_prefix.is_empty()
+            || key_prefix.len() > 64
+            || key_prefix.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            self.problem(
+                dict.and_then(|d| d.get("key_prefix")),
+                "sessions.key_prefix",
+                "must be 1 to 64 characters without spaces, e.g. \"loginwith:\"",
+            );
+        }
+        SessionsConfig { url: url.map(ConnectionUrl::new), key_prefix }
     }
 
     pub(super) fn gateway(&mut self, value: Option<&Value>) -> GatewayConfig {

@@ -62,6 +62,10 @@ secret_type!(
     /// An authorization code, as received on the callback.
     AuthCode
 );
+secret_type!(
+    /// A connection URL that may hold a password (`[sessions] url`).
+    ConnectionUrl, Clone
+);
 
 /// `n` random bytes from the operating system's CSPRNG, URL-safe base64 without padding.
 pub fn random_token(n: usize) -> String {

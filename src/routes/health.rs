@@ -3,7 +3,8 @@
 //! - `GET {base}/healthz`: the process is alive and answering (200, always). A liveness probe:
 //!   restarting loginwith would not bring a database back, so it does not look at the database.
 //! - `GET {base}/readyz`: this instance can serve logins now: 200 when the database answers (it
-//!   holds users and sessions), else 503 with what is missing. A readiness probe: a load
+//!   holds users and sessions) and, with `[sessions] url`, Redis answers; else 503 with what is
+//!   missing. A readiness probe: a load
 //!   balancer sends no traffic to an instance that says 503.
 
 use crate::state::AppState;
@@ -24,9 +25,12 @@ async fn healthz() -> (StatusCode, &'static str) {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.store.ping().await {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: the database does not answer\n")
+    let (database, sessions) = tokio::join!(state.store.ping(), state.sessions.backend().ready());
+    match (database, sessions) {
+        (true, true) => (StatusCode::OK, "ready\n"),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: the database does not answer\n"),
+        (true, false) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready: the session store (Redis) does not answer\n")
+        }
     }
 }

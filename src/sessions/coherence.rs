@@ -26,7 +26,9 @@ const SESSIONS_CHANNEL: &str = "loginwith_sessions";
 const ACCOUNTS_CHANNEL: &str = "loginwith_accounts";
 
 /// Listens for the other instances' changes for as long as the process runs (see the module doc).
-pub(crate) fn spawn(pool: PgPool, sessions: SessionCache, store: Store) {
+/// `sessions` is the session cache when the sessions are in this database (with Redis, Redis
+/// keeps it: `sessions::redis`).
+pub(crate) fn spawn(pool: PgPool, sessions: Option<SessionCache>, store: Store) {
     tokio::spawn(async move {
         let mut wait = Duration::from_millis(100);
         loop {
@@ -34,17 +36,21 @@ pub(crate) fn spawn(pool: PgPool, sessions: SessionCache, store: Store) {
                 Ok(mut listener) => {
                     // Subscribed: from now on every change is heard; what changed before is not
                     // known, so start from empty.
-                    sessions.trust();
+                    if let Some(sessions) = &sessions {
+                        sessions.trust();
+                    }
                     store.reset_account_cache(true);
                     wait = Duration::from_millis(100);
-                    let why = hear(&mut listener, &sessions, &store).await;
+                    let why = hear(&mut listener, sessions.as_ref(), &store).await;
                     tracing::warn!(error = %why, "lost the cache-coherence channel; reading every session from the database until it is back");
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot listen for other instances' changes; reading every session from the database");
                 }
             }
-            sessions.distrust();
+            if let Some(sessions) = &sessions {
+                sessions.distrust();
+            }
             store.reset_account_cache(false);
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
@@ -59,7 +65,7 @@ async fn subscribe(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
 }
 
 /// Drops the copies each notification names, until the connection fails; returns why.
-async fn hear(listener: &mut PgListener, sessions: &SessionCache, store: &Store) -> sqlx::Error {
+async fn hear(listener: &mut PgListener, sessions: Option<&SessionCache>, store: &Store) -> sqlx::Error {
     loop {
         // `try_recv` says `None` when the connection was lost (notifications may have been
         // missed in between): treated as the end of this subscription.
@@ -70,7 +76,7 @@ async fn hear(listener: &mut PgListener, sessions: &SessionCache, store: &Store)
         };
         match notification.channel() {
             SESSIONS_CHANNEL => {
-                if let Ok(id) = Id::from_str(notification.payload()) {
+                if let (Some(sessions), Ok(id)) = (sessions, Id::from_str(notification.payload())) {
                     sessions.forget(&id);
                 }
             }

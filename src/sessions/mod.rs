@@ -1,11 +1,12 @@
 //! Sessions: where they are stored, how long they live, and the key that signs their cookie.
 //!
-//! Sessions live in the same database as the users, so a login survives a restart, behind an
-//! optional in-process cache ([`Backend`]). A session that only serves a login in flight is kept
+//! Sessions live in the same database as the users, so a login survives a restart, or in Redis
+//! with `[sessions] url` ([`redis`]), behind an optional in-process cache ([`Backend`]). A session that only serves a login in flight is kept
 //! for the login window, not the two weeks of a logged-in session ([`AnonymousExpiry`]).
 //!
 //! With several instances on one PostgreSQL, each instance's cache hears the others' changes
-//! ([`coherence`]) and is bypassed while it cannot.
+//! ([`coherence`], or Redis's channel when Redis holds the sessions) and is bypassed while it
+//! cannot.
 //!
 //! The store is our own ([`SqlSessions`], its SQL in `store::sessions`) rather than
 //! tower-sessions-sqlx-store, whose table it keeps using (same columns, same MessagePack
@@ -20,10 +21,12 @@
 //! at once) cannot do, and so that it can be bypassed and emptied when it cannot be kept coherent.
 
 pub(crate) mod coherence;
+pub(crate) mod redis;
 
 use crate::domain::secret::{random_token, SecretKey};
 use crate::domain::UserId;
-use crate::store::{SessionOwner, SessionSaved, Store};
+use crate::error::AppError;
+use crate::store::{SessionOwner, SessionSaved, Store, UserSession};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -86,22 +89,35 @@ impl SqlSessions {
 
     /// Saves `record`, and says whether its user still exists (when it has one).
     async fn save_checked(&self, record: &Record) -> session_store::Result<SessionSaved> {
-        let data = rmp_serde::to_vec(record).map_err(|e| Error::Encode(e.to_string()))?;
-        let agent = record.data.get(AGENT_KEY).and_then(|v| v.as_str()).unwrap_or_default();
-        let owner = owner(record).map(|user_id| SessionOwner {
-            user_id,
-            logged_in_at: record
-                .data
-                .get(SINCE_KEY)
-                .and_then(|v| v.as_i64())
-                .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp()),
-            user_agent: agent,
-        });
+        let data = encode(record)?;
         self.store
-            .save_session(&record.id.to_string(), &data, record.expiry_date, owner)
+            .save_session(&record.id.to_string(), &data, record.expiry_date, owner_of(record))
             .await
             .map_err(|e| Error::Backend(e.to_string()))
     }
+}
+
+/// A record as both stores keep it (MessagePack, as tower-sessions-sqlx-store wrote it).
+fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
+    rmp_serde::to_vec(record).map_err(|e| Error::Encode(e.to_string()))
+}
+
+fn decode(bytes: &[u8]) -> session_store::Result<Record> {
+    rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))
+}
+
+/// Who a logged-in record belongs to, as written beside it for the user's list of sessions.
+fn owner_of(record: &Record) -> Option<SessionOwner<'_>> {
+    let agent = record.data.get(AGENT_KEY).and_then(|v| v.as_str()).unwrap_or_default();
+    owner(record).map(|user_id| SessionOwner {
+        user_id,
+        logged_in_at: record
+            .data
+            .get(SINCE_KEY)
+            .and_then(|v| v.as_i64())
+            .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp()),
+        user_agent: agent,
+    })
 }
 
 /// The logged-in user of a record, if any.
@@ -124,7 +140,7 @@ impl SessionStore for SqlSessions {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let data =
             self.store.load_session(&id.to_string()).await.map_err(|e| Error::Backend(e.to_string()))?;
-        data.map(|bytes| rmp_serde::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()))).transpose()
+        data.map(|bytes| decode(&bytes)).transpose()
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
@@ -136,23 +152,114 @@ impl SessionStore for SqlSessions {
 /// cache.
 pub(crate) type Sessions = AnonymousExpiry<Backend>;
 
-/// Assembles [`Sessions`], with `cache` in front of the database when given.
-pub(crate) fn stack(store: Store, cache: Option<SessionCache>, login_timeout_secs: i64) -> Sessions {
-    AnonymousExpiry::new(login_timeout_secs, Backend::new(SqlSessions::new(store), cache))
+/// Assembles [`Sessions`], with `cache` in front of the durable store when given.
+pub(crate) fn stack(durable: Durable, cache: Option<SessionCache>, login_timeout_secs: i64) -> Sessions {
+    AnonymousExpiry::new(login_timeout_secs, Backend::new(durable, cache))
 }
 
-/// The database table, with or without the in-process cache in front. Writes go to the database
-/// first; the cache takes a record only once the database has it, and forgets one the database
-/// refused (a deleted user's) or deleted.
+/// Where sessions are kept for good: the users' database, or Redis (`[sessions] url`).
+#[derive(Debug, Clone)]
+pub(crate) enum Durable {
+    /// The session table of the users' database.
+    Sql(SqlSessions),
+    /// Redis.
+    Redis(redis::RedisSessions),
+}
+
+impl Durable {
+    async fn save_checked(&self, record: &Record) -> session_store::Result<SessionSaved> {
+        match self {
+            Durable::Sql(sql) => sql.save_checked(record).await,
+            Durable::Redis(redis) => redis
+                .save(&record.id.to_string(), encode(record)?, record.expiry_date, owner_of(record))
+                .await
+                .map_err(redis_failed),
+        }
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            Durable::Sql(sql) => sql.load(id).await,
+            Durable::Redis(redis) => redis
+                .load(&id.to_string())
+                .await
+                .map_err(redis_failed)?
+                .map(|bytes| decode(&bytes))
+                .transpose(),
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            Durable::Sql(sql) => sql.delete(id).await,
+            Durable::Redis(redis) => redis.delete(&id.to_string()).await.map_err(redis_failed),
+        }
+    }
+}
+
+/// A Redis failure, as tower-sessions reports store failures (a 503: see `error.rs`). fred's
+/// errors name the command's trouble, never its arguments.
+fn redis_failed(err: fred::error::Error) -> Error {
+    Error::Backend(format!("redis: {}", err.details()))
+}
+
+/// The durable store, with or without the in-process cache in front. Writes go to the store
+/// first; the cache takes a record only once the store has it, and forgets one the store refused
+/// (a deleted user's) or deleted.
 #[derive(Debug, Clone)]
 pub(crate) struct Backend {
-    sql: SqlSessions,
+    durable: Durable,
     cache: Option<SessionCache>,
 }
 
 impl Backend {
-    pub(crate) fn new(sql: SqlSessions, cache: Option<SessionCache>) -> Self {
-        Self { sql, cache }
+    pub(crate) fn new(durable: Durable, cache: Option<SessionCache>) -> Self {
+        Self { durable, cache }
+    }
+
+    /// The user's live sessions, most recently used first.
+    pub(crate) async fn sessions_of(
+        &self,
+        store: &Store,
+        user: UserId,
+    ) -> Result<Vec<UserSession>, AppError> {
+        match &self.durable {
+            Durable::Sql(_) => Ok(store.sessions_of(user).await?),
+            Durable::Redis(redis) => {
+                redis.sessions_of(user).await.map_err(|e| AppError::Session(redis_failed(e).into()))
+            }
+        }
+    }
+
+    /// Deletes the user (identities with them) and ends all their sessions; returns the ids of
+    /// the sessions ended, or `None` when the user did not exist.
+    ///
+    /// With Redis, the user goes from the database first, then one script marks them gone and
+    /// ends their sessions: a session saved before the script is in their index and ended by it,
+    /// one saved after is refused (`redis` module doc).
+    pub(crate) async fn delete_user(
+        &self,
+        store: &Store,
+        user: UserId,
+    ) -> Result<Option<Vec<String>>, AppError> {
+        let deleted = store.delete_user(user).await?;
+        let Durable::Redis(redis) = &self.durable else { return Ok(deleted) };
+        if deleted.is_none() {
+            return Ok(None);
+        }
+        let ended = redis.end_user(user).await.map_err(|e| AppError::Session(redis_failed(e).into()))?;
+        if let Some(cache) = &self.cache {
+            ended.iter().filter_map(|raw| Id::from_str(raw).ok()).for_each(|id| cache.forget(&id));
+        }
+        Ok(Some(ended))
+    }
+
+    /// Whether the session store answers, when it is not the database (`/readyz`).
+    pub(crate) async fn ready(&self) -> bool {
+        match &self.durable {
+            Durable::Sql(_) => true,
+            Durable::Redis(redis) => redis.ping().await,
+        }
     }
 }
 
@@ -214,7 +321,7 @@ impl SessionStore for Backend {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let saved = self.sql.save_checked(record).await?;
+        let saved = self.durable.save_checked(record).await?;
         let Some(cache) = &self.cache else { return Ok(()) };
         match saved {
             SessionSaved::Saved => cache.put(record),
@@ -227,13 +334,13 @@ impl SessionStore for Backend {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let Some(cache) = &self.cache else { return self.sql.load(id).await };
+        let Some(cache) = &self.cache else { return self.durable.load(id).await };
         if let Some(record) = cache.get(id) {
             crate::metrics::session_cache(true);
             return Ok(Some(record));
         }
         crate::metrics::session_cache(false);
-        let record = self.sql.load(id).await?;
+        let record = self.durable.load(id).await?;
         if let Some(record) = &record {
             cache.put(record);
         }
@@ -241,7 +348,7 @@ impl SessionStore for Backend {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.sql.delete(id).await?;
+        self.durable.delete(id).await?;
         if let Some(cache) = &self.cache {
             cache.forget(id);
         }
@@ -275,6 +382,13 @@ pub(crate) async fn end_sessions<S: SessionStore>(sessions: &S, session_ids: &[S
 pub(crate) struct AnonymousExpiry<S> {
     inner: S,
     ttl: time::Duration,
+}
+
+impl AnonymousExpiry<Backend> {
+    /// The store under the expiry rule (the user's sessions, readiness).
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.inner
+    }
 }
 
 impl<S> AnonymousExpiry<S> {

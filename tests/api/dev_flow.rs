@@ -1,11 +1,11 @@
 //! The whole login story through the built-in development provider, on SQLite and PostgreSQL.
 
-use crate::db_tests;
 use crate::helpers::*;
 use crate::mock_provider::{MockProvider, Scripted};
+use crate::session_store_tests;
 use reqwest::StatusCode;
 
-db_tests!(
+session_store_tests!(
     dev_login_then_logout,
     session_id_changes_at_login,
     logout_by_get_does_nothing,

@@ -15,6 +15,18 @@ use url::Url;
 pub enum Db {
     Sqlite,
     Postgres,
+    /// Users in SQLite, sessions in Redis (`[sessions] url`), under a key prefix of the test's own.
+    Redis,
+}
+
+impl Db {
+    /// The SQL database the users are in.
+    pub fn sql(self) -> Db {
+        match self {
+            Db::Redis => Db::Sqlite,
+            other => other,
+        }
+    }
 }
 
 /// Runs each named test body (an `async fn name(db: Db)`) once on SQLite and once on PostgreSQL.
@@ -81,10 +93,102 @@ pub async fn postgres_available() -> bool {
     }
 }
 
+/// Runs each named test body (an `async fn name(db: Db)`) on SQLite and on PostgreSQL (as
+/// [`db_tests!`]), and once more with the sessions in Redis: the tests of what a session store
+/// must do.
+#[macro_export]
+macro_rules! session_store_tests {
+    ($( $(#[$meta:meta])* $name:ident ),* $(,)?) => {
+        $crate::db_tests!($( $(#[$meta])* $name ),*);
+        mod on_redis {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               $(#[$meta])*
+               async fn $name() {
+                   if $crate::helpers::redis_available().await {
+                       super::$name($crate::helpers::Db::Redis).await
+                   }
+               } )*
+        }
+    };
+}
+
+/// The Redis the session-store tests use.
+pub fn redis_url() -> String {
+    std::env::var("LOGINWITH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
+}
+
+/// A Redis client for looking at what a test's app stored.
+pub async fn redis_client() -> fred::clients::Client {
+    use fred::interfaces::ClientLike;
+    let config = fred::types::config::Config::from_url(&redis_url()).expect("Redis URL");
+    let client = fred::types::Builder::from_config(config).build().expect("Redis client");
+    client.init().await.expect("connect to Redis");
+    client
+}
+
+/// True when Redis answers (see [`postgres_available`]; `LOGINWITH_REQUIRE_REDIS=1` makes its
+/// absence a failure).
+pub async fn redis_available() -> bool {
+    let url = redis_url();
+    let reachable = match url::Url::parse(&url) {
+        Ok(parsed) => {
+            let host = parsed.host_str().unwrap_or("127.0.0.1").to_owned();
+            let port = parsed.port().unwrap_or(6379);
+            matches!(
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    tokio::net::TcpStream::connect((host.as_str(), port))
+                )
+                .await,
+                Ok(Ok(_))
+            )
+        }
+        Err(_) => false,
+    };
+    if !reachable {
+        if std::env::var("LOGINWITH_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!("Redis is required (LOGINWITH_REQUIRE_REDIS=1) but {url} is not reachable");
+        }
+        eprintln!("SKIPPED: Redis not reachable at {url}; set LOGINWITH_TEST_REDIS_URL");
+    }
+    reachable
+}
+
+/// Every key under `prefix` (SCAN, so that a shared Redis is not blocked).
+pub async fn redis_keys(client: &fred::clients::Client, prefix: &str) -> Vec<String> {
+    use fred::interfaces::ClientLike;
+    use fred::types::Value;
+    let mut cursor = "0".to_owned();
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (String, Vec<String>) = client
+            .custom(
+                fred::types::CustomCommand::new_static("SCAN", None, false),
+                vec![
+                    Value::from(cursor.as_str()),
+                    "MATCH".into(),
+                    format!("{prefix}*").into(),
+                    "COUNT".into(),
+                    1000.into(),
+                ],
+            )
+            .await
+            .expect("SCAN");
+        keys.extend(batch);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    keys
+}
+
 /// A database made for one test and dropped after it.
 pub struct TestDb {
     pub url: String,
     pub kind: Db,
+    /// With [`Db::Redis`]: the key prefix of this test's sessions (deleted with the database).
+    pub redis_prefix: Option<String>,
     _dir: Option<tempfile::TempDir>,
     pg_name: Option<String>,
 }
@@ -92,10 +196,11 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new(kind: Db) -> TestDb {
         match kind {
-            Db::Sqlite => {
+            Db::Sqlite | Db::Redis => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                TestDb { url, kind, _dir: Some(dir), pg_name: None }
+                let redis_prefix = (kind == Db::Redis).then(|| format!("lwtest:{}:", random_name(12)));
+                TestDb { url, kind, redis_prefix, _dir: Some(dir), pg_name: None }
             }
             Db::Postgres => {
                 use sqlx::{Connection, Executor};
@@ -106,14 +211,40 @@ impl TestDb {
                 let _ = conn.close().await;
                 let mut url = Url::parse(&admin).expect("admin URL");
                 url.set_path(&name);
-                TestDb { url: url.to_string(), kind, _dir: None, pg_name: Some(name) }
+                TestDb { url: url.to_string(), kind, redis_prefix: None, _dir: None, pg_name: Some(name) }
             }
+        }
+    }
+}
+
+impl TestDb {
+    /// The `[sessions]` table that puts this test's sessions in Redis, or nothing.
+    pub fn sessions_toml(&self) -> String {
+        match &self.redis_prefix {
+            Some(prefix) => format!("\n[sessions]\nurl = \"{}\"\nkey_prefix = \"{prefix}\"\n", redis_url()),
+            None => String::new(),
         }
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if let Some(prefix) = self.redis_prefix.take() {
+            // Logged-in sessions would otherwise stay in the shared Redis for two weeks.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                    return;
+                };
+                rt.block_on(async {
+                    use fred::interfaces::KeysInterface;
+                    let client = redis_client().await;
+                    for key in redis_keys(&client, &prefix).await {
+                        let _: Result<i64, _> = client.del(key).await;
+                    }
+                });
+            })
+            .join();
+        }
         let Some(name) = self.pg_name.take() else {
             return;
         };
@@ -139,8 +270,8 @@ impl Drop for TestDb {
 /// Runs one SQL statement on a test database (to set up what an older version left behind).
 pub async fn execute(db: &TestDb, sql: &str) {
     use sqlx::{Connection, Executor};
-    match db.kind {
-        Db::Sqlite => {
+    match db.kind.sql() {
+        Db::Sqlite | Db::Redis => {
             let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect to SQLite");
             conn.execute(sql).await.expect("execute");
             let _ = conn.close().await;
@@ -157,8 +288,8 @@ pub async fn execute(db: &TestDb, sql: &str) {
 /// returns no row: for checking what a host app wrote into its own tables.
 pub async fn query_i64(db: &TestDb, sql: &str) -> Option<i64> {
     use sqlx::Connection;
-    match db.kind {
-        Db::Sqlite => {
+    match db.kind.sql() {
+        Db::Sqlite | Db::Redis => {
             let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect to SQLite");
             let n = sqlx::query_scalar(sql).fetch_optional(&mut conn).await.expect("query");
             let _ = conn.close().await;
@@ -178,6 +309,20 @@ pub async fn count_sessions(db: &TestDb, after: Option<time::OffsetDateTime>) ->
     use sqlx::Connection;
     let after = after.unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     match db.kind {
+        Db::Redis => {
+            use fred::interfaces::KeysInterface;
+            let prefix = db.redis_prefix.as_deref().expect("a Redis test database has a prefix");
+            let client = redis_client().await;
+            let mut n = 0;
+            for key in redis_keys(&client, &format!("{prefix}s:")).await {
+                let ttl: i64 = client.ttl(&key).await.expect("TTL");
+                let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(ttl);
+                if ttl > 0 && expires > after {
+                    n += 1;
+                }
+            }
+            n
+        }
         Db::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect to SQLite");
             let sql = "SELECT COUNT(*) FROM tower_sessions WHERE expiry_date > ?";
@@ -334,8 +479,10 @@ impl<'a> TestAppBuilder<'a> {
         let limits = if self.toml.contains("[limits]") { "" } else { NO_LIMITS_TOML };
         let toml = format!(
             "[server]\n{bind}secret_key = \"test-secret-key-that-is-long-enough-0123456789\"\n\
-             {server}\n[database]\nurl = \"{}\"\n{limits}{}",
-            test_db.url, self.toml
+             {server}\n[database]\nurl = \"{}\"\n{limits}{}{}",
+            test_db.url,
+            self.toml,
+            test_db.sessions_toml()
         );
         let mut config = Config::from_toml(&toml).unwrap_or_else(|e| panic!("test configuration: {e}"));
         self.configure.into_iter().for_each(|configure| configure(&mut config));
@@ -394,6 +541,10 @@ impl<'a> TestAppBuilder<'a> {
         let addr = listener.local_addr().expect("addr");
         let mut config = Config::development(&test_db.url);
         config.server.public_url = Url::parse(&format!("http://{addr}{}", self.path)).ok();
+        if let Some(prefix) = &test_db.redis_prefix {
+            config.sessions.url = Some(loginwith::config::ConnectionUrl::new(redis_url()));
+            config.sessions.key_prefix = prefix.clone();
+        }
         config.limits.authorize_per_minute = 0;
         config.limits.callback_per_minute = 0;
         config.limits.dev_provider_per_minute = 0;
@@ -512,7 +663,8 @@ impl TestApp {
 
     /// A browser for a server the test started itself (e.g. an embedding router) at `address`.
     pub fn attach(address: &str, store: Store) -> TestApp {
-        let db = TestDb { url: String::new(), kind: Db::Sqlite, _dir: None, pg_name: None };
+        let db =
+            TestDb { url: String::new(), kind: Db::Sqlite, redis_prefix: None, _dir: None, pg_name: None };
         TestApp::new(address.to_owned(), "", store, Arc::new(db), None)
     }
 

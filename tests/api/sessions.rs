@@ -1,14 +1,14 @@
 //! Sessions that anonymous traffic leaves behind, per-client rate limits (with and without trusted
 //! proxies), and the fresh session a login starts, on SQLite and PostgreSQL.
 
-use crate::db_tests;
 use crate::helpers::*;
+use crate::session_store_tests;
 use axum::routing::get;
 use axum::Router;
 use reqwest::StatusCode;
 use time::OffsetDateTime;
 
-db_tests!(
+session_store_tests!(
     a_flood_of_anonymous_logins_leaves_no_long_lived_sessions,
     a_login_gives_the_session_its_full_life,
     authorize_is_rate_limited_per_client_with_retry_after,
