@@ -932,4 +932,36 @@ mod tests {
         assert!(all.contains("`server.cookie_domain`: needs server.public_url"), "{all}");
         assert_eq!(config("").server.cookie_domain, None, "host-only by default");
     }
+
+    #[test]
+    fn sessions_are_in_the_database_unless_a_redis_is_named() {
+        let default = config("");
+        assert!(default.sessions.url.is_none());
+        assert_eq!(default.sessions.key_prefix, "loginwith:");
+        let redis =
+            config("[sessions]\nurl = \"redis://:hunter2@127.0.0.1:6380/2\"\nkey_prefix = \"staging:\"\n");
+        assert_eq!(
+            redis.sessions.url.as_ref().map(|u| u.expose()),
+            Some("redis://:hunter2@127.0.0.1:6380/2")
+        );
+        assert_eq!(redis.sessions.key_prefix, "staging:");
+        assert!(!format!("{redis:?}").contains("hunter2"), "the password never prints");
+        assert!(config("[sessions]\nurl = \"rediss://cache.example.com\"\n").sessions.url.is_some());
+        for (bad, why) in [
+            ("url = \"postgres://localhost/db\"", "must be redis://"),
+            ("url = \"redis-sentinel://a:26379/m\"", "must be redis://"),
+            ("url = \"redis://127.0.0.1:notaport\"", "not a usable Redis URL"),
+            ("key_prefix = \"\"", "1 to 64 characters"),
+            ("key_prefix = \"with space\"", "1 to 64 characters"),
+            ("prefix = \"x\"", "sessions.prefix"),
+        ] {
+            let all = problems(&format!("[sessions]\n{bad}\n"));
+            assert!(all.contains(why), "{bad}: {all}");
+        }
+        let from_env = from_env(&[("LOGINWITH_SESSIONS__URL", "redis://127.0.0.1/1")]).unwrap();
+        assert_eq!(
+            from_env.sessions.url.map(|u| u.expose().to_owned()).as_deref(),
+            Some("redis://127.0.0.1/1")
+        );
+    }
 }

@@ -376,3 +376,104 @@ async fn listen(
     let _ = client.quit().await;
     Ok(why)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The store's own rules against a real Redis (`LOGINWITH_TEST_REDIS_URL`, default the local
+    //! one; skipped when none answers, unless `LOGINWITH_REQUIRE_REDIS=1`). The HTTP behaviour is
+    //! tested through the server in tests/api (the session-store tests run on Redis too).
+    use super::*;
+
+    async fn store() -> Option<RedisSessions> {
+        let url =
+            std::env::var("LOGINWITH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+        let prefix = format!("lwunit:{}:", crate::domain::secret::random_token(9));
+        match RedisSessions::connect(&ConnectionUrl::new(url), &prefix).await {
+            Ok(store) => Some(store),
+            Err(err) if std::env::var("LOGINWITH_REQUIRE_REDIS").as_deref() != Ok("1") => {
+                eprintln!("SKIPPED: {err}");
+                None
+            }
+            Err(err) => panic!("Redis is required (LOGINWITH_REQUIRE_REDIS=1): {err}"),
+        }
+    }
+
+    fn owner(user: i64) -> Option<SessionOwner<'static>> {
+        Some(SessionOwner { user_id: UserId(user), logged_in_at: 1_700_000_000, user_agent: "Firefox" })
+    }
+
+    fn in_a_day() -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc() + time::Duration::days(1)
+    }
+
+    /// A request that loaded a session before its user was deleted cannot save it back after:
+    /// the save is refused and the session stays ended (what the foreign key does in SQL).
+    #[tokio::test]
+    async fn a_deleted_users_session_cannot_be_saved_back() {
+        let Some(store) = store().await else { return };
+        let user = UserId(7);
+        assert_eq!(
+            store.save("one", b"a".to_vec(), in_a_day(), owner(7)).await.unwrap(),
+            SessionSaved::Saved
+        );
+        assert_eq!(
+            store.save("two", b"b".to_vec(), in_a_day(), owner(7)).await.unwrap(),
+            SessionSaved::Saved
+        );
+        assert_eq!(
+            store.save("other", b"c".to_vec(), in_a_day(), owner(8)).await.unwrap(),
+            SessionSaved::Saved
+        );
+        let mut ended = store.end_user(user).await.unwrap();
+        ended.sort();
+        assert_eq!(ended, ["one", "two"]);
+        assert_eq!(store.load("one").await.unwrap(), None);
+        // The late save of a request that still held it.
+        let late = store.save("one", b"a2".to_vec(), in_a_day(), owner(7)).await.unwrap();
+        assert_eq!(late, SessionSaved::OwnerGone);
+        assert_eq!(store.load("one").await.unwrap(), None, "still ended");
+        assert!(store.sessions_of(user).await.unwrap().is_empty());
+        // Another user's session is untouched, and an anonymous session saves as before.
+        assert_eq!(store.load("other").await.unwrap().as_deref(), Some(&b"c"[..]));
+        assert_eq!(store.save("anon", b"d".to_vec(), in_a_day(), None).await.unwrap(), SessionSaved::Saved);
+    }
+
+    /// The index follows the sessions: a handle kept across saves, a session that changes hands
+    /// moves between users' lists, a deleted or expired one leaves them.
+    #[tokio::test]
+    async fn each_users_list_follows_their_sessions() {
+        let Some(store) = store().await else { return };
+        store.save("s1", b"x".to_vec(), in_a_day(), owner(1)).await.unwrap();
+        let first = store.sessions_of(UserId(1)).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!((first[0].session_id.as_str(), first[0].created_at), ("s1", 1_700_000_000));
+        assert_eq!(first[0].user_agent, "Firefox");
+        store.save("s1", b"y".to_vec(), in_a_day(), owner(1)).await.unwrap();
+        assert_eq!(store.sessions_of(UserId(1)).await.unwrap()[0].handle, first[0].handle, "same handle");
+
+        store.save("s1", b"z".to_vec(), in_a_day(), owner(2)).await.unwrap();
+        assert!(store.sessions_of(UserId(1)).await.unwrap().is_empty(), "moved away");
+        assert_eq!(store.sessions_of(UserId(2)).await.unwrap().len(), 1);
+        store.save("s1", b"anon".to_vec(), in_a_day(), None).await.unwrap();
+        assert!(store.sessions_of(UserId(2)).await.unwrap().is_empty(), "no longer logged in");
+
+        store.save("s2", b"x".to_vec(), in_a_day(), owner(3)).await.unwrap();
+        store
+            .save("s3", b"x".to_vec(), time::OffsetDateTime::now_utc() - time::Duration::seconds(1), owner(3))
+            .await
+            .unwrap();
+        let listed: Vec<String> =
+            store.sessions_of(UserId(3)).await.unwrap().into_iter().map(|s| s.session_id).collect();
+        assert_eq!(listed, ["s2"], "the expired one is not listed");
+        store.delete("s2").await.unwrap();
+        assert!(store.sessions_of(UserId(3)).await.unwrap().is_empty());
+        assert_eq!(store.load("s2").await.unwrap(), None);
+    }
+
+    #[test]
+    fn urls_are_checked_and_logged_without_credentials() {
+        assert_eq!(url_problem("redis://127.0.0.1:6379/0"), None);
+        assert!(url_problem("http://127.0.0.1").is_some());
+        assert_eq!(display_url("redis://user:hunter2@cache:6380/1"), "redis://cache:6380/1");
+    }
+}
