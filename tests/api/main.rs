@@ -28,4 +28,5 @@ mod openapi;
 mod production;
 mod properties;
 mod proxies;
+mod redis_sessions;
 mod sessions;
