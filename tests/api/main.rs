@@ -10,6 +10,7 @@ mod account;
 mod account_sessions;
 mod audit;
 mod browser;
+mod cluster;
 mod config_errors;
 mod deploy;
 mod dev_flow;
