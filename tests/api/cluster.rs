@@ -602,6 +602,14 @@ async fn kill_9_of_an_instance_under_load_loses_no_completed_login(sessions: Ses
             })
             .collect::<Vec<_>>()
     );
+    let nginx = cluster.nginx_errors();
+    let lines = |what: &str| nginx.lines().filter(|l| l.contains(what)).count();
+    eprintln!(
+        "nginx: {} connections refused, {} answers cut off, {} 502s passed on",
+        lines("(111: Connection refused)"),
+        lines("prematurely closed") + lines("(104: Connection reset by peer)"),
+        failed.iter().filter(|f| f.result.as_ref().is_err_and(|e| e.what.starts_with("502"))).count()
+    );
     assert!(before >= 16 && after.len() >= 16, "too little load to say anything");
     let late_failures: Vec<_> =
         after.iter().filter_map(|f| f.result.as_ref().err().map(|e| (&f.subject, e))).collect();
