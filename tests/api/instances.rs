@@ -1,6 +1,7 @@
 //! Running as a service (issue 11): the probes, and a database that goes away and comes back
 //! while the server keeps running.
 
+use crate::binary::Binary;
 use crate::db_tests;
 use crate::helpers::*;
 use reqwest::StatusCode;
@@ -112,68 +113,6 @@ async fn a_second_server_on_the_same_sqlite_file_is_refused_with_a_clear_error()
     drop(first);
     let again = TestApp::builder(Db::Sqlite).on(database).spawn().await;
     again.login_dev("after@example.com", true).await;
-}
-
-/// The real binary, configured by `toml` (a `[server]` table with bind and secret is added), in
-/// `dir`; killed when dropped.
-struct Binary {
-    child: std::process::Child,
-    address: String,
-}
-
-impl Binary {
-    async fn start(dir: &std::path::Path, toml: &str) -> Binary {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = dir.join("loginwith.toml");
-        let text = format!(
-            "[server]\nbind = \"127.0.0.1:{port}\"\nsecret_key = \"instances-test-secret-key-long-enough-0123\"\n{toml}\n\
-             [database]\nurl = \"sqlite://{}\"\n",
-            dir.join("instances.db").display()
-        );
-        std::fs::write(&config, text).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_loginwith"))
-            .args(["--config", config.to_str().unwrap(), "serve"])
-            .current_dir(dir)
-            .env("LOGINWITH_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start loginwith");
-        let binary = Binary { child, address: format!("http://127.0.0.1:{port}") };
-        let started = Instant::now();
-        while reqwest::get(format!("{}/healthz", binary.address)).await.map(|r| r.status()).ok()
-            != Some(StatusCode::OK)
-        {
-            assert!(started.elapsed() < Duration::from_secs(30), "loginwith did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        binary
-    }
-
-    fn terminate(&self) {
-        let status =
-            std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        assert!(status.is_ok_and(|s| s.success()), "kill -TERM");
-    }
-
-    /// Waits for the process to exit; its status, or `None` after `within`.
-    async fn exit_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let started = Instant::now();
-        while started.elapsed() < within {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts a login with `mock` in `app`'s browser and sends its callback in the background.

@@ -1,6 +1,7 @@
 //! All integration tests, in one binary: each starts the real server on a random loopback port
 //! with a fresh database and talks HTTP to it.
 
+mod binary;
 mod fake_oidc;
 mod helpers;
 mod mock_provider;
@@ -9,6 +10,7 @@ mod account;
 mod account_sessions;
 mod audit;
 mod browser;
+mod cluster;
 mod config_errors;
 mod deploy;
 mod dev_flow;

@@ -98,7 +98,7 @@ impl Drop for Server {
 }
 
 /// The samples of a Prometheus text page, keyed `name{label="value",...}` with the labels sorted.
-fn samples(text: &str) -> BTreeMap<String, f64> {
+pub(crate) fn samples(text: &str) -> BTreeMap<String, f64> {
     let mut samples = BTreeMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line:?}"));

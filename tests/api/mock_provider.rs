@@ -3,6 +3,9 @@
 //! so a test can assert that no token request was made, and records what the token, userinfo and
 //! e-mail requests carried. Like GitHub, it pages a scripted JSON array of e-mail addresses at 30
 //! entries unless the request asks for `per_page` (at most 100).
+//!
+//! For many logins at once (the multi-instance tests), it can instead answer each login with its
+//! own person, named by the code: [`MockProvider::profile_per_code`].
 
 #![allow(dead_code)]
 
@@ -13,7 +16,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -91,6 +94,9 @@ pub struct MockState {
     pub token_requests: AtomicUsize,
     pub userinfo_requests: AtomicUsize,
     pub emails_requests: AtomicUsize,
+    /// Each code is its own person (see [`MockProvider::profile_per_code`]) instead of the
+    /// scripted token and profile.
+    pub per_code: AtomicBool,
     pub token: Mutex<Scripted>,
     pub userinfo: Mutex<Scripted>,
     pub emails: Mutex<Scripted>,
@@ -116,6 +122,7 @@ impl MockProvider {
             token_requests: AtomicUsize::new(0),
             userinfo_requests: AtomicUsize::new(0),
             emails_requests: AtomicUsize::new(0),
+            per_code: AtomicBool::new(false),
             token: Mutex::new(Scripted::json(
                 200,
                 serde_json::json!({"access_token": "mock-token", "token_type": "bearer"}),
@@ -175,6 +182,15 @@ impl MockProvider {
              authorize_url = \"{base}/authorize\"\ntoken_url = \"{base}/token\"\nuserinfo_url = \"{base}/user\"\n",
             base = self.base
         )
+    }
+
+    /// From now on each login is the person its code names, rather than the one scripted: code
+    /// `C` gets the access token `C`, whose profile is subject `C`, verified address
+    /// `C@example.com`, name `User C`. A test that plays the browser picks the code when it
+    /// answers the authorize page, so many logins at once (on several instances) each know who
+    /// they should end up as, without sharing one scripted answer.
+    pub fn profile_per_code(&self) {
+        self.state.per_code.store(true, Ordering::SeqCst);
     }
 
     pub fn set_token(&self, s: Scripted) {
@@ -259,14 +275,34 @@ async fn token(State(state): State<Arc<MockState>>, headers: HeaderMap, body: By
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     *state.last_token_auth.lock().unwrap() =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if state.per_code.load(Ordering::SeqCst) {
+        // From this request's own body: `last_token_form` may already be another login's.
+        let code = url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        return answer(Scripted::json(
+            200,
+            serde_json::json!({"access_token": code, "token_type": "bearer"}),
+        ))
+        .await;
+    }
     let scripted = state.token.lock().unwrap().clone();
     answer(scripted).await
 }
 
 async fn userinfo(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
     state.userinfo_requests.fetch_add(1, Ordering::SeqCst);
-    *state.last_userinfo_auth.lock().unwrap() =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    *state.last_userinfo_auth.lock().unwrap() = auth.clone();
+    if state.per_code.load(Ordering::SeqCst) {
+        let subject = auth.as_deref().and_then(|a| a.strip_prefix("Bearer ")).unwrap_or_default();
+        let profile = serde_json::json!({
+            "sub": subject, "email": format!("{subject}@example.com"), "email_verified": true,
+            "name": format!("User {subject}"),
+        });
+        return answer(Scripted::json(200, profile)).await;
+    }
     let scripted = state.userinfo.lock().unwrap().clone();
     answer(scripted).await
 }

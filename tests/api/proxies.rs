@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 #[derive(Clone, Copy, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     Nginx,
     Caddy,
 }
@@ -73,7 +73,7 @@ fn binary(kind: Kind) -> Option<PathBuf> {
 }
 
 /// The proxy's binary; `None` (after saying so) when it is missing, unless CI requires it.
-fn proxy_binary(kind: Kind) -> Option<PathBuf> {
+pub(crate) fn proxy_binary(kind: Kind) -> Option<PathBuf> {
     if let Some(found) = binary(kind) {
         return Some(found);
     }
@@ -89,7 +89,7 @@ fn proxy_binary(kind: Kind) -> Option<PathBuf> {
 
 /// A free loopback port. The proxy binds it a moment later: loginwith's `public_url` must name
 /// it before the proxy starts.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
 }
 
@@ -120,7 +120,7 @@ async fn start_upstream() -> Upstream {
 }
 
 /// A proxy process, killed when dropped.
-struct Proxy {
+pub(crate) struct Proxy {
     child: tokio::process::Child,
     _dir: tempfile::TempDir,
 }
@@ -171,13 +171,23 @@ async fn start_proxy(
                 .env("XDG_CONFIG_HOME", dir.path());
         }
     }
+    spawn_listening(kind, cmd, port, dir).await
+}
+
+/// Runs `cmd` (a proxy of `kind`, whose files are in `dir`) until it listens on `port`.
+pub(crate) async fn spawn_listening(
+    kind: Kind,
+    mut cmd: tokio::process::Command,
+    port: u16,
+    dir: tempfile::TempDir,
+) -> Proxy {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+        .unwrap_or_else(|e| panic!("start {kind:?}: {e}"));
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
