@@ -37,19 +37,24 @@ pub(crate) enum Sessions {
     /// In the users' PostgreSQL database (the default).
     Database,
     /// In Redis (`[sessions] url`); users and identities stay in PostgreSQL.
-    // Constructed once the Redis store is on main: see `cluster_tests!`.
-    #[allow(dead_code)]
     Redis,
 }
 
 impl Sessions {
-    /// The instances' TOML for this session store.
+    /// The instances' TOML for this session store (call once per cluster: all its instances
+    /// must share it).
     fn toml(self) -> String {
         match self {
             Sessions::Database => String::new(),
-            // One Redis database for every cluster: session ids are random, so clusters that run
-            // one after the other cannot see each other's sessions.
-            Sessions::Redis => "[sessions]\nurl = \"redis://127.0.0.1:6379/0\"\n".to_owned(),
+            // A key prefix of the cluster's own: user ids restart at 1 in each test database, and
+            // their lists of sessions must not meet in the shared Redis.
+            Sessions::Redis => {
+                format!(
+                    "[sessions]\nurl = \"{}\"\nkey_prefix = \"lwtest:{}:\"\n",
+                    redis_url(),
+                    random_name(12)
+                )
+            }
         }
     }
 }
@@ -61,9 +66,14 @@ macro_rules! cluster_tests {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                async fn $name() { super::$name(super::Sessions::Database).await } )*
         }
-        // The Redis variant plugs in here once `[sessions] url = "redis://..."` is on main: a
-        // `mod redis_sessions` like the one above, calling `super::$name(super::Sessions::Redis)`
-        // (with the skip-or-fail check for a Redis server in `Cluster::start`).
+        mod redis_sessions {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   if $crate::helpers::redis_available().await {
+                       super::$name(super::Sessions::Redis).await
+                   }
+               } )*
+        }
     };
 }
 
@@ -124,6 +134,7 @@ impl Cluster {
         let nginx_port = free_port();
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("instance dir")).collect();
         let metrics_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let sessions_toml = sessions.toml();
         let toml = |metrics_port: u16| {
             format!(
                 "public_url = \"http://127.0.0.1:{nginx_port}\"\ntrusted_proxies = [\"127.0.0.1\"]\n\
@@ -131,7 +142,7 @@ impl Cluster {
                  [limits]\nauthorize_per_minute = 0\ncallback_per_minute = 0\ndev_provider_per_minute = 0\n\
                  {}\n{}",
                 mock.provider_toml("mock"),
-                sessions.toml()
+                sessions_toml
             )
         };
         let tomls: Vec<String> = metrics_ports.iter().map(|&port| toml(port)).collect();
