@@ -13,6 +13,7 @@ mod config_errors;
 mod deploy;
 mod dev_flow;
 mod examples;
+mod faults;
 mod gateway;
 mod github;
 mod google;
