@@ -179,6 +179,27 @@ async fn assert_unavailable_page(response: Response, what: &str) {
     assert!(page.contains("try again in a moment"), "{what}: {page}");
 }
 
+/// Asserts the JSON API's 503: the status, `Retry-After`, and the stable code `unavailable`, in
+/// an error body as the API's OpenAPI document `doc` describes it.
+async fn assert_unavailable_json(response: Response, doc: &serde_json::Value, what: &str) {
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+    assert_eq!(response.headers().get(RETRY_AFTER).map(|v| v.to_str().unwrap()), Some("5"), "{what}");
+    let text = response.text().await.unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {text}"));
+    assert_eq!(body["code"], "unavailable", "{what}: {body}");
+    assert_eq!(body["error"], "unavailable", "{what}: {body}");
+    let mut schema = doc["components"]["schemas"]["ErrorBody"].clone();
+    crate::openapi::close_objects(&mut schema);
+    let errors: Vec<String> =
+        jsonschema::draft202012::new(&schema).unwrap().iter_errors(&body).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{what}: {body} is not the document's ErrorBody: {errors:?}");
+    assert!(
+        schema["properties"]["code"]["description"].as_str().unwrap().contains("`unavailable`"),
+        "the document names the code: {schema}"
+    );
+}
+
 /// Rows in the login tables: users, identities, logged-in sessions.
 async fn login_rows(db: &TestDb) -> (i64, i64, i64) {
     let count = |table: &'static str| async move {
@@ -189,6 +210,46 @@ async fn login_rows(db: &TestDb) -> (i64, i64, i64) {
         count("identities").await,
         count("tower_sessions.session WHERE user_id IS NOT NULL").await,
     )
+}
+
+/// PostgreSQL restarts under a running server: while it is down the server is alive but not
+/// ready, and every request that needs the database answers 503 with `Retry-After` (a page for
+/// browsers, JSON for the API) — not a 500, and not "logged out"; once it is back, the same
+/// process serves again: the earlier login is still logged in and a new login works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_postgresql_restarts_the_server_answers_503_then_recovers_without_a_restart() {
+    let Some(pg) = PrivatePostgres::start().await else { return };
+    let app = TestApp::builder(Db::Postgres).on(pg.database()).spawn().await;
+    app.login_dev("before@example.com", true).await;
+    let doc: serde_json::Value =
+        reqwest::get(app.url("/api/openapi.json")).await.unwrap().json().await.unwrap();
+
+    pg.stop().await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.text().await.unwrap(), "not ready: the database does not answer\n");
+    // All at once: each waits for the pool to give up on the database (its acquire timeout).
+    let stranger = app.another_browser();
+    let (alive, authorize, account, sessions, me) = tokio::join!(
+        reqwest::get(app.url("/healthz")),
+        stranger.get("/authorize/dev"),
+        app.client.get(app.url("/account")).header("accept", "text/html").send(),
+        app.get("/api/me/sessions"),
+        app.get("/api/me"),
+    );
+    let alive = alive.unwrap();
+    assert_eq!(alive.status(), StatusCode::OK, "alive all the same");
+    assert_eq!(alive.text().await.unwrap(), "ok\n");
+    assert_unavailable_page(authorize, "a login started during the outage").await;
+    assert_unavailable_page(account.unwrap(), "the account page of someone logged in").await;
+    assert_unavailable_json(sessions, &doc, "GET /api/me/sessions").await;
+    assert_unavailable_json(me, &doc, "GET /api/me").await;
+
+    pg.start_again().await;
+    until(&app, "/readyz", StatusCode::OK, Duration::from_secs(20)).await;
+    app.assert_logged_in_as("before@example.com").await;
+    stranger.login_dev("after@example.com", true).await;
+    assert_eq!(login_rows(&app.db).await, (2, 2, 2));
 }
 
 /// PostgreSQL crashes while a callback waits for the provider's token answer: the callback
