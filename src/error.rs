@@ -260,15 +260,27 @@ pub(crate) fn sqlx_unavailable(err: &sqlx::Error) -> bool {
 }
 
 /// tower-sessions answers a session it could not save at the end of a request with a bare 500
-/// (no body, no headers). The server's own routes never answer so, so such an answer is the
-/// database failing under the save: shown as the 503 page, with `Retry-After`, and nothing of the
-/// request's session was written. Only around the server's router: a host app's own bare 500s are
-/// its own business.
-pub(crate) async fn session_save_failed_is_unavailable(response: Response) -> Response {
+/// (no body, no headers), and axum-messages, which reads the session before every handler, one it
+/// could not load. The server's own routes never answer so, so such an answer is the database not
+/// answering under the session: shown as the 503 page, with `Retry-After` — or, to the JSON API
+/// (a path under `api_prefix`), as its JSON error `unavailable` — and nothing of the request's
+/// session was written. Only around the server's router: a host app's own bare 500s are its own
+/// business.
+pub(crate) async fn session_unavailable(
+    axum::extract::State(api_prefix): axum::extract::State<std::sync::Arc<str>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = request.uri().path().starts_with(&*api_prefix);
+    let response = next.run(request).await;
     let bare = response.status() == StatusCode::INTERNAL_SERVER_ERROR
         && !response.headers().contains_key(axum::http::header::CONTENT_TYPE);
     if !bare {
         return response;
+    }
+    // Already logged (as an error) by the layer that failed.
+    if api {
+        return ApiError::Unavailable.into_response();
     }
     let mut page = render(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -276,7 +288,7 @@ pub(crate) async fn session_save_failed_is_unavailable(response: Response) -> Re
         json!({
             "status": 503,
             "title": "Temporarily unavailable",
-            "detail": "Your session could not be saved because the database is not answering. Please try again in a moment.",
+            "detail": "Your session could not be read or saved because the database is not answering. Please try again in a moment.",
         }),
     );
     page.headers_mut().insert(axum::http::header::RETRY_AFTER, DATABASE_RETRY_AFTER);
@@ -338,7 +350,10 @@ pub enum ApiError {
     BadRequest,
     /// The typed confirmation does not match the account.
     ConfirmationMismatch,
-    /// A server-side failure (logged).
+    /// The session could not be read or saved: the database does not answer (503 with
+    /// `Retry-After`, like an [`ApiError::Internal`] failure of the database).
+    Unavailable,
+    /// A server-side failure (logged); `unavailable` when it is the database not answering.
     Internal(AppError),
 }
 
@@ -354,7 +369,21 @@ impl ApiError {
             ApiError::SessionNotFound => (StatusCode::NOT_FOUND, "session_not_found"),
             ApiError::BadRequest => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::ConfirmationMismatch => (StatusCode::BAD_REQUEST, "confirmation_mismatch"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(err) if err.database_unavailable() => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             ApiError::Internal(err) => (err.status(), "internal"),
+        }
+    }
+
+    /// The database does not answer: the client should come back (`Retry-After`), and may branch
+    /// on the code `unavailable` rather than treat it as a failure of the request.
+    fn unavailable(&self) -> bool {
+        match self {
+            ApiError::Unavailable => true,
+            ApiError::Internal(err) => err.database_unavailable(),
+            _ => false,
         }
     }
 
@@ -375,6 +404,10 @@ impl ApiError {
             ApiError::SessionNotFound => "none of your sessions has this id (it may have ended already)",
             ApiError::BadRequest => "the request body is not the JSON this endpoint takes",
             ApiError::ConfirmationMismatch => "\"confirm\" must be your username exactly",
+            ApiError::Unavailable => "the database is not answering; try again in a moment",
+            ApiError::Internal(err) if err.database_unavailable() => {
+                "the database is not answering; try again in a moment"
+            }
             ApiError::Internal(_) => "the server failed; try again",
         }
     }
@@ -392,6 +425,12 @@ impl IntoResponse for ApiError {
             err.log();
         }
         let (status, code) = self.status_and_code();
-        (status, axum::Json(json!({"error": code, "code": code, "message": self.message()}))).into_response()
+        let mut response =
+            (status, axum::Json(json!({"error": code, "code": code, "message": self.message()})))
+                .into_response();
+        if self.unavailable() {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, DATABASE_RETRY_AFTER);
+        }
+        response
     }
 }

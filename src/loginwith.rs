@@ -161,7 +161,10 @@ impl Loginwith {
         // service per layer, each cloned on every request (measured with callgrind: about 15k
         // instructions per request for the session layers alone).
         let service = tower::ServiceBuilder::new()
-            .layer(axum::middleware::map_response(crate::error::session_save_failed_is_unavailable))
+            .layer(from_fn_with_state(
+                Arc::<str>::from(format!("{}/api/", self.state.base_path)),
+                crate::error::session_unavailable,
+            ))
             .layer(sessions::layer(
                 self.sessions.clone(),
                 self.key.clone(),

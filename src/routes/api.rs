@@ -83,7 +83,8 @@ fn cors(config: &ApiConfig) -> Option<CorsLayer> {
         title = "loginwith JSON API",
         description = "The logged-in user, their identities and sessions, for single-page apps. \
             Changes need a same-origin request (Origin or Sec-Fetch-Site) with a JSON content type \
-            or an X-Requested-With header; errors carry a stable `code`."
+            or an X-Requested-With header; errors carry a stable `code`. While the database does not \
+            answer, any endpoint may answer 503 with the code `unavailable` and a `Retry-After` header."
     ),
     paths(me, providers, logout, sessions, end_session, disconnect, delete_me, openapi),
     components(schemas(
@@ -173,7 +174,8 @@ pub(crate) struct ErrorBody {
     /// The stable code (the same as `code`; kept for older clients).
     error: String,
     /// The stable code: `unauthenticated`, `cross_origin`, `json_required`, `not_linked`,
-    /// `last_identity`, `session_not_found`, `bad_request`, `confirmation_mismatch`, `internal`.
+    /// `last_identity`, `session_not_found`, `bad_request`, `confirmation_mismatch`, `internal`,
+    /// `unavailable` (503: the database does not answer; try again after `Retry-After`).
     code: String,
     /// A sentence for people; may change.
     message: String,

@@ -194,6 +194,12 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A PostgreSQL database the test made itself (e.g. on a private server): used as it is, and
+    /// left to its owner when dropped.
+    pub fn existing_postgres(url: &str) -> TestDb {
+        TestDb { url: url.to_owned(), kind: Db::Postgres, redis_prefix: None, _dir: None, pg_name: None }
+    }
+
     pub async fn new(kind: Db) -> TestDb {
         match kind {
             Db::Sqlite | Db::Redis => {
@@ -804,4 +810,37 @@ pub fn serve_until_dropped(listener: tokio::net::TcpListener, router: axum::Rout
             .await;
     });
     Served { shutdown: Some(tx) }
+}
+
+/// Runs `check` until it returns `None`; panics with its last `Some(why)` after `within`.
+pub async fn eventually<F, Fut>(within: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<String>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        let Some(why) = check().await else { return };
+        assert!(started.elapsed() < within, "{why}, after {within:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Asks `path` until it answers `status` (or panics after `within`).
+pub async fn until(app: &TestApp, path: &str, status: StatusCode, within: std::time::Duration) {
+    eventually(within, || async {
+        let got = app.get(path).await.status();
+        (got != status).then(|| format!("{path} still answers {got}, not {status}"))
+    })
+    .await;
+}
+
+/// Starts a login with `mock` in `app`'s browser and sends its callback in the background.
+pub fn callback_in_flight(
+    app: &TestApp,
+    authorize: &str,
+) -> tokio::task::JoinHandle<Result<reqwest::Response, reqwest::Error>> {
+    let state = query_param(authorize, "state").unwrap();
+    let request = app.client.get(app.url(&format!("/callback/mock?code=good-code&state={state}")));
+    tokio::spawn(request.send())
 }

@@ -27,29 +27,6 @@ async fn admin(sql: &str) {
     let _ = conn.close().await;
 }
 
-/// Runs `check` until it returns `None`; panics with its last `Some(why)` after `within`.
-async fn eventually<F, Fut>(within: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<String>>,
-{
-    let started = Instant::now();
-    loop {
-        let Some(why) = check().await else { return };
-        assert!(started.elapsed() < within, "{why}, after {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Asks `path` until it answers `status` (or panics after `within`).
-async fn until(app: &TestApp, path: &str, status: StatusCode, within: Duration) {
-    eventually(within, || async {
-        let got = app.get(path).await.status();
-        (got != status).then(|| format!("{path} still answers {got}, not {status}"))
-    })
-    .await;
-}
-
 /// The database refuses connections for a while (as during a restart): the instance says it is
 /// not ready, stays alive, answers a login with a 503 page rather than a half-written login, and
 /// is ready again once the database is back, without a restart.
@@ -113,16 +90,6 @@ async fn a_second_server_on_the_same_sqlite_file_is_refused_with_a_clear_error()
     drop(first);
     let again = TestApp::builder(Db::Sqlite).on(database).spawn().await;
     again.login_dev("after@example.com", true).await;
-}
-
-/// Starts a login with `mock` in `app`'s browser and sends its callback in the background.
-fn callback_in_flight(
-    app: &TestApp,
-    authorize: &str,
-) -> tokio::task::JoinHandle<Result<reqwest::Response, reqwest::Error>> {
-    let state = query_param(authorize, "state").unwrap();
-    let request = app.client.get(app.url(&format!("/callback/mock?code=good-code&state={state}")));
-    tokio::spawn(request.send())
 }
 
 /// SIGTERM: the server stops accepting connections at once, lets a login in flight (its provider

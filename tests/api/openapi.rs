@@ -116,7 +116,7 @@ impl Checker {
 
 /// Adds `additionalProperties: false` to every object schema with properties that says nothing
 /// about extra ones: an answer with a field the document does not name fails.
-fn close_objects(schema: &mut Value) {
+pub fn close_objects(schema: &mut Value) {
     match schema {
         Value::Object(map) => {
             if map.contains_key("properties") && !map.contains_key("additionalProperties") {

@@ -86,19 +86,6 @@ fn sessions_toml(url: &str) -> String {
     format!("[sessions]\nurl = \"{url}\"\nkey_prefix = \"lwtest:{}:\"\n", random_name(12))
 }
 
-/// Asks `path` until it answers `status`; panics after `within`.
-async fn until(app: &TestApp, path: &str, status: StatusCode, within: Duration) {
-    let started = Instant::now();
-    loop {
-        let got = app.get(path).await.status();
-        if got == status {
-            return;
-        }
-        assert!(started.elapsed() < within, "{path} still answers {got}, not {status}, after {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The same browser (its cookie) on `other`.
 fn same_browser_on(app: &TestApp, other: &TestApp) -> TestApp {
     let browser = other.another_browser();
