@@ -225,18 +225,23 @@ async fn when_postgresql_restarts_the_server_answers_503_then_recovers_without_a
         reqwest::get(app.url("/api/openapi.json")).await.unwrap().json().await.unwrap();
 
     pg.stop().await;
-    let response = app.get("/readyz").await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(response.text().await.unwrap(), "not ready: the database does not answer\n");
-    // All at once: each waits for the pool to give up on the database (its acquire timeout).
+    // The instance hears of the stop through its listening connection, and stops serving its
+    // caches: from then on a logged-in request needs the database (each try waits for the pool
+    // to give up on it, its acquire timeout).
+    until(&app, "/api/me", StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(20)).await;
+    // All at once, for the same reason. Probes send no cookie.
     let stranger = app.another_browser();
-    let (alive, authorize, account, sessions, me) = tokio::join!(
+    let (ready, alive, authorize, account, sessions, me) = tokio::join!(
+        reqwest::get(app.url("/readyz")),
         reqwest::get(app.url("/healthz")),
         stranger.get("/authorize/dev"),
         app.client.get(app.url("/account")).header("accept", "text/html").send(),
         app.get("/api/me/sessions"),
         app.get("/api/me"),
     );
+    let ready = ready.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.text().await.unwrap(), "not ready: the database does not answer\n");
     let alive = alive.unwrap();
     assert_eq!(alive.status(), StatusCode::OK, "alive all the same");
     assert_eq!(alive.text().await.unwrap(), "ok\n");
@@ -261,7 +266,8 @@ async fn a_crash_during_a_login_writes_nothing_and_the_login_can_be_made_again()
     let Some(pg) = PrivatePostgres::start().await else { return };
     let mock = MockProvider::start().await;
     let token = serde_json::json!({"access_token": "mock-token", "token_type": "bearer"});
-    mock.set_token(Scripted::json(200, token.clone()).delayed(Duration::from_millis(500)));
+    let gate = Arc::new(tokio::sync::Notify::new());
+    mock.set_token(Scripted::json(200, token.clone()).held(gate.clone()));
     let app =
         TestApp::builder(Db::Postgres).on(pg.database()).toml(&mock.provider_toml("mock")).spawn().await;
 
@@ -272,6 +278,7 @@ async fn a_crash_during_a_login_writes_nothing_and_the_login_can_be_made_again()
     })
     .await;
     pg.crash().await;
+    gate.notify_one();
     let response = in_flight.await.unwrap().expect("the callback is answered");
     assert_unavailable_page(response, "the callback whose database crashed").await;
     assert_eq!(mock.token_requests(), 1);

@@ -38,6 +38,8 @@ pub struct Scripted {
     pub content_type: String,
     pub body: Vec<u8>,
     pub delay: Option<Duration>,
+    /// Answered only once the test notifies it (see [`Scripted::held`]).
+    pub gate: Option<Arc<tokio::sync::Notify>>,
     pub framing: Framing,
 }
 
@@ -48,6 +50,7 @@ impl Scripted {
             content_type: "application/json".into(),
             body: value.to_string().into_bytes(),
             delay: None,
+            gate: None,
             framing: Framing::Length,
         }
     }
@@ -57,6 +60,7 @@ impl Scripted {
             content_type: content_type.into(),
             body: body.as_bytes().to_vec(),
             delay: None,
+            gate: None,
             framing: Framing::Length,
         }
     }
@@ -70,6 +74,7 @@ impl Scripted {
             content_type: "application/json".into(),
             body,
             delay: None,
+            gate: None,
             framing: Framing::Length,
         }
     }
@@ -85,6 +90,12 @@ impl Scripted {
     }
     pub fn delayed(mut self, delay: Duration) -> Self {
         self.delay = Some(delay);
+        self
+    }
+    /// Holds the answer until `gate` is notified (`notify_one`, before or after the request
+    /// comes): for a test that must act while the server waits, whatever the machine's speed.
+    pub fn held(mut self, gate: Arc<tokio::sync::Notify>) -> Self {
+        self.gate = Some(gate);
         self
     }
 }
@@ -238,6 +249,9 @@ impl MockProvider {
 }
 
 async fn answer(s: Scripted) -> Response {
+    if let Some(gate) = &s.gate {
+        gate.notified().await;
+    }
     if let Some(delay) = s.delay {
         tokio::time::sleep(delay).await;
     }

@@ -335,6 +335,7 @@ impl ProviderAnswer {
             content_type: self.content_type.clone(),
             body: self.body.render(valid),
             delay: None,
+            gate: None,
             framing: crate::mock_provider::Framing::Length,
         }
     }
@@ -357,6 +358,7 @@ pub(super) fn json_answer(status: u16, body: Vec<u8>) -> Scripted {
         content_type: "application/json".into(),
         body,
         delay: None,
+        gate: None,
         framing: crate::mock_provider::Framing::Length,
     }
 }
