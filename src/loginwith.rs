@@ -174,7 +174,13 @@ impl Loginwith {
             ))
             .layer(MessagesManagerLayer)
             .service(self.routes());
-        Router::new().fallback_service(service)
+        // The probes answer before the session layers: a probe that carries a cookie (or a
+        // browser that opens /healthz) must not depend on the session store, which is what
+        // /readyz reports on, and a probe has no use for a session.
+        let probes = routes::health::router(self.state.base_path.as_str())
+            .layer(from_fn_with_state(self.state.clone(), every_request))
+            .with_state(self.state.clone());
+        probes.fallback_service(service)
     }
 
     fn with_sessions(&self, router: Router, cookie_path: &str) -> Router {

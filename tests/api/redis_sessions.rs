@@ -186,6 +186,9 @@ async fn a_redis_outage_gives_503_until_it_is_back() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.text().await.unwrap(), "not ready: the session store (Redis) does not answer\n");
     assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().status(), StatusCode::OK, "alive");
+    // The probes do not read the session, even when a cookie comes with them.
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK, "alive, with a cookie too");
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::SERVICE_UNAVAILABLE);
     let stranger = app.another_browser();
     let response = stranger.get("/authorize/dev").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
