@@ -162,6 +162,10 @@ struct Args {
     /// With --instances: `[sessions] url = URL` for every instance (a Redis session store).
     #[arg(long, requires = "instances")]
     sessions: Option<String>,
+    /// With --instances: `[server] session_cache = false` on every instance (every request reads
+    /// its session from the database), to tell what the per-instance caches save or cost.
+    #[arg(long, requires = "instances")]
+    no_session_cache: bool,
     /// Internal: serve the bare reference on this port.
     #[arg(long, hide = true)]
     serve_bare: Option<u16>,
@@ -302,12 +306,14 @@ async fn measure(
 /// `public_url` says (at the root without one), with the gateway on and 127.0.0.1 (the virtual
 /// users, and nginx) as a trusted proxy, so that `check` reads `X-Original-URL` as it does behind
 /// a real proxy. Instances that serve the same users behind one address share `secret_key`.
+/// `server_extra`: more lines of the `[server]` table.
 fn loginwith_toml(
     port: u16,
     public_url: Option<&str>,
     db_url: &str,
     provider: &str,
     secret_key: &str,
+    server_extra: &str,
 ) -> String {
     let public_url = public_url.map_or_else(String::new, |url| format!("public_url = \"{url}\"\n"));
     // Every virtual user comes from 127.0.0.1, so the per-client rate limits are set as high as
@@ -315,7 +321,7 @@ fn loginwith_toml(
     // figures), it just never refuses.
     format!(
         "[server]\nbind = \"127.0.0.1:{port}\"\n{public_url}secret_key = \"{}\"\n\
-         trusted_proxies = [\"127.0.0.1\"]\n\n[database]\nurl = \"{db_url}\"\n\n\
+         trusted_proxies = [\"127.0.0.1\"]\n{server_extra}\n[database]\nurl = \"{db_url}\"\n\n\
          [limits]\nauthorize_per_minute = 1000000\ncallback_per_minute = 1000000\n\n\
          [gateway]\nenabled = true\n\n{provider}",
         secret_key,
@@ -454,6 +460,7 @@ impl NginxBench<'_> {
             self.db_url,
             self.provider_toml,
             &mock::random_token(48),
+            "",
         );
         eprintln!(
             "starting a second loginwith at {public_url} (on 127.0.0.1:{}) for nginx...",
@@ -652,6 +659,7 @@ async fn run(args: Args, made_db: MadeDbs) -> Result<u64, String> {
             made_dbs: &made_db,
             provider_toml: &provider,
             sessions: args.sessions.as_deref(),
+            session_cache: !args.no_session_cache,
             site: &site,
             run_id: &run_id,
         };
@@ -663,7 +671,7 @@ async fn run(args: Args, made_db: MadeDbs) -> Result<u64, String> {
         errors.extend(problems);
         let results: Vec<&Measured> = sides.iter().map(|s| &s.measured).collect();
         report::print_steps(results.iter().copied());
-        instances::print(&sides, concurrency, duration);
+        instances::print(&sides, concurrency, duration, !args.no_session_cache);
         let counts: Vec<String> =
             mock.state.counters.snapshot().iter().map(|(n, c)| format!("{n} {c}")).collect();
         println!("mock provider requests: {}", counts.join(", "));
@@ -674,7 +682,7 @@ async fn run(args: Args, made_db: MadeDbs) -> Result<u64, String> {
                 "provider_latency_ms": args.provider_latency_ms,
                 "provider_alg": format!("{:?}", args.provider_alg), "smoke": args.smoke,
                 "database": "postgres", "provider": args.provider_name, "nginx": nginx_version,
-                "instances": n, "sessions": args.sessions,
+                "instances": n, "sessions": args.sessions, "session_cache": !args.no_session_cache,
             });
             let results = json!({
                 "scenarios": results.iter().map(|m| m.json()).collect::<Vec<_>>(),
@@ -724,7 +732,7 @@ async fn run(args: Args, made_db: MadeDbs) -> Result<u64, String> {
                 Some(_) => db_url.clone(),
             };
             let port = procs::free_port()?;
-            let config = loginwith_toml(port, None, &db_url, &provider, &mock::random_token(48));
+            let config = loginwith_toml(port, None, &db_url, &provider, &mock::random_token(48), "");
             eprintln!(
                 "starting loginwith ({}) on 127.0.0.1:{port}, {database_kind} database...",
                 bin.display()

@@ -7,7 +7,8 @@
 //! started one by one on 127.0.0.1 ports, all with the same `secret_key` (a cookie signed by one
 //! must be read by the others) and the same `public_url` (nginx's address: the provider sends
 //! browsers back there, whichever instance began the login), the session cache on (the default;
-//! the instances keep each other's caches coherent through PostgreSQL's `LISTEN/NOTIFY`), and one
+//! the instances keep each other's caches coherent through PostgreSQL's `LISTEN/NOTIFY`; off on
+//! both sides with `--no-session-cache`), and one
 //! nginx in front (`upstream` with the N instances, round robin, `proxy_next_upstream error
 //! timeout`, keep-alive; see `procs::nginx_instances_config`). A probe login through nginx checks
 //! the path, an unmeasured warm-up (a fifth of `--duration`, 0.5 to 3 s, its errors counted) lets
@@ -44,6 +45,8 @@ pub struct Bench<'a> {
     pub provider_toml: &'a str,
     /// `[sessions] url` for every instance, when given.
     pub sessions: Option<&'a str>,
+    /// `[server] session_cache` (on by default; off with `--no-session-cache`).
+    pub session_cache: bool,
     /// The provider's name and the mock's issuer (its base is replaced by nginx's address).
     pub site: &'a Site,
     pub run_id: &'a str,
@@ -130,12 +133,18 @@ impl Bench<'_> {
             None => String::new(),
         };
 
+        let cache = if self.session_cache { "" } else { "session_cache = false\n" };
         let mut instances = Vec::new();
         for i in 1..=count {
             let port = procs::free_port()?;
-            let config =
-                crate::loginwith_toml(port, Some(&public_url), &db_url, self.provider_toml, &secret_key)
-                    + &sessions;
+            let config = crate::loginwith_toml(
+                port,
+                Some(&public_url),
+                &db_url,
+                self.provider_toml,
+                &secret_key,
+                cache,
+            ) + &sessions;
             eprintln!("starting loginwith {i} of {count} on 127.0.0.1:{port} (database {db_name})...");
             let health = format!("http://127.0.0.1:{port}/healthz");
             let name = format!("loginwith-{i}");
@@ -226,14 +235,15 @@ fn loginwith_us(s: &Side) -> Option<f64> {
 }
 
 /// The comparison table, after the per-step table.
-pub fn print(sides: &[Side], concurrency: usize, duration: Duration) {
+pub fn print(sides: &[Side], concurrency: usize, duration: Duration, session_cache: bool) {
     let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
     let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
     println!();
     println!(
-        "login flows through nginx, {concurrency} virtual users, {:.1} s per side (CPU per flow in µs; \
-         server = every loginwith + nginx):",
-        duration.as_secs_f64()
+        "login flows through nginx, {concurrency} virtual users, {:.1} s per side, session cache {} \
+         (CPU per flow in µs; server = every loginwith + nginx):",
+        duration.as_secs_f64(),
+        if session_cache { "on" } else { "off" },
     );
     println!(
         "{:<13} {:>8} {:>7} {:>8} {:>8} {:>8} {:>10} {:>8} {:>11}",
