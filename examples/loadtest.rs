@@ -38,6 +38,10 @@
 //!   each (nginx + app; nginx + loginwith + app). The upstreams keep connections alive
 //!   (`keepalive 32`, HTTP/1.1), the same on both sides.
 //!
+//! - with **`--instances N`** (and `--database postgres://...`): instead of all the above, the
+//!   login scenario behind nginx, against 1 loginwith and then against N, in the same run; see
+//!   examples/loadtest/instances.rs.
+//!
 //! It reports per step the rate, p50 / p90 / p99 / max latency and errors by kind, the CPU used by
 //! the server and by this process, loginwith's peak RSS (VmHWM) and start-to-healthy time, and the
 //! ratios against the bare server measured in the same run; as a table, and as JSON with
@@ -71,6 +75,8 @@
 //! Everything is bounded: every request times out after 10 s, every loop ends at its deadline, and
 //! the started processes are killed at the end, on error and on Ctrl-C.
 
+#[path = "loadtest/instances.rs"]
+mod instances;
 #[path = "loadtest/mock.rs"]
 mod mock;
 #[path = "loadtest/procs.rs"]
@@ -148,6 +154,18 @@ struct Args {
     /// request. Needs nginx at /usr/sbin/nginx or on PATH.
     #[arg(long, conflicts_with = "target")]
     nginx: bool,
+    /// Only the login scenario, behind nginx: against 1 loginwith instance, then against N
+    /// instances (round robin) on one PostgreSQL database, in the same run; reports flows/s and the
+    /// server CPU per flow of both sides and their ratio. Needs --database postgres://... and nginx.
+    #[arg(long, conflicts_with_all = ["target", "nginx"], value_parser = clap::value_parser!(u16).range(1..=16))]
+    instances: Option<u16>,
+    /// With --instances: `[sessions] url = URL` for every instance (a Redis session store).
+    #[arg(long, requires = "instances")]
+    sessions: Option<String>,
+    /// With --instances: `[server] session_cache = false` on every instance (every request reads
+    /// its session from the database), to tell what the per-instance caches save or cost.
+    #[arg(long, requires = "instances")]
+    no_session_cache: bool,
     /// Internal: serve the bare reference on this port.
     #[arg(long, hide = true)]
     serve_bare: Option<u16>,
@@ -162,6 +180,14 @@ fn main() -> ExitCode {
         && args.provider_name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !valid_name {
         eprintln!("error: --provider-name must be lowercase letters, digits and '-'");
+        return ExitCode::from(2);
+    }
+    // Before anything starts: several instances share one database, which SQLite cannot be.
+    if args.instances.is_some() && !args.database.as_deref().is_some_and(procs::is_postgres_url) {
+        eprintln!(
+            "error: --instances needs --database postgres://... (a PostgreSQL server; a fresh database \
+             is made on it for each side): a SQLite file serves one instance"
+        );
         return ExitCode::from(2);
     }
     if args.print_provider_config {
@@ -180,16 +206,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // A database made for this run, dropped whatever happens.
-    let made_db: Arc<Mutex<Option<(String, String)>>> = Arc::new(Mutex::new(None));
+    // The databases made for this run (admin URL, name), dropped whatever happens.
+    let made_db: MadeDbs = Arc::new(Mutex::new(Vec::new()));
     let code = runtime.block_on(async {
         let outcome = tokio::select! {
             r = run(args, made_db.clone()) => r,
             _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
         };
         // The run's future is gone: its servers were killed (kill_on_drop), its temp dir removed.
-        let db = made_db.lock().ok().and_then(|mut d| d.take());
-        if let Some((admin, name)) = db {
+        let dbs = made_db.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default();
+        for (admin, name) in dbs {
             procs::drop_postgres_db(&admin, &name).await;
         }
         match outcome {
@@ -208,13 +234,26 @@ fn main() -> ExitCode {
     code
 }
 
+/// The databases a run made, as (admin URL, name): dropped at the end, on error and on Ctrl-C.
+type MadeDbs = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A fresh database on the PostgreSQL server of `admin_url`, recorded in `made` to be dropped at
+/// the end; its URL.
+async fn fresh_database(admin_url: &str, made: &MadeDbs) -> Result<String, String> {
+    let (db_url, name) = procs::create_postgres_db(admin_url).await?;
+    if let Ok(mut dbs) = made.lock() {
+        dbs.push((admin_url.to_owned(), name));
+    }
+    Ok(db_url)
+}
+
 /// Runs a scenario and measures it. `servers`: the processes that serve it, by name (none when
 /// unknown), whose CPU counts as the server's, each also on its own when there are several; the
 /// peak RSS is reported when there is one.
 async fn measure(
     name: &str,
     unit: &'static str,
-    servers: &[(&'static str, u32)],
+    servers: &[(impl AsRef<str>, u32)],
     run: impl std::future::Future<Output = Result<Phase, String>>,
 ) -> Result<Measured, String> {
     let cpu_each =
@@ -236,7 +275,7 @@ async fn measure(
         [_, _, ..] => servers
             .iter()
             .zip(server_before.iter().zip(&server_after))
-            .map(|((label, _), (before, after))| (*label, pct(*before, *after)))
+            .map(|((label, _), (before, after))| (label.as_ref().to_owned(), pct(*before, *after)))
             .collect(),
         _ => Vec::new(),
     };
@@ -266,18 +305,26 @@ async fn measure(
 /// The configuration of a loginwith started by the benchmark: on 127.0.0.1:`port`, mounted where
 /// `public_url` says (at the root without one), with the gateway on and 127.0.0.1 (the virtual
 /// users, and nginx) as a trusted proxy, so that `check` reads `X-Original-URL` as it does behind
-/// a real proxy.
-fn loginwith_toml(port: u16, public_url: Option<&str>, db_url: &str, provider: &str) -> String {
+/// a real proxy. Instances that serve the same users behind one address share `secret_key`.
+/// `server_extra`: more lines of the `[server]` table.
+fn loginwith_toml(
+    port: u16,
+    public_url: Option<&str>,
+    db_url: &str,
+    provider: &str,
+    secret_key: &str,
+    server_extra: &str,
+) -> String {
     let public_url = public_url.map_or_else(String::new, |url| format!("public_url = \"{url}\"\n"));
     // Every virtual user comes from 127.0.0.1, so the per-client rate limits are set as high as
     // they go: the limiter still runs on every authorize and callback (its cost is part of the
     // figures), it just never refuses.
     format!(
         "[server]\nbind = \"127.0.0.1:{port}\"\n{public_url}secret_key = \"{}\"\n\
-         trusted_proxies = [\"127.0.0.1\"]\n\n[database]\nurl = \"{db_url}\"\n\n\
+         trusted_proxies = [\"127.0.0.1\"]\n{server_extra}\n[database]\nurl = \"{db_url}\"\n\n\
          [limits]\nauthorize_per_minute = 1000000\ncallback_per_minute = 1000000\n\n\
          [gateway]\nenabled = true\n\n{provider}",
-        mock::random_token(48),
+        secret_key,
     )
 }
 
@@ -407,7 +454,14 @@ impl NginxBench<'_> {
         };
         // Mounted at /auth, as deploy/nginx.conf requires, and reached by browsers through (b).
         let public_url = format!("http://127.0.0.1:{}/auth", ports.gateway);
-        let config = loginwith_toml(ports.loginwith, Some(&public_url), self.db_url, self.provider_toml);
+        let config = loginwith_toml(
+            ports.loginwith,
+            Some(&public_url),
+            self.db_url,
+            self.provider_toml,
+            &mock::random_token(48),
+            "",
+        );
         eprintln!(
             "starting a second loginwith at {public_url} (on 127.0.0.1:{}) for nginx...",
             ports.loginwith
@@ -460,6 +514,54 @@ impl NginxBench<'_> {
     }
 }
 
+/// The scenarios' errors, as ("scenario: step: kind", count, first example).
+fn measured_errors<'a>(results: impl IntoIterator<Item = &'a Measured>) -> Vec<(String, u64, String)> {
+    let mut errors = Vec::new();
+    for m in results {
+        for (kind, n) in &m.phase.rec.errors {
+            errors.push((
+                format!("{}: {kind}", m.name),
+                *n,
+                m.phase.rec.examples.get(kind).cloned().unwrap_or_default(),
+            ));
+        }
+    }
+    errors
+}
+
+/// The error list as the JSON report has it.
+fn errors_json(errors: &[(String, u64, String)]) -> Vec<serde_json::Value> {
+    errors.iter().map(|(k, n, e)| json!({"kind": k, "count": n, "example": e})).collect()
+}
+
+/// The JSON report: what ran where, the settings, the results.
+fn json_document(
+    commit: Option<&str>,
+    cpus: usize,
+    model: &str,
+    settings: serde_json::Value,
+    results: serde_json::Value,
+) -> serde_json::Value {
+    let unix_time =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    json!({
+        "benchmark": "loginwith loadtest",
+        "version": 1,
+        "unix_time": unix_time,
+        "git_commit": commit,
+        "machine": {"cpus": cpus, "model": model},
+        "settings": settings,
+        "results": results,
+    })
+}
+
+fn write_json(path: &std::path::Path, doc: serde_json::Value) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("JSON written to {}", path.display());
+    Ok(())
+}
+
 /// What went wrong in a started server, after its scenarios: its exit, ERROR lines in its log
 /// (nginx's `[error]` or worse). Stops it.
 async fn server_problems(
@@ -492,7 +594,7 @@ async fn server_problems(
     problems
 }
 
-async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Result<u64, String> {
+async fn run(args: Args, made_db: MadeDbs) -> Result<u64, String> {
     let duration = args.duration.unwrap_or(if args.smoke { 2.0 } else { 15.0 });
     let concurrency = args.concurrency.unwrap_or(if args.smoke { 4 } else { 32 });
     if !(0.5..=3600.0).contains(&duration) || !(1..=4096).contains(&concurrency) {
@@ -513,8 +615,8 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
     );
     println!("machine: {cpus} CPUs, {model}; commit {}", commit.as_deref().unwrap_or("unknown"));
 
-    // Before anything starts: without nginx, --nginx cannot run.
-    let nginx_bin = if args.nginx { Some(procs::nginx_binary()?) } else { None };
+    // Before anything starts: without nginx, --nginx and --instances cannot run.
+    let nginx_bin = if args.nginx || args.instances.is_some() { Some(procs::nginx_binary()?) } else { None };
     let nginx_version = nginx_bin.as_deref().map(procs::nginx_version);
     if let Some(version) = &nginx_version {
         println!("with nginx: {version}");
@@ -543,6 +645,58 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
 
     // The server under test.
     let provider = mock::provider_toml(&args.provider_name, &mock.issuer);
+    if let (Some(n), Some(nginx), Some(admin_url)) = (args.instances, &nginx_bin, &args.database) {
+        let site = Site {
+            base: String::new(),
+            provider: args.provider_name.clone(),
+            mock_issuer: mock.issuer.clone(),
+        };
+        let bench = instances::Bench {
+            nginx,
+            loginwith: &bin,
+            dir: tmp.path(),
+            admin_url,
+            made_dbs: &made_db,
+            provider_toml: &provider,
+            sessions: args.sessions.as_deref(),
+            session_cache: !args.no_session_cache,
+            site: &site,
+            run_id: &run_id,
+        };
+        let (sides, problems) = bench.run(usize::from(n), concurrency, duration).await?;
+        let mut errors = measured_errors(sides.iter().map(|s| &s.measured));
+        for (kind, (n, example)) in mock.errors() {
+            errors.push((kind, n, example));
+        }
+        errors.extend(problems);
+        let results: Vec<&Measured> = sides.iter().map(|s| &s.measured).collect();
+        report::print_steps(results.iter().copied());
+        instances::print(&sides, concurrency, duration, !args.no_session_cache);
+        let counts: Vec<String> =
+            mock.state.counters.snapshot().iter().map(|(n, c)| format!("{n} {c}")).collect();
+        println!("mock provider requests: {}", counts.join(", "));
+        report::print_errors(&errors);
+        if let Some(path) = &args.json {
+            let settings = json!({
+                "duration_s": duration.as_secs_f64(), "concurrency": concurrency,
+                "provider_latency_ms": args.provider_latency_ms,
+                "provider_alg": format!("{:?}", args.provider_alg), "smoke": args.smoke,
+                "database": "postgres", "provider": args.provider_name, "nginx": nginx_version,
+                "instances": n, "sessions": args.sessions, "session_cache": !args.no_session_cache,
+            });
+            let results = json!({
+                "scenarios": results.iter().map(|m| m.json()).collect::<Vec<_>>(),
+                "instances": instances::json(&sides),
+                "mock_provider": {"requests": mock.state.counters.snapshot().iter()
+                    .map(|(n, c)| (n.to_string(), json!(c))).collect::<serde_json::Map<_, _>>()},
+                "errors": errors_json(&errors),
+                "errors_total": errors.iter().map(|e| e.1).sum::<u64>(),
+            });
+            write_json(path, json_document(commit.as_deref(), cpus, &model, settings, results))?;
+        }
+        drop(mock);
+        return Ok(errors.iter().map(|e| e.1).sum());
+    }
     let mut database_kind = "sqlite";
     // The --nginx instance's database: a file of its own on SQLite (two processes would take turns
     // at one file's write lock), the same database on PostgreSQL.
@@ -565,13 +719,9 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
         }
         None => {
             let db_url = match &args.database {
-                Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Some(url) if procs::is_postgres_url(url) => {
                     database_kind = "postgres";
-                    let (db_url, name) = procs::create_postgres_db(url).await?;
-                    if let Ok(mut slot) = made_db.lock() {
-                        *slot = Some((url.clone(), name));
-                    }
-                    db_url
+                    fresh_database(url, &made_db).await?
                 }
                 Some(url) if url.starts_with("sqlite:") => url.clone(),
                 Some(_) => return Err("--database must be a postgres:// or sqlite:// URL".into()),
@@ -582,7 +732,7 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
                 Some(_) => db_url.clone(),
             };
             let port = procs::free_port()?;
-            let config = loginwith_toml(port, None, &db_url, &provider);
+            let config = loginwith_toml(port, None, &db_url, &provider, &mock::random_token(48), "");
             eprintln!(
                 "starting loginwith ({}) on 127.0.0.1:{port}, {database_kind} database...",
                 bin.display()
@@ -739,16 +889,7 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
     // Peaks and the provider's and server's own view.
     let loginwith_hwm = loginwith_pid.first().and_then(|(_, p)| procs::vm_kib(*p, "VmHWM"));
     let bare_hwm = procs::vm_kib(bare.pid, "VmHWM");
-    let mut errors: Vec<(String, u64, String)> = Vec::new();
-    for m in &results {
-        for (kind, n) in &m.phase.rec.errors {
-            errors.push((
-                format!("{}: {kind}", m.name),
-                *n,
-                m.phase.rec.examples.get(kind).cloned().unwrap_or_default(),
-            ));
-        }
-    }
+    let mut errors = measured_errors(&results);
     for (kind, (n, example)) in mock.errors() {
         errors.push((kind, n, example));
     }
@@ -782,24 +923,14 @@ async fn run(args: Args, made_db: Arc<Mutex<Option<(String, String)>>>) -> Resul
     };
     report.print();
     if let Some(path) = &args.json {
-        let doc = json!({
-            "benchmark": "loginwith loadtest",
-            "version": 1,
-            "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-            "git_commit": commit,
-            "machine": {"cpus": cpus, "model": model},
-            "settings": {
-                "duration_s": secs, "concurrency": concurrency, "provider_latency_ms": args.provider_latency_ms,
-                "provider_alg": format!("{:?}", args.provider_alg),
-                "smoke": args.smoke, "target": args.target, "database": database_kind,
-                "provider": args.provider_name, "login_skipped": skipped,
-                "nginx": nginx_version,
-            },
-            "results": report.json(),
+        let settings = json!({
+            "duration_s": secs, "concurrency": concurrency, "provider_latency_ms": args.provider_latency_ms,
+            "provider_alg": format!("{:?}", args.provider_alg),
+            "smoke": args.smoke, "target": args.target, "database": database_kind,
+            "provider": args.provider_name, "login_skipped": skipped,
+            "nginx": nginx_version,
         });
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!("JSON written to {}", path.display());
+        write_json(path, json_document(commit.as_deref(), cpus, &model, settings, report.json()))?;
     }
     bare.stop().await;
     if let Some(server) = loginwith {

@@ -1,6 +1,7 @@
 //! The processes of the load benchmark: finding (or building) the loginwith binary, starting a
 //! server and timing it to its first healthy answer, the bare reference server, nginx in front of
-//! it, /proc readings, and the throw-away PostgreSQL database.
+//! it (`--nginx`) or of several loginwith instances (`--instances`), /proc readings, and the
+//! throw-away PostgreSQL databases.
 
 use axum::http::{header, HeaderMap};
 use axum::response::Html;
@@ -362,7 +363,7 @@ pub fn nginx_binary() -> Result<PathBuf, String> {
     let on_path = std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("nginx")).find(|p| p.is_file()));
     on_path.ok_or_else(|| {
-        "--nginx needs nginx (with its auth_request module, as in Debian's nginx package): \
+        "--nginx and --instances need nginx (with its auth_request module, as in Debian's nginx package): \
          it is neither /usr/sbin/nginx nor on PATH"
             .to_owned()
     })
@@ -390,15 +391,63 @@ pub struct NginxPorts {
     pub app: u16,
 }
 
-/// nginx's configuration for `--nginx`: one process, both server blocks, its files in `dir`.
+/// nginx's configuration for `--nginx`: both server blocks, in front of the bare app.
+///
+/// The upstreams keep connections alive (`keepalive`, as the README's example does), and (a)'s
+/// location speaks HTTP/1.1 to the app as deploy/nginx.conf's do: the same upstream connections on
+/// both sides, for a fair ratio.
+pub fn nginx_config(dir: &Path, ports: &NginxPorts, concurrency: usize) -> String {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join("nginx.conf");
+    let servers = format!(
+        "\x20 upstream loginwith {{ server 127.0.0.1:{loginwith}; keepalive {KEEPALIVE}; }}\n\
+         \x20 upstream app {{ server 127.0.0.1:{app}; keepalive {KEEPALIVE}; }}\n\
+         \x20 # (a) nginx -> app alone.\n\
+         \x20 server {{\n    listen 127.0.0.1:{alone};\n    location / {{\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_pass http://app;\n    }}\n  }}\n\
+         \x20 # (b) nginx + loginwith -> app, as deployed.\n\
+         \x20 server {{\n    listen 127.0.0.1:{gateway};\n    include {deploy};\n  }}\n",
+        loginwith = ports.loginwith,
+        app = ports.app,
+        alone = ports.alone,
+        gateway = ports.gateway,
+        deploy = deploy.display(),
+    );
+    nginx_wrap(dir, concurrency, &servers)
+}
+
+/// nginx's configuration for `--instances`: on 127.0.0.1:`port`, a load balancer in front of the
+/// loginwith instances on `instances` (their ports), mounted at the root.
+///
+/// Round robin (nginx's default), and `proxy_next_upstream error timeout` (also the default,
+/// written out because the benchmark relies on it): a request that cannot reach an instance goes to
+/// the next one. Connections to the instances are kept alive as in [`nginx_config`], and the
+/// headers are those of deploy/nginx.conf's `location /auth/`, so that loginwith sees the
+/// browser's host and address through its `trusted_proxies`.
+pub fn nginx_instances_config(dir: &Path, port: u16, instances: &[u16], concurrency: usize) -> String {
+    let upstream: String =
+        instances.iter().map(|p| format!("server 127.0.0.1:{p}; ")).collect::<Vec<_>>().concat();
+    let servers = format!(
+        "\x20 upstream loginwith {{ {upstream}keepalive {KEEPALIVE}; }}\n\
+         \x20 server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+         \x20     proxy_pass http://loginwith;\n\
+         \x20     proxy_next_upstream error timeout;\n\
+         \x20     proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
+         \x20     proxy_set_header Host $http_host;\n\
+         \x20     proxy_set_header X-Forwarded-For $remote_addr;\n\
+         \x20     proxy_set_header X-Forwarded-Proto $scheme;\n    }}\n  }}\n"
+    );
+    nginx_wrap(dir, concurrency, &servers)
+}
+
+/// Idle connections nginx keeps to each upstream (per worker; there is one).
+const KEEPALIVE: usize = 32;
+
+/// A whole nginx configuration around `servers` (the `upstream` and `server` blocks of the `http`
+/// block): one process, its files in `dir`, no access log.
 ///
 /// `master_process off` makes nginx one process (the same event loop as one worker): its CPU is
 /// that process's, and killing it (kill_on_drop, Ctrl-C) stops it all, where a killed master would
-/// leave its workers serving. The upstreams keep connections alive (`keepalive`, as the README's
-/// example does), and (a)'s location speaks HTTP/1.1 to the app as deploy/nginx.conf's do: the
-/// same upstream connections on both sides, for a fair ratio.
-pub fn nginx_config(dir: &Path, ports: &NginxPorts, concurrency: usize) -> String {
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join("nginx.conf");
+/// leave its workers serving.
+fn nginx_wrap(dir: &Path, concurrency: usize, servers: &str) -> String {
     // A client connection and up to two upstream ones (the auth subrequest, the app) per user.
     let connections = (concurrency * 4 + 64).max(1024);
     format!(
@@ -407,23 +456,19 @@ pub fn nginx_config(dir: &Path, ports: &NginxPorts, concurrency: usize) -> Strin
          http {{\n  access_log off;\n\
          \x20 client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n\
          \x20 uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
-         \x20 upstream loginwith {{ server 127.0.0.1:{loginwith}; keepalive 32; }}\n\
-         \x20 upstream app {{ server 127.0.0.1:{app}; keepalive 32; }}\n\
-         \x20 # (a) nginx -> app alone.\n\
-         \x20 server {{\n    listen 127.0.0.1:{alone};\n    location / {{\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_pass http://app;\n    }}\n  }}\n\
-         \x20 # (b) nginx + loginwith -> app, as deployed.\n\
-         \x20 server {{\n    listen 127.0.0.1:{gateway};\n    include {deploy};\n  }}\n}}\n",
+         {servers}}}\n",
         dir = dir.display(),
-        loginwith = ports.loginwith,
-        app = ports.app,
-        alone = ports.alone,
-        gateway = ports.gateway,
-        deploy = deploy.display(),
     )
 }
 
-/// Starts nginx with `config` (written to `dir`), healthy when (a) passes the app's `/healthz` on.
-pub async fn start_nginx(binary: &Path, dir: &Path, config: &str, alone_port: u16) -> Result<Server, String> {
+/// Starts nginx with `config` (written to `dir`), healthy when `/healthz` answers 200 through
+/// `health_port` (what is behind it is healthy and nginx passes requests on).
+pub async fn start_nginx(
+    binary: &Path,
+    dir: &Path,
+    config: &str,
+    health_port: u16,
+) -> Result<Server, String> {
     let conf = dir.join("nginx.conf");
     let log = dir.join("nginx.log");
     std::fs::write(&conf, config).map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
@@ -435,7 +480,7 @@ pub async fn start_nginx(binary: &Path, dir: &Path, config: &str, alone_port: u1
     cmd.stdin(Stdio::null()).stdout(out.try_clone().map_err(|e| e.to_string())?).stderr(out);
     spawn_until_healthy(
         cmd,
-        &format!("http://127.0.0.1:{alone_port}/healthz"),
+        &format!("http://127.0.0.1:{health_port}/healthz"),
         Duration::from_secs(15),
         Some(&log),
     )
@@ -468,6 +513,11 @@ pub fn is_loopback_host(host: Option<url::Host<&str>>) -> bool {
         }
         None => false,
     }
+}
+
+/// Whether `url` names a PostgreSQL server.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Creates a fresh database on the PostgreSQL server of `admin_url` (loopback only); returns its
@@ -505,4 +555,37 @@ pub async fn drop_postgres_db(admin_url: &str, name: &str) {
         Ok(Err(e)) => eprintln!("warning: could not drop the benchmark database {name}: {e}"),
         Err(_) => eprintln!("warning: dropping the benchmark database {name} timed out"),
     }
+}
+
+/// The CPU time so far (seconds, by process id) of the PostgreSQL server processes serving
+/// database `name` (its backends in `pg_stat_activity`, the instances' listening connections
+/// included), read from /proc: PostgreSQL on this machine only. Empty when it cannot tell.
+pub async fn postgres_backends_cpu(admin_url: &str, name: &str) -> std::collections::HashMap<u32, f64> {
+    use sqlx::Connection;
+    let work = async {
+        let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+        let pids: Vec<i32> = sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = $1")
+            .bind(name)
+            .fetch_all(&mut conn)
+            .await?;
+        let _ = conn.close().await;
+        Ok::<_, sqlx::Error>(pids)
+    };
+    let pids = match tokio::time::timeout(Duration::from_secs(10), work).await {
+        Ok(Ok(pids)) => pids,
+        Ok(Err(e)) => {
+            eprintln!("warning: cannot list the PostgreSQL backends of {name}: {e}");
+            Vec::new()
+        }
+        Err(_) => {
+            eprintln!("warning: listing the PostgreSQL backends of {name} timed out");
+            Vec::new()
+        }
+    };
+    pids.into_iter()
+        .filter_map(|pid| {
+            let pid = u32::try_from(pid).ok()?;
+            Some((pid, cpu_seconds(Some(pid))?))
+        })
+        .collect()
 }

@@ -12,8 +12,9 @@ pub struct Measured {
     /// CPU % (of one core) of the server under load, of the mock provider's threads, and of the
     /// rest of this process (the virtual users).
     pub server_cpu: Option<f64>,
-    /// When several processes serve the scenario (nginx, loginwith, the app): each one's CPU %.
-    pub server_parts: Vec<(&'static str, Option<f64>)>,
+    /// When several processes serve the scenario (nginx, loginwith, the app): each one's CPU %,
+    /// under a name unique in the scenario (`loginwith 2` among several instances).
+    pub server_parts: Vec<(String, Option<f64>)>,
     pub mock_cpu: Option<f64>,
     pub users_cpu: Option<f64>,
     /// The loaded server's VmHWM after the scenario.
@@ -40,6 +41,15 @@ impl Measured {
         (ops > 0).then_some(())?;
         Some(percent / 100.0 * self.phase.elapsed.as_secs_f64() / ops as f64 * 1e6)
     }
+    /// The CPU per operation, in microseconds, of the server processes whose names start with
+    /// `prefix` together (every `loginwith N` of a scenario); `None` when none matches or one of
+    /// them could not be read.
+    pub fn parts_us_per_op_named(&self, prefix: &str) -> Option<f64> {
+        let matching: Vec<Option<f64>> =
+            self.server_parts.iter().filter(|(name, _)| name.starts_with(prefix)).map(|(_, p)| *p).collect();
+        (!matching.is_empty()).then_some(())?;
+        self.us_per_op(matching.into_iter().sum::<Option<f64>>()?)
+    }
     /// "nginx 80 µs + app 20 µs": the server's CPU per operation, process by process.
     pub fn parts_us_per_op(&self) -> String {
         let parts: Vec<String> = self
@@ -52,9 +62,42 @@ impl Measured {
             .collect();
         parts.join(" + ")
     }
+
+    /// This scenario's figures, as in the JSON report's `scenarios`.
+    pub fn json(&self) -> Value {
+        let m = self;
+        let steps: Vec<Value> = m
+            .phase
+            .rec
+            .steps
+            .iter()
+            .map(|(name, samples)| {
+                let mut v = Stats::of(samples).map_or_else(|| json!({"count": 0}), |s| s.json());
+                v["step"] = json!(name);
+                v["per_s"] = json!(samples.len() as f64 / m.phase.elapsed.as_secs_f64().max(1e-9));
+                v
+            })
+            .collect();
+        json!({
+            "name": m.name, "unit": m.unit, "elapsed_s": m.phase.elapsed.as_secs_f64(),
+            "ops": m.ops(), "ops_per_s": m.rate(), "steps": steps,
+            "errors": m.phase.rec.errors, "error_examples": m.phase.rec.examples,
+            "server_cpu_percent": m.server_cpu, "mock_cpu_percent": m.mock_cpu,
+            "server_cpu_us_per_op": m.server_us_per_op(),
+            "server_processes_cpu_percent": m.server_parts.iter()
+                .map(|(n, p)| (n.to_string(), json!(p))).collect::<serde_json::Map<_, _>>(),
+            "virtual_users_cpu_percent": m.users_cpu,
+            "server_vmhwm_kib_after": m.server_hwm_kib,
+            "new_user_flows": m.phase.rec.new_users, "returning_user_flows": m.phase.rec.returning_users,
+        })
+    }
     pub fn step_p99_ms(&self, step: &str) -> Option<f64> {
+        self.step_stats(step).map(|s| s.p99)
+    }
+    /// The latency statistics of one step, when it passed at least once.
+    pub fn step_stats(&self, step: &str) -> Option<Stats> {
         let (_, samples) = self.phase.rec.steps.iter().find(|(n, _)| *n == step)?;
-        Stats::of(samples).map(|s| s.p99)
+        Stats::of(samples)
     }
 }
 
@@ -62,9 +105,9 @@ impl Measured {
 pub struct Stats {
     pub count: usize,
     pub mean: f64,
-    p50: f64,
+    pub p50: f64,
     p90: f64,
-    p99: f64,
+    pub p99: f64,
     pub max: f64,
 }
 
@@ -137,61 +180,7 @@ impl Report<'_> {
     }
 
     pub fn print(&self) {
-        println!();
-        println!(
-            "{:<16} {:<12} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>9}",
-            "scenario",
-            "step",
-            "count",
-            "per s",
-            "p50 ms",
-            "p90 ms",
-            "p99 ms",
-            "max ms",
-            "errors",
-            "srv CPU",
-            "mock CPU",
-            "VUs CPU",
-            "srv µs/op"
-        );
-        for m in self.results {
-            let mut first = true;
-            for (step, samples) in &m.phase.rec.steps {
-                let rate = samples.len() as f64 / m.phase.elapsed.as_secs_f64().max(1e-9);
-                let errors: u64 = m
-                    .phase
-                    .rec
-                    .errors
-                    .iter()
-                    .filter(|(k, _)| k.starts_with(&format!("{step}:")))
-                    .map(|(_, n)| n)
-                    .sum();
-                let cols = match Stats::of(samples) {
-                    Some(s) => format!("{:>8.2} {:>8.2} {:>8.2} {:>8.2}", s.p50, s.p90, s.p99, s.max),
-                    None => format!("{:>8} {:>8} {:>8} {:>8}", "-", "-", "-", "-"),
-                };
-                let (name, cpu) = if first {
-                    let cpu = [m.server_cpu, m.mock_cpu, m.users_cpu].map(|c| format!("{:>8}", pct(c)));
-                    let per_op = m.server_us_per_op().map_or_else(|| "-".into(), |us| format!("{us:.0}"));
-                    (m.name.as_str(), format!("{} {per_op:>9}", cpu.join(" ")))
-                } else {
-                    ("", String::new())
-                };
-                println!("{name:<16} {step:<12} {:>8} {rate:>9.1} {cols} {errors:>6} {cpu}", samples.len());
-                first = false;
-            }
-            let other: u64 = m
-                .phase
-                .rec
-                .errors
-                .iter()
-                .filter(|(k, _)| !m.phase.rec.steps.iter().any(|(s, _)| k.starts_with(&format!("{s}:"))))
-                .map(|(_, n)| n)
-                .sum();
-            if other > 0 {
-                println!("{:<16} {:<12} {:>8} {:>9} {:>35} {other:>6}", "", "(setup)", "", "", "");
-            }
-        }
+        print_steps(self.results);
         if let Some(s) = &self.token_service {
             println!(
                 "{:<16} {:<12} {:>8} {:>9} {:>8.2} {:>8.2} {:>8.2} {:>8.2}   (mock token endpoint's own time, inside callback)",
@@ -260,17 +249,7 @@ impl Report<'_> {
                 println!("    {line}");
             }
         }
-        if self.errors.is_empty() {
-            println!("errors: none");
-        } else {
-            println!("ERRORS: {} in all", self.errors.iter().map(|e| e.1).sum::<u64>());
-            for (kind, n, example) in self.errors {
-                println!("  {n:>7} × {kind}");
-                if !example.is_empty() {
-                    println!("            e.g. {example}");
-                }
-            }
-        }
+        print_errors(self.errors);
     }
 
     /// The `--nginx` comparison, when it ran: both rates, the ratio, and the CPU per request of
@@ -294,36 +273,7 @@ impl Report<'_> {
     }
 
     pub fn json(&self) -> Value {
-        let scenarios: Vec<Value> = self
-            .results
-            .iter()
-            .map(|m| {
-                let steps: Vec<Value> = m
-                    .phase
-                    .rec
-                    .steps
-                    .iter()
-                    .map(|(name, samples)| {
-                        let mut v = Stats::of(samples).map_or_else(|| json!({"count": 0}), |s| s.json());
-                        v["step"] = json!(name);
-                        v["per_s"] = json!(samples.len() as f64 / m.phase.elapsed.as_secs_f64().max(1e-9));
-                        v
-                    })
-                    .collect();
-                json!({
-                    "name": m.name, "unit": m.unit, "elapsed_s": m.phase.elapsed.as_secs_f64(),
-                    "ops": m.ops(), "ops_per_s": m.rate(), "steps": steps,
-                    "errors": m.phase.rec.errors, "error_examples": m.phase.rec.examples,
-                    "server_cpu_percent": m.server_cpu, "mock_cpu_percent": m.mock_cpu,
-                    "server_cpu_us_per_op": m.server_us_per_op(),
-                    "server_processes_cpu_percent": m.server_parts.iter()
-                        .map(|(n, p)| (n.to_string(), json!(p))).collect::<serde_json::Map<_, _>>(),
-                    "virtual_users_cpu_percent": m.users_cpu,
-                    "server_vmhwm_kib_after": m.server_hwm_kib,
-                    "new_user_flows": m.phase.rec.new_users, "returning_user_flows": m.phase.rec.returning_users,
-                })
-            })
-            .collect();
+        let scenarios: Vec<Value> = self.results.iter().map(Measured::json).collect();
         let ratios: serde_json::Map<String, Value> =
             self.ratios().into_iter().map(|(n, v)| (n.to_owned(), json!(v))).collect();
         let callback = self.find("login").and_then(|m| m.step_p99_ms(vu::CALLBACK));
@@ -343,8 +293,82 @@ impl Report<'_> {
                 "requests": self.counters.iter().map(|(n, c)| (n.to_string(), json!(c))).collect::<serde_json::Map<_, _>>(),
                 "token_service": self.token_service.as_ref().map(Stats::json),
             },
-            "errors": self.errors.iter().map(|(k, n, e)| json!({"kind": k, "count": n, "example": e})).collect::<Vec<_>>(),
+            "errors": crate::errors_json(self.errors),
             "errors_total": self.errors.iter().map(|e| e.1).sum::<u64>(),
         })
+    }
+}
+
+/// The per-step table: rate, latencies, errors and the CPU of each party, one row per step.
+pub fn print_steps<'a>(results: impl IntoIterator<Item = &'a Measured>) {
+    println!();
+    println!(
+        "{:<16} {:<12} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>9}",
+        "scenario",
+        "step",
+        "count",
+        "per s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "srv CPU",
+        "mock CPU",
+        "VUs CPU",
+        "srv µs/op"
+    );
+    for m in results {
+        let mut first = true;
+        for (step, samples) in &m.phase.rec.steps {
+            let rate = samples.len() as f64 / m.phase.elapsed.as_secs_f64().max(1e-9);
+            let errors: u64 = m
+                .phase
+                .rec
+                .errors
+                .iter()
+                .filter(|(k, _)| k.starts_with(&format!("{step}:")))
+                .map(|(_, n)| n)
+                .sum();
+            let cols = match Stats::of(samples) {
+                Some(s) => format!("{:>8.2} {:>8.2} {:>8.2} {:>8.2}", s.p50, s.p90, s.p99, s.max),
+                None => format!("{:>8} {:>8} {:>8} {:>8}", "-", "-", "-", "-"),
+            };
+            let (name, cpu) = if first {
+                let cpu = [m.server_cpu, m.mock_cpu, m.users_cpu].map(|c| format!("{:>8}", pct(c)));
+                let per_op = m.server_us_per_op().map_or_else(|| "-".into(), |us| format!("{us:.0}"));
+                (m.name.as_str(), format!("{} {per_op:>9}", cpu.join(" ")))
+            } else {
+                ("", String::new())
+            };
+            println!("{name:<16} {step:<12} {:>8} {rate:>9.1} {cols} {errors:>6} {cpu}", samples.len());
+            first = false;
+        }
+        let other: u64 = m
+            .phase
+            .rec
+            .errors
+            .iter()
+            .filter(|(k, _)| !m.phase.rec.steps.iter().any(|(s, _)| k.starts_with(&format!("{s}:"))))
+            .map(|(_, n)| n)
+            .sum();
+        if other > 0 {
+            println!("{:<16} {:<12} {:>8} {:>9} {:>35} {other:>6}", "", "(setup)", "", "", "");
+        }
+    }
+}
+
+/// The errors of the run, by kind with an example, or "errors: none".
+pub fn print_errors(errors: &[(String, u64, String)]) {
+    if errors.is_empty() {
+        println!("errors: none");
+    } else {
+        println!("ERRORS: {} in all", errors.iter().map(|e| e.1).sum::<u64>());
+        for (kind, n, example) in errors {
+            println!("  {n:>7} × {kind}");
+            if !example.is_empty() {
+                println!("            e.g. {example}");
+            }
+        }
     }
 }
