@@ -39,8 +39,8 @@
 //!   (`keepalive 32`, HTTP/1.1), the same on both sides.
 //!
 //! - with **`--instances N`** (and `--database postgres://...`): instead of all the above, the
-//!   login scenario behind nginx, against 1 loginwith and then against N, in the same run; see
-//!   examples/loadtest/instances.rs.
+//!   login scenario behind nginx, against 1 loginwith, then N, then 1 again, in the same run (the
+//!   N side against the mean of the two others); see examples/loadtest/instances.rs.
 //!
 //! It reports per step the rate, p50 / p90 / p99 / max latency and errors by kind, the CPU used by
 //! the server and by this process, loginwith's peak RSS (VmHWM) and start-to-healthy time, and the

@@ -1,5 +1,9 @@
-//! `--instances N`: the login scenario behind nginx, against one loginwith and then against N, in
-//! the same run, to show what several instances cost per login.
+//! `--instances N`: the login scenario behind nginx, against one loginwith, then against N, then
+//! against one again, in the same run, to show what several instances cost per login. The N side
+//! is compared with the mean of the two single-instance sides around it, so that a machine that
+//! gets busier or quieter during the run (and whatever the order itself costs) weighs on both
+//! sides alike: measured 1 against 1, the second side of two came out 17 % dearer on this busy
+//! machine (docs/performance.md).
 //!
 //! Each side gets the same setup, one after the other: a **fresh PostgreSQL database** (so that
 //! both start from an empty user table, and the second side's returning users are not the first
@@ -55,6 +59,8 @@ pub struct Bench<'a> {
 /// One side's measurement.
 pub struct Side {
     pub instances: usize,
+    /// Which of the three sides (0: one instance first, 1: N instances, 2: one instance again).
+    pub position: usize,
     pub measured: Measured,
     /// CPU time of the side database's PostgreSQL backends per flow, in microseconds.
     pub postgres_us_per_flow: Option<f64>,
@@ -65,7 +71,11 @@ pub type Problem = (String, u64, String);
 
 impl Side {
     fn label(&self) -> String {
-        label(self.instances)
+        match self.position {
+            0 => format!("{}, before", label(self.instances)),
+            2 => format!("{}, after", label(self.instances)),
+            _ => label(self.instances),
+        }
     }
 
     fn stat(&self, pick: fn(&crate::report::Stats) -> f64) -> Option<f64> {
@@ -76,6 +86,7 @@ impl Side {
         let m = &self.measured;
         json!({
             "instances": self.instances,
+            "position": self.position,
             "flows": m.ops(),
             "flows_per_s": m.rate(),
             "errors": m.phase.rec.error_count(),
@@ -90,7 +101,8 @@ impl Side {
 }
 
 impl Bench<'_> {
-    /// Both sides, 1 then `n` instances. Returns them and the problems their servers logged.
+    /// The three sides, 1, then `n`, then 1 instance. Returns them and the problems their servers
+    /// logged.
     pub async fn run(
         &self,
         n: usize,
@@ -99,8 +111,8 @@ impl Bench<'_> {
     ) -> Result<(Vec<Side>, Vec<Problem>), String> {
         let mut sides = Vec::new();
         let mut problems = Vec::new();
-        for count in [1, n] {
-            let (side, found) = self.side(count, concurrency, duration).await?;
+        for (position, count) in [1, n, 1].into_iter().enumerate() {
+            let (side, found) = self.side(position, count, concurrency, duration).await?;
             sides.push(side);
             problems.extend(found);
         }
@@ -111,6 +123,7 @@ impl Bench<'_> {
     /// processes are stopped and their logs read.
     async fn side(
         &self,
+        position: usize,
         count: usize,
         concurrency: usize,
         duration: Duration,
@@ -119,7 +132,7 @@ impl Bench<'_> {
         let db_name = url::Url::parse(&db_url)
             .map(|u| u.path().trim_start_matches('/').to_owned())
             .map_err(|e| format!("the benchmark database's URL: {e}"))?;
-        let dir = self.dir.join(format!("side-{count}"));
+        let dir = self.dir.join(format!("side-{position}-{count}"));
         let nginx_dir = dir.join("nginx");
         std::fs::create_dir_all(&nginx_dir)
             .map_err(|e| format!("cannot create {}: {e}", nginx_dir.display()))?;
@@ -208,7 +221,7 @@ impl Bench<'_> {
         }
         let nginx_name = format!("nginx ({label})");
         problems.extend(crate::server_problems(&nginx_name, nginx, &nginx_dir.join("nginx.log")).await);
-        Ok((Side { instances: count, measured, postgres_us_per_flow }, problems))
+        Ok((Side { instances: count, position, measured, postgres_us_per_flow }, problems))
     }
 }
 
@@ -220,10 +233,11 @@ fn label(count: usize) -> String {
     }
 }
 
-/// (N side) / (1 side) of a per-flow figure.
+/// (N side) / (mean of the single-instance sides before and after it) of a per-flow figure.
 fn ratio(sides: &[Side], pick: impl Fn(&Side) -> Option<f64>) -> Option<f64> {
-    let (first, last) = (sides.first()?, sides.last()?);
-    Some(pick(last)? / pick(first)?.max(1e-9))
+    let [before, many, after] = sides else { return None };
+    let single = (pick(before)? + pick(after)?) / 2.0;
+    Some(pick(many)? / single.max(1e-9))
 }
 
 fn server_us(s: &Side) -> Option<f64> {
@@ -246,13 +260,13 @@ pub fn print(sides: &[Side], concurrency: usize, duration: Duration, session_cac
         if session_cache { "on" } else { "off" },
     );
     println!(
-        "{:<13} {:>8} {:>7} {:>8} {:>8} {:>8} {:>10} {:>8} {:>11}",
+        "{:<22} {:>8} {:>7} {:>8} {:>8} {:>8} {:>10} {:>8} {:>11}",
         "side", "flows/s", "errors", "p50 ms", "p99 ms", "server", "loginwith", "nginx", "PostgreSQL"
     );
     for side in sides {
         let m = &side.measured;
         println!(
-            "{:<13} {:>8.1} {:>7} {:>8} {:>8} {:>8} {:>10} {:>8} {:>11}",
+            "{:<22} {:>8.1} {:>7} {:>8} {:>8} {:>8} {:>10} {:>8} {:>11}",
             side.label(),
             m.rate(),
             m.phase.rec.error_count(),
@@ -267,13 +281,12 @@ pub fn print(sides: &[Side], concurrency: usize, duration: Duration, session_cac
     for side in sides {
         println!("  {}: {}", side.label(), side.measured.parts_us_per_op());
     }
-    if let (Some(first), Some(last)) = (sides.first(), sides.last()) {
+    if let [_, many, _] = sides {
         let r = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"));
         println!(
-            "CPU per flow, {} / {}: server {}, loginwith alone {} (flows/s {}); PostgreSQL's backends \
-             (of each side's database) are not in the server's figure",
-            last.label(),
-            first.label(),
+            "CPU per flow, {} / the mean of 1 instance before and after: server {}, loginwith alone {} \
+             (flows/s {}); PostgreSQL's backends (of each side's database) are not in the server's figure",
+            many.label(),
             r(ratio(sides, server_us)),
             r(ratio(sides, loginwith_us)),
             r(ratio(sides, |s| Some(s.measured.rate()))),
