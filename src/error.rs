@@ -263,16 +263,10 @@ pub(crate) fn sqlx_unavailable(err: &sqlx::Error) -> bool {
 /// (no body, no headers), and axum-messages, which reads the session before every handler, one it
 /// could not load. The server's own routes never answer so, so such an answer is the database not
 /// answering under the session: shown as the 503 page, with `Retry-After` — or, to the JSON API
-/// (a path under `api_prefix`), as its JSON error `unavailable` — and nothing of the request's
+/// (`api`: a path under `{base}/api/`), as its JSON error `unavailable` — and nothing of the request's
 /// session was written. Only around the server's router: a host app's own bare 500s are its own
 /// business.
-pub(crate) async fn session_unavailable(
-    axum::extract::State(api_prefix): axum::extract::State<std::sync::Arc<str>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let api = request.uri().path().starts_with(&*api_prefix);
-    let response = next.run(request).await;
+pub(crate) fn session_failure_is_unavailable(response: Response, api: bool) -> Response {
     let bare = response.status() == StatusCode::INTERNAL_SERVER_ERROR
         && !response.headers().contains_key(axum::http::header::CONTENT_TYPE);
     if !bare {
