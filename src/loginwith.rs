@@ -175,30 +175,17 @@ impl Loginwith {
         // /healthz) must not depend on the session store, which is what /readyz reports on, and
         // a probe has no use for a session. And a session that could not be loaded or saved
         // (the layers' bare 500) becomes a 503 — JSON under `{base}/api/`, the page elsewhere.
-        // A plain function call rather than a middleware layer: `from_fn` cost about 2.6k
-        // instructions per request (callgrind, docs/performance.md).
+        // A service of its own ([`Dispatch`]) rather than middleware: a `from_fn` layer cost
+        // about 2.6k instructions per request (callgrind, docs/performance.md).
         let base = self.state.base_path.as_str();
         let probes = routes::health::router(base)
             .layer(from_fn_with_state(self.state.clone(), every_request))
             .with_state(self.state.clone());
-        let probe_paths: Arc<[String; 2]> = Arc::new([format!("{base}/healthz"), format!("{base}/readyz")]);
-        let api_prefix: Arc<str> = format!("{base}/api/").into();
-        let dispatch = tower::service_fn(move |request: axum::extract::Request| {
-            use axum::response::IntoResponse;
-            use tower::ServiceExt;
-            let path = request.uri().path();
-            let probe = probe_paths.iter().any(|probe| probe == path);
-            let api = path.starts_with(&*api_prefix);
-            let (probes, service) = (probes.clone(), service.clone());
-            async move {
-                if probe {
-                    probes.oneshot(request).await
-                } else {
-                    let response = service.oneshot(request).await?;
-                    Ok(crate::error::session_failure_is_unavailable(response.into_response(), api))
-                }
-            }
+        let paths = Arc::new(DispatchPaths {
+            probes: [format!("{base}/healthz"), format!("{base}/readyz")],
+            api: format!("{base}/api/"),
         });
+        let dispatch = Dispatch { probes, service, paths };
         Router::new().fallback_service(dispatch)
     }
 
@@ -460,6 +447,60 @@ async fn every_request(
     };
     security_headers(response.headers_mut(), state.hsts.as_ref());
     response
+}
+
+/// The paths [`Dispatch`] looks at.
+#[derive(Debug)]
+struct DispatchPaths {
+    /// `{base}/healthz`, `{base}/readyz`.
+    probes: [String; 2],
+    /// `{base}/api/`.
+    api: String,
+}
+
+/// The server's front: the probes straight to their routes, everything else through the session
+/// layers, whose bare 500 for a session that could not be loaded or saved becomes a 503
+/// ([`crate::error::session_failure_is_unavailable`]). Both inner services are axum's, always
+/// ready; each request calls the clone that axum's fallback made for it, with no clone more.
+#[derive(Clone)]
+struct Dispatch<S> {
+    probes: Router,
+    service: S,
+    paths: Arc<DispatchPaths>,
+}
+
+impl<S> tower::Service<axum::extract::Request> for Dispatch<S>
+where
+    S: tower::Service<axum::extract::Request, Error = std::convert::Infallible>,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        match self.service.poll_ready(cx) {
+            std::task::Poll::Ready(Ok(())) => {
+                tower::Service::<axum::extract::Request>::poll_ready(&mut self.probes, cx)
+            }
+            other => other,
+        }
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        use axum::response::IntoResponse;
+        let path = request.uri().path();
+        if self.paths.probes.iter().any(|probe| probe == path) {
+            return Box::pin(tower::Service::call(&mut self.probes, request));
+        }
+        let api = path.starts_with(self.paths.api.as_str());
+        let response = self.service.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(crate::error::session_failure_is_unavailable(response.into_response(), api))
+        })
+    }
 }
 
 /// Without a configured `public_url`, the redirect URI names the bound address (`127.0.0.1:5000`).
