@@ -142,7 +142,13 @@ impl Bench<'_> {
         let secret_key = mock::random_token(48);
         let sessions = match self.sessions {
             // A JSON string is a valid TOML basic string (the same escapes).
-            Some(url) => format!("\n[sessions]\nurl = {}\n", serde_json::Value::from(url)),
+            // A key prefix per side: each side's database numbers its users from 1 again, and
+            // their lists of sessions must not meet in the shared Redis.
+            Some(url) => format!(
+                "\n[sessions]\nurl = {}\nkey_prefix = \"loginwith-bench:{}:\"\n",
+                serde_json::Value::from(url),
+                mock::random_token(9)
+            ),
             None => String::new(),
         };
 
