@@ -197,7 +197,7 @@ impl Walk<'_> {
             trust_email_verified: self.boolean(t, key, "trust_email_verified"),
             userinfo: self.userinfo(table, key),
         };
-        if s.issuer.is_some() && matches!(preset, Some(Preset::Github | Preset::Dev)) {
+        if s.issuer.is_some() && matches!(preset, Some(Preset::Github | Preset::Discord | Preset::Dev)) {
             self.problem(
                 table.get("issuer"),
                 &format!("{key}.issuer"),

@@ -9,6 +9,7 @@
 //! own, not traits: each is a small function with its own test.
 
 pub mod dev;
+pub mod discord;
 pub mod generic;
 pub mod github;
 pub mod gitlab;
@@ -35,6 +36,8 @@ pub enum Preset {
     Google,
     /// GitHub OAuth apps (OAuth 2.0 plus GitHub's API).
     Github,
+    /// Discord (OAuth 2.0, `/users/@me`).
+    Discord,
     /// Microsoft Entra ID (OpenID Connect, multi-tenant rules).
     Microsoft,
     /// GitLab.com or a self-hosted GitLab (OpenID Connect).
@@ -45,13 +48,14 @@ pub enum Preset {
 
 impl Preset {
     /// Names accepted in `preset = "..."`.
-    pub const NAMES: [&'static str; 5] = ["google", "github", "microsoft", "gitlab", "dev"];
+    pub const NAMES: [&'static str; 6] = ["google", "github", "discord", "microsoft", "gitlab", "dev"];
 
     /// The preset called `name`, if any.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "google" => Some(Preset::Google),
             "github" => Some(Preset::Github),
+            "discord" => Some(Preset::Discord),
             "microsoft" => Some(Preset::Microsoft),
             "gitlab" => Some(Preset::Gitlab),
             "dev" => Some(Preset::Dev),
@@ -66,6 +70,7 @@ impl Preset {
         let mut config = match self {
             Preset::Google => google::defaults(name)?,
             Preset::Github => github::defaults(name)?,
+            Preset::Discord => discord::defaults(name)?,
             Preset::Microsoft => microsoft::defaults(name)?,
             Preset::Gitlab => gitlab::defaults(name)?,
             Preset::Dev => dev::defaults(name),
@@ -78,13 +83,14 @@ impl Preset {
     /// provider's verification is known to be sound *and* the preset reads it the strict way:
     /// Google only where its documentation calls itself authoritative (`@gmail.com`, or a
     /// Workspace `hd`); GitHub's primary *and* verified address; Microsoft only with `xms_edov`
-    /// (domain-owner verified); gitlab.com (a self-hosted GitLab is switched off in the
+    /// (domain-owner verified); Discord's `verified` flag (set once the mailed link is followed);
+    /// gitlab.com (a self-hosted GitLab is switched off in the
     /// configuration, its admins decide what "verified" means). Generic providers are off: any
     /// realm or server can claim any address is verified. The development provider can never be
     /// trusted: it believes whatever is typed into it.
     pub fn trusts_email_verified(self) -> bool {
         match self {
-            Preset::Google | Preset::Github | Preset::Microsoft | Preset::Gitlab => true,
+            Preset::Google | Preset::Github | Preset::Discord | Preset::Microsoft | Preset::Gitlab => true,
             Preset::Dev => false,
         }
     }
@@ -121,6 +127,8 @@ pub enum Quirk {
     None,
     /// GitHub: `/user` for the account, `/user/emails` for the primary verified address.
     GithubEmails,
+    /// Discord: `/users/@me`, its avatar built from the hash.
+    Discord,
 }
 
 /// What we learn about a person from a provider.
@@ -273,10 +281,10 @@ impl Provider {
                     token_url: token_url.clone(),
                     userinfo_url: userinfo_url.clone(),
                     pointers: userinfo.clone(),
-                    quirk: if config.preset == Some(Preset::Github) {
-                        Quirk::GithubEmails
-                    } else {
-                        Quirk::None
+                    quirk: match config.preset {
+                        Some(Preset::Github) => Quirk::GithubEmails,
+                        Some(Preset::Discord) => Quirk::Discord,
+                        _ => Quirk::None,
                     },
                 }))
             }
@@ -404,6 +412,9 @@ async fn oauth2_profile(
             generic::fetch_profile(http, &endpoints.userinfo_url, &endpoints.pointers, token).await
         }
         Quirk::GithubEmails => github::fetch_profile(http, &endpoints.userinfo_url, token).await,
+        Quirk::Discord => {
+            discord::fetch_profile(http, &endpoints.userinfo_url, &endpoints.pointers, token).await
+        }
     }
 }
 
@@ -471,7 +482,7 @@ mod tests {
             assert_eq!(config.preset, Some(preset));
             let kind_ok = matches!(
                 (preset, &config.kind),
-                (Preset::Github, ProviderKind::OAuth2 { .. })
+                (Preset::Github | Preset::Discord, ProviderKind::OAuth2 { .. })
                     | (Preset::Dev, ProviderKind::Dev { .. })
                     | (Preset::Google | Preset::Microsoft | Preset::Gitlab, ProviderKind::Oidc { .. })
             );

@@ -14,6 +14,7 @@ mod cluster;
 mod config_errors;
 mod deploy;
 mod dev_flow;
+mod discord;
 mod examples;
 mod faults;
 mod gateway;

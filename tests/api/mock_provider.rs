@@ -195,6 +195,16 @@ impl MockProvider {
         )
     }
 
+    /// `[providers.NAME]` with `preset` and its endpoints pointed at this mock (the scripted
+    /// userinfo answers `/user`), for the OAuth 2.0 presets (Discord, ...).
+    pub fn preset_toml(&self, name: &str, preset: &str) -> String {
+        format!(
+            "[providers.{name}]\npreset = \"{preset}\"\nclient_id = \"{preset}-client\"\nclient_secret = \"{preset}-secret\"\n\
+             authorize_url = \"{base}/authorize\"\ntoken_url = \"{base}/token\"\nuserinfo_url = \"{base}/user\"\n",
+            base = self.base
+        )
+    }
+
     /// From now on each login is the person its code names, rather than the one scripted: code
     /// `C` gets the access token `C`, whose profile is subject `C`, verified address
     /// `C@example.com`, name `User C`. A test that plays the browser picks the code when it
