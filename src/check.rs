@@ -114,6 +114,9 @@ fn linking_line(p: &ProviderConfig) -> &'static str {
         (Some(Preset::Github), true) => "yes (the primary verified address)",
         (Some(Preset::Discord), true) => "yes (only when the account's `verified` flag is true)",
         (_, true) => "yes (trust_email_verified = true)",
+        (Some(Preset::Github), false) => {
+            "no (GitHub Enterprise Server's admins can switch verification off; set trust_email_verified = true if they require it)"
+        }
         (Some(Preset::Gitlab), false) => {
             "no (a self-hosted GitLab; set trust_email_verified = true if its admins verify addresses)"
         }

@@ -94,6 +94,7 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 14] = [
             "authorize_url",
             "token_url",
             "userinfo_url",
+            "base_url",
             "scopes",
             "token_auth",
             "userinfo",

@@ -11,7 +11,7 @@ use super::walk::Walk;
 use super::{known, ProviderConfig, ProviderKind, ResponseMode, ServerConfig, TokenAuth, UserinfoPointers};
 use crate::domain::secret::ClientSecret;
 use crate::domain::{Issuer, ProviderName};
-use crate::providers::{gitlab, microsoft, Preset, OIDC_SCOPES};
+use crate::providers::{github, gitlab, microsoft, Preset, OIDC_SCOPES};
 use figment::value::{Dict, Value};
 use std::collections::BTreeMap;
 use url::Url;
@@ -187,6 +187,7 @@ impl Walk<'_> {
             authorize_url: self.endpoint(t, key, "authorize_url"),
             token_url: self.endpoint(t, key, "token_url"),
             userinfo_url: self.endpoint(t, key, "userinfo_url"),
+            base_url: self.endpoint(t, key, "base_url"),
             scopes: self.scopes(table.get("scopes"), &format!("{key}.scopes")),
             token_auth: self.named(t, key, "token_auth", &TokenAuth::NAMES, TokenAuth::from_name),
             issuer: self.issuer(t, key),
@@ -204,6 +205,14 @@ impl Walk<'_> {
                 "this preset does not use OpenID Connect discovery",
             );
             s.issuer = None;
+        }
+        if s.base_url.is_some() && preset != Some(Preset::Github) {
+            self.problem(
+                table.get("base_url"),
+                &format!("{key}.base_url"),
+                "only applies to preset = \"github\" (GitHub Enterprise Server)",
+            );
+            s.base_url = None;
         }
         if let Some(tenant) = &s.tenant {
             if preset != Some(Preset::Microsoft) {
@@ -317,6 +326,8 @@ struct Settings {
     authorize_url: Option<Url>,
     token_url: Option<Url>,
     userinfo_url: Option<Url>,
+    /// GitHub Enterprise Server's address (its endpoints follow from it).
+    base_url: Option<Url>,
     scopes: Option<Vec<String>>,
     token_auth: Option<TokenAuth>,
     issuer: Option<Issuer>,
@@ -367,6 +378,10 @@ impl Settings {
             // A self-hosted GitLab's administrators decide what counts as verified there.
             config.trust_email_verified = false;
         }
+        if self.base_url.is_some() {
+            // Likewise a GitHub Enterprise Server's, who can switch e-mail verification off.
+            config.trust_email_verified = false;
+        }
         if let Some(v) = self.trust_email_verified {
             config.trust_email_verified = v && !dev;
         }
@@ -400,12 +415,20 @@ fn with_settings(base: ProviderKind, preset: Option<Preset>, s: &Settings) -> Re
                 userinfo: overriding(&s.userinfo, userinfo),
             }
         }
-        ProviderKind::OAuth2 { authorize_url, token_url, userinfo_url, userinfo } => ProviderKind::OAuth2 {
-            authorize_url: s.authorize_url.clone().unwrap_or(authorize_url),
-            token_url: s.token_url.clone().unwrap_or(token_url),
-            userinfo_url: s.userinfo_url.clone().unwrap_or(userinfo_url),
-            userinfo: overriding(&s.userinfo, userinfo),
-        },
+        ProviderKind::OAuth2 { authorize_url, token_url, userinfo_url, userinfo } => {
+            // GitHub Enterprise Server: the same paths under its own address, the API under
+            // /api/v3; an endpoint given by itself still wins.
+            let (authorize_url, token_url, userinfo_url) = match &s.base_url {
+                Some(base) => github::enterprise_endpoints(base).ok_or(vec!["base_url"])?,
+                None => (authorize_url, token_url, userinfo_url),
+            };
+            ProviderKind::OAuth2 {
+                authorize_url: s.authorize_url.clone().unwrap_or(authorize_url),
+                token_url: s.token_url.clone().unwrap_or(token_url),
+                userinfo_url: s.userinfo_url.clone().unwrap_or(userinfo_url),
+                userinfo: overriding(&s.userinfo, userinfo),
+            }
+        }
     })
 }
 
@@ -786,6 +809,25 @@ mod tests {
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn github_enterprise_is_the_github_preset_at_a_base_url() {
+        let ghe = config("[providers.ghe]\npreset = \"github\"\nclient_id = \"x\"\nclient_secret = \"y\"\nbase_url = \"https://ghe.example.com\"\n");
+        let ProviderKind::OAuth2 { token_url, userinfo_url, .. } = &ghe.providers[0].kind else {
+            panic!("OAuth 2.0")
+        };
+        assert_eq!(token_url.as_str(), "https://ghe.example.com/login/oauth/access_token");
+        assert_eq!(userinfo_url.as_str(), "https://ghe.example.com/api/v3/user");
+        assert!(!ghe.providers[0].trust_email_verified, "its admins decide what verified means");
+        let trusted = config(
+            "[providers.ghe]\npreset = \"github\"\nclient_id = \"x\"\nclient_secret = \"y\"\nbase_url = \"https://ghe.example.com\"\ntrust_email_verified = true\n",
+        );
+        assert!(trusted.providers[0].trust_email_verified);
+        assert!(problems("[providers.google]\nclient_id = \"x\"\nclient_secret = \"y\"\nbase_url = \"https://ghe.example.com\"\n")
+            .contains("only applies to preset = \"github\""));
+        assert!(problems("[providers.github]\nclient_id = \"x\"\nclient_secret = \"y\"\nbase_url = \"http://ghe.example.com\"\n")
+            .contains("must use https"));
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! there is none. GitHub's ids are numbers and never change; logins can be renamed, so the login
 //! is never the identity.
 //!
-//! Register at <https://github.com/settings/developers> ("New OAuth App").
+//! Register at <https://github.com/settings/developers> ("New OAuth App"). GitHub Enterprise
+//! Server: `base_url` ([`enterprise_endpoints`]), registered the same way on that server; its
+//! administrators can switch e-mail verification off, so its addresses do not link accounts unless
+//! `trust_email_verified` says so.
 
 use super::generic::get_json;
 use super::Profile;
@@ -38,6 +41,23 @@ pub fn defaults(name: ProviderName) -> Option<ProviderConfig> {
     let mut config = ProviderConfig::new(name, Some(super::Preset::Github), "GitHub", kind);
     config.scopes = vec!["read:user".into(), "user:email".into()];
     Some(config)
+}
+
+/// A GitHub Enterprise Server's endpoints under its address (`base_url`): the same login paths as
+/// github.com, the API under `/api/v3`. `None` for an address that cannot have paths.
+pub fn enterprise_endpoints(base: &Url) -> Option<(Url, Url, Url)> {
+    let at = |path: &str| -> Option<Url> {
+        let mut url = base.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        {
+            let mut segments = url.path_segments_mut().ok()?;
+            segments.pop_if_empty();
+            segments.extend(path.split('/'));
+        }
+        Some(url)
+    };
+    Some((at("login/oauth/authorize")?, at("login/oauth/access_token")?, at("api/v3/user")?))
 }
 
 /// Addresses per page of `/user/emails`: GitHub's maximum. The default page holds 30, and an
@@ -113,6 +133,17 @@ mod tests {
         assert!(primary_verified_email(&emails).is_none());
         let err = profile_from(&json!({"id": 1}), &emails).unwrap_err();
         assert!(matches!(err, ProviderError::NoVerifiedEmail));
+    }
+
+    #[test]
+    fn enterprise_endpoints_sit_under_the_base_url() {
+        for base in ["https://ghe.example.com", "https://ghe.example.com/", "https://example.com/github/"] {
+            let (authorize, token, user) = enterprise_endpoints(&Url::parse(base).unwrap()).unwrap();
+            let root = base.trim_end_matches('/');
+            assert_eq!(authorize.as_str(), format!("{root}/login/oauth/authorize"));
+            assert_eq!(token.as_str(), format!("{root}/login/oauth/access_token"));
+            assert_eq!(user.as_str(), format!("{root}/api/v3/user"));
+        }
     }
 
     #[test]

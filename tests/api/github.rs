@@ -17,6 +17,7 @@ db_tests!(
     emails_endpoint_failure_is_a_502,
     user_without_id_is_a_502,
     primary_address_on_entry_35_of_40_is_found_with_one_page_of_100,
+    github_enterprise_uses_its_own_endpoints_and_does_not_link_by_default,
 );
 
 /// A mock of GitHub and the app with it as `[providers.github]` (plus `more_toml`).
@@ -231,4 +232,39 @@ async fn primary_address_on_entry_35_of_40_is_found_with_one_page_of_100(db: Db)
     assert_eq!(mock.emails_requests(), 1);
     assert_eq!(mock.last_emails_query().get("per_page").map(String::as_str), Some("100"));
     assert_eq!(app.user_count().await, 1);
+}
+
+/// GitHub Enterprise Server (`base_url`): the login goes to its `/login/oauth/...`, the account and
+/// addresses come from its `/api/v3`, and its verified address does not reach an account of
+/// another provider unless `trust_email_verified` says so (its admins can switch verification off).
+async fn github_enterprise_uses_its_own_endpoints_and_does_not_link_by_default(db: Db) {
+    let victim_mock = MockProvider::start().await;
+    victim_mock.set_userinfo(Scripted::json(
+        200,
+        json!({"sub": "victim-1", "email": "octo@example.com", "email_verified": true}),
+    ));
+    let victim_toml = victim_mock.provider_toml_with("victim", "trust_email_verified = true");
+    let mock = MockProvider::start().await;
+    let toml = format!("{victim_toml}{}", mock.github_enterprise_toml("ghe"));
+    let app = TestApp::builder(db).toml(&toml).spawn().await;
+    crate::dev_flow::mock_login(&app, "victim").await;
+    let (_, victim) = app.api_me().await;
+    app.logout().await;
+
+    mock.set_userinfo(octocat(4242, "octocat"));
+    mock.set_emails(Scripted::json(
+        200,
+        json!([{"email": "octo@example.com", "primary": true, "verified": true}]),
+    ));
+    let authorize = app.begin_login("ghe").await;
+    assert!(authorize.starts_with(&format!("{}/login/oauth/authorize?", mock.base)), "{authorize}");
+    assert_eq!(query_param(&authorize, "client_id").as_deref(), Some("ghe-client"));
+    let state = query_param(&authorize, "state").unwrap();
+    let response = app.get(&format!("/callback/ghe?code=good-code&state={state}")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    app.assert_logged_in_as("octo@example.com").await;
+    let (_, me) = app.api_me().await;
+    assert_ne!(me["id"], victim["id"], "not linked to the other provider's account");
+    assert_eq!(me["identities"][0]["subject"], "4242");
+    assert_eq!((mock.token_requests(), mock.userinfo_requests(), mock.emails_requests()), (1, 1, 1));
 }

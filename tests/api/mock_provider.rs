@@ -158,6 +158,10 @@ impl MockProvider {
             .route("/userinfo", get(userinfo))
             .route("/user", get(userinfo))
             .route("/user/emails", get(emails))
+            // GitHub Enterprise Server's paths (`base_url` = this mock).
+            .route("/login/oauth/access_token", post(token))
+            .route("/api/v3/user", get(userinfo))
+            .route("/api/v3/user/emails", get(emails))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
         let addr = listener.local_addr().expect("mock addr");
@@ -192,6 +196,15 @@ impl MockProvider {
             "[providers.{name}]\npreset = \"github\"\nclient_id = \"gh-client\"\nclient_secret = \"gh-secret\"\n\
              authorize_url = \"{base}/authorize\"\ntoken_url = \"{base}/token\"\nuserinfo_url = \"{base}/user\"\n",
             base = self.base
+        )
+    }
+
+    /// `[providers.NAME]`: the GitHub preset for a GitHub Enterprise Server at this mock.
+    pub fn github_enterprise_toml(&self, name: &str) -> String {
+        format!(
+            "[providers.{name}]\npreset = \"github\"\nclient_id = \"ghe-client\"\nclient_secret = \"ghe-secret\"\n\
+             base_url = \"{}/\"\n",
+            self.base
         )
     }
 
