@@ -95,6 +95,8 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 14] = [
             "token_url",
             "userinfo_url",
             "base_url",
+            "domain",
+            "realm",
             "scopes",
             "token_auth",
             "userinfo",

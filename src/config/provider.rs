@@ -11,7 +11,7 @@ use super::walk::Walk;
 use super::{known, ProviderConfig, ProviderKind, ResponseMode, ServerConfig, TokenAuth, UserinfoPointers};
 use crate::domain::secret::ClientSecret;
 use crate::domain::{Issuer, ProviderName};
-use crate::providers::{github, gitlab, microsoft, Preset, OIDC_SCOPES};
+use crate::providers::{auth0, github, gitlab, keycloak, microsoft, okta, Preset, OIDC_SCOPES};
 use figment::value::{Dict, Value};
 use std::collections::BTreeMap;
 use url::Url;
@@ -188,6 +188,8 @@ impl Walk<'_> {
             token_url: self.endpoint(t, key, "token_url"),
             userinfo_url: self.endpoint(t, key, "userinfo_url"),
             base_url: self.endpoint(t, key, "base_url"),
+            domain: self.text(t, key, "domain"),
+            realm: self.text(t, key, "realm"),
             scopes: self.scopes(table.get("scopes"), &format!("{key}.scopes")),
             token_auth: self.named(t, key, "token_auth", &TokenAuth::NAMES, TokenAuth::from_name),
             issuer: self.issuer(t, key),
@@ -206,14 +208,15 @@ impl Walk<'_> {
             );
             s.issuer = None;
         }
-        if s.base_url.is_some() && preset != Some(Preset::Github) {
+        if s.base_url.is_some() && !matches!(preset, Some(Preset::Github | Preset::Keycloak)) {
             self.problem(
                 table.get("base_url"),
                 &format!("{key}.base_url"),
-                "only applies to preset = \"github\" (GitHub Enterprise Server)",
+                "only applies to preset = \"github\" (GitHub Enterprise Server) or \"keycloak\"",
             );
             s.base_url = None;
         }
+        self.issuer_from_table(table, key, preset, &mut s);
         if let Some(tenant) = &s.tenant {
             if preset != Some(Preset::Microsoft) {
                 self.problem(
@@ -244,6 +247,77 @@ impl Walk<'_> {
             );
         }
         s
+    }
+
+    /// Okta's and Auth0's `domain`, Keycloak's `base_url` and `realm`: the issuer they make, in
+    /// `s.issuer` (an `issuer` given as well is refused: one or the other).
+    fn issuer_from_table(&mut self, table: &Dict, key: &str, preset: Option<Preset>, s: &mut Settings) {
+        let field = |name: &str| format!("{key}.{name}");
+        if s.domain.is_some() && !matches!(preset, Some(Preset::Okta | Preset::Auth0)) {
+            self.problem(
+                table.get("domain"),
+                &field("domain"),
+                "only applies to preset = \"okta\" or \"auth0\"",
+            );
+            return;
+        }
+        if s.realm.is_some() && preset != Some(Preset::Keycloak) {
+            self.problem(table.get("realm"), &field("realm"), "only applies to preset = \"keycloak\"");
+            return;
+        }
+        let derived = match (preset, &s.domain, &s.base_url, &s.realm) {
+            (Some(Preset::Okta | Preset::Auth0), Some(domain), _, _) => {
+                let host_like = !domain.is_empty()
+                    && domain.len() <= 253
+                    && domain.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
+                if !host_like {
+                    self.problem(
+                        table.get("domain"),
+                        &field("domain"),
+                        "must be a host name such as dev-123456.okta.com, without https:// or a path",
+                    );
+                    return;
+                }
+                let issuer = match preset {
+                    Some(Preset::Auth0) => auth0::issuer(domain),
+                    _ => okta::issuer(domain),
+                };
+                Some(("domain", issuer))
+            }
+            (Some(Preset::Keycloak), _, Some(base), Some(realm)) => {
+                Some(("realm", keycloak::issuer(base, realm)))
+            }
+            (Some(Preset::Keycloak), _, Some(_), None) => {
+                self.problem(
+                    table.get("base_url"),
+                    &field("realm"),
+                    "missing: Keycloak's base_url needs its realm",
+                );
+                return;
+            }
+            (Some(Preset::Keycloak), _, None, Some(_)) => {
+                self.problem(
+                    table.get("realm"),
+                    &field("base_url"),
+                    "missing: the realm needs Keycloak's base_url",
+                );
+                return;
+            }
+            _ => None,
+        };
+        let Some((from, issuer)) = derived else { return };
+        if s.issuer.is_some() {
+            self.problem(
+                table.get("issuer"),
+                &field("issuer"),
+                format!("give either issuer or {from}, not both"),
+            );
+            return;
+        }
+        match issuer {
+            Ok(issuer) => s.issuer = Some(issuer),
+            Err(why) => self.problem(table.get(from), &field(from), why),
+        }
     }
 
     /// `[providers.NAME.userinfo]`: JSON Pointers, each set one overriding the preset's.
@@ -326,8 +400,12 @@ struct Settings {
     authorize_url: Option<Url>,
     token_url: Option<Url>,
     userinfo_url: Option<Url>,
-    /// GitHub Enterprise Server's address (its endpoints follow from it).
+    /// GitHub Enterprise Server's or Keycloak's address (endpoints or issuer follow from it).
     base_url: Option<Url>,
+    /// Okta's or Auth0's domain (the issuer follows from it).
+    domain: Option<String>,
+    /// Keycloak's realm.
+    realm: Option<String>,
     scopes: Option<Vec<String>>,
     token_auth: Option<TokenAuth>,
     issuer: Option<Issuer>,
@@ -405,6 +483,12 @@ fn with_settings(base: ProviderKind, preset: Option<Preset>, s: &Settings) -> Re
                 // `None` only for a tenant that makes no issuer URL (refused above): then the
                 // issuer must be given.
                 microsoft::issuer_and_tenant(s.issuer.clone(), s.tenant.clone()).ok_or(vec!["issuer"])?
+            } else if preset.is_some_and(Preset::issuer_from_table) {
+                let needed = match preset {
+                    Some(Preset::Keycloak) => vec!["base_url", "realm"],
+                    _ => vec!["domain"],
+                };
+                (s.issuer.clone().ok_or(needed)?, tenant)
             } else {
                 (s.issuer.clone().unwrap_or(issuer), tenant)
             };
@@ -666,12 +750,12 @@ mod tests {
         let all = problems(&format!(
             "[providers.github]\n{CREDENTIALS}issuer = \"https://github.com\"\n\
              [providers.google]\n{CREDENTIALS}dangerously_allow_non_loopback = true\n\
-             [providers.corp]\npreset = \"okta\"\n"
+             [providers.corp]\npreset = \"yahoo\"\n"
         ));
         for expected in [
             "`providers.github.issuer`: this preset does not use OpenID Connect discovery",
             "`providers.google.dangerously_allow_non_loopback`: only applies to the development provider",
-            "`providers.corp.preset`: unknown preset \"okta\"",
+            "`providers.corp.preset`: unknown preset \"yahoo\"",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
@@ -828,6 +912,48 @@ mod tests {
             .contains("only applies to preset = \"github\""));
         assert!(problems("[providers.github]\nclient_id = \"x\"\nclient_secret = \"y\"\nbase_url = \"http://ghe.example.com\"\n")
             .contains("must use https"));
+    }
+
+    #[test]
+    fn okta_auth0_and_keycloak_issuers_come_from_their_domain_or_realm() {
+        let creds = "client_id = \"x\"\nclient_secret = \"y\"\n";
+        let issuer_of = |table: &str| {
+            let c = config(&format!("{table}{creds}"));
+            (c.providers[0].issuer().map(|i| i.as_str().to_owned()), c.providers[0].trust_email_verified)
+        };
+        assert_eq!(
+            issuer_of("[providers.okta]\ndomain = \"dev-123456.okta.com\"\n"),
+            (Some("https://dev-123456.okta.com".into()), false)
+        );
+        assert_eq!(
+            issuer_of("[providers.auth0]\ndomain = \"example.eu.auth0.com\"\n"),
+            (Some("https://example.eu.auth0.com/".into()), false),
+            "Auth0's issuer has its trailing slash"
+        );
+        assert_eq!(
+            issuer_of("[providers.sso]\npreset = \"keycloak\"\nbase_url = \"https://sso.example.com/\"\nrealm = \"main\"\n"),
+            (Some("https://sso.example.com/realms/main".into()), false)
+        );
+        assert_eq!(
+            issuer_of("[providers.okta]\nissuer = \"https://dev-1.okta.com/oauth2/default\"\n").0.as_deref(),
+            Some("https://dev-1.okta.com/oauth2/default"),
+            "a custom authorization server by issuer"
+        );
+        for (table, why) in [
+            ("[providers.okta]\n", "domain"),
+            ("[providers.keycloak]\nbase_url = \"https://sso.example.com\"\n", "realm"),
+            ("[providers.keycloak]\nrealm = \"main\"\n", "base_url"),
+            ("[providers.okta]\ndomain = \"https://dev-1.okta.com\"\n", "without https://"),
+            ("[providers.auth0]\ndomain = \"a.auth0.com\"\nissuer = \"https://a.auth0.com/\"\n", "not both"),
+            ("[providers.google]\ndomain = \"a.example\"\n", "only applies to preset = \"okta\""),
+            (
+                "[providers.okta]\ndomain = \"a.example\"\nrealm = \"x\"\n",
+                "only applies to preset = \"keycloak\"",
+            ),
+        ] {
+            let all = problems(&format!("{table}{creds}"));
+            assert!(all.contains(why), "{table}: {all}");
+        }
     }
 
     #[test]

@@ -8,14 +8,17 @@
 //! Microsoft, GitLab, the development provider, any certified provider). Quirks are closed enums we
 //! own, not traits: each is a small function with its own test.
 
+pub mod auth0;
 pub mod dev;
 pub mod discord;
 pub mod generic;
 pub mod github;
 pub mod gitlab;
 pub mod google;
+pub mod keycloak;
 pub mod microsoft;
 pub mod oidc;
+pub mod okta;
 pub mod protocol;
 
 pub use protocol::{ResponseMode, TokenAuth, UserinfoPointers};
@@ -42,13 +45,20 @@ pub enum Preset {
     Microsoft,
     /// GitLab.com or a self-hosted GitLab (OpenID Connect).
     Gitlab,
+    /// Okta (OpenID Connect from `domain`).
+    Okta,
+    /// Auth0 (OpenID Connect from `domain`, trailing-slash issuer).
+    Auth0,
+    /// Keycloak (OpenID Connect from `base_url` and `realm`).
+    Keycloak,
     /// The built-in development provider (OpenID Connect, served by this process).
     Dev,
 }
 
 impl Preset {
     /// Names accepted in `preset = "..."`.
-    pub const NAMES: [&'static str; 6] = ["google", "github", "discord", "microsoft", "gitlab", "dev"];
+    pub const NAMES: [&'static str; 9] =
+        ["google", "github", "discord", "microsoft", "gitlab", "okta", "auth0", "keycloak", "dev"];
 
     /// The preset called `name`, if any.
     pub fn from_name(name: &str) -> Option<Self> {
@@ -58,6 +68,9 @@ impl Preset {
             "discord" => Some(Preset::Discord),
             "microsoft" => Some(Preset::Microsoft),
             "gitlab" => Some(Preset::Gitlab),
+            "okta" => Some(Preset::Okta),
+            "auth0" => Some(Preset::Auth0),
+            "keycloak" => Some(Preset::Keycloak),
             "dev" => Some(Preset::Dev),
             _ => None,
         }
@@ -73,6 +86,9 @@ impl Preset {
             Preset::Discord => discord::defaults(name)?,
             Preset::Microsoft => microsoft::defaults(name)?,
             Preset::Gitlab => gitlab::defaults(name)?,
+            Preset::Okta => okta::defaults(name)?,
+            Preset::Auth0 => auth0::defaults(name)?,
+            Preset::Keycloak => keycloak::defaults(name)?,
             Preset::Dev => dev::defaults(name),
         };
         config.trust_email_verified = self.trusts_email_verified();
@@ -91,10 +107,22 @@ impl Preset {
     pub fn trusts_email_verified(self) -> bool {
         match self {
             Preset::Google | Preset::Github | Preset::Discord | Preset::Microsoft | Preset::Gitlab => true,
+            // Their administrators decide what "verified" means (see each module).
+            Preset::Okta | Preset::Auth0 | Preset::Keycloak => false,
             Preset::Dev => false,
         }
     }
+
+    /// Presets whose issuer comes from the table (`domain`, or `base_url` and `realm`, or
+    /// `issuer`): there is no default one.
+    pub fn issuer_from_table(self) -> bool {
+        matches!(self, Preset::Okta | Preset::Auth0 | Preset::Keycloak)
+    }
 }
+
+/// The issuer of presets whose issuer the table must give ([`Preset::issuer_from_table`]) until it
+/// does; a table without one is refused, so it never reaches discovery.
+pub(crate) const UNSET_ISSUER: &str = "https://issuer-not-configured.invalid";
 
 /// The scopes an OpenID Connect provider is asked for unless configured otherwise (`openid` is
 /// always among them, Core §3.1.2.1).
@@ -484,7 +512,15 @@ mod tests {
                 (preset, &config.kind),
                 (Preset::Github | Preset::Discord, ProviderKind::OAuth2 { .. })
                     | (Preset::Dev, ProviderKind::Dev { .. })
-                    | (Preset::Google | Preset::Microsoft | Preset::Gitlab, ProviderKind::Oidc { .. })
+                    | (
+                        Preset::Google
+                            | Preset::Microsoft
+                            | Preset::Gitlab
+                            | Preset::Okta
+                            | Preset::Auth0
+                            | Preset::Keycloak,
+                        ProviderKind::Oidc { .. }
+                    )
             );
             assert!(kind_ok, "{name}: {:?}", config.kind);
             assert_eq!(config.trust_email_verified, preset.trusts_email_verified(), "{name}");

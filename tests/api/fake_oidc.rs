@@ -206,6 +206,9 @@ impl FakeOidc {
             .route("/.well-known/openid-configuration", get(discovery))
             // Microsoft-style discovery under a tenant path, e.g. `/common/v2.0/.well-known/...`.
             .route("/{tenant}/v2.0/.well-known/openid-configuration", get(tenant_discovery))
+            // Keycloak-style discovery under a realm, e.g. `/realms/main/.well-known/...`: the same
+            // document (publish the realm's issuer with `set_issuer`).
+            .route("/realms/{realm}/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))

@@ -15,6 +15,7 @@ mod config_errors;
 mod deploy;
 mod dev_flow;
 mod discord;
+mod enterprise_idps;
 mod examples;
 mod faults;
 mod gateway;
