@@ -16,6 +16,7 @@ pub mod github;
 pub mod gitlab;
 pub mod google;
 pub mod keycloak;
+pub mod linkedin;
 pub mod microsoft;
 pub mod oidc;
 pub mod okta;
@@ -45,6 +46,8 @@ pub enum Preset {
     Microsoft,
     /// GitLab.com or a self-hosted GitLab (OpenID Connect).
     Gitlab,
+    /// LinkedIn (OpenID Connect, `client_secret_post`).
+    Linkedin,
     /// Okta (OpenID Connect from `domain`).
     Okta,
     /// Auth0 (OpenID Connect from `domain`, trailing-slash issuer).
@@ -57,8 +60,18 @@ pub enum Preset {
 
 impl Preset {
     /// Names accepted in `preset = "..."`.
-    pub const NAMES: [&'static str; 9] =
-        ["google", "github", "discord", "microsoft", "gitlab", "okta", "auth0", "keycloak", "dev"];
+    pub const NAMES: [&'static str; 10] = [
+        "google",
+        "github",
+        "discord",
+        "microsoft",
+        "gitlab",
+        "linkedin",
+        "okta",
+        "auth0",
+        "keycloak",
+        "dev",
+    ];
 
     /// The preset called `name`, if any.
     pub fn from_name(name: &str) -> Option<Self> {
@@ -68,6 +81,7 @@ impl Preset {
             "discord" => Some(Preset::Discord),
             "microsoft" => Some(Preset::Microsoft),
             "gitlab" => Some(Preset::Gitlab),
+            "linkedin" => Some(Preset::Linkedin),
             "okta" => Some(Preset::Okta),
             "auth0" => Some(Preset::Auth0),
             "keycloak" => Some(Preset::Keycloak),
@@ -86,6 +100,7 @@ impl Preset {
             Preset::Discord => discord::defaults(name)?,
             Preset::Microsoft => microsoft::defaults(name)?,
             Preset::Gitlab => gitlab::defaults(name)?,
+            Preset::Linkedin => linkedin::defaults(name)?,
             Preset::Okta => okta::defaults(name)?,
             Preset::Auth0 => auth0::defaults(name)?,
             Preset::Keycloak => keycloak::defaults(name)?,
@@ -100,13 +115,19 @@ impl Preset {
     /// Google only where its documentation calls itself authoritative (`@gmail.com`, or a
     /// Workspace `hd`); GitHub's primary *and* verified address; Microsoft only with `xms_edov`
     /// (domain-owner verified); Discord's `verified` flag (set once the mailed link is followed);
+    /// LinkedIn's `email_verified` (the member confirmed the address by mail);
     /// gitlab.com (a self-hosted GitLab is switched off in the
     /// configuration, its admins decide what "verified" means). Generic providers are off: any
     /// realm or server can claim any address is verified. The development provider can never be
     /// trusted: it believes whatever is typed into it.
     pub fn trusts_email_verified(self) -> bool {
         match self {
-            Preset::Google | Preset::Github | Preset::Discord | Preset::Microsoft | Preset::Gitlab => true,
+            Preset::Google
+            | Preset::Github
+            | Preset::Discord
+            | Preset::Microsoft
+            | Preset::Gitlab
+            | Preset::Linkedin => true,
             // Their administrators decide what "verified" means (see each module).
             Preset::Okta | Preset::Auth0 | Preset::Keycloak => false,
             Preset::Dev => false,
@@ -516,6 +537,7 @@ mod tests {
                         Preset::Google
                             | Preset::Microsoft
                             | Preset::Gitlab
+                            | Preset::Linkedin
                             | Preset::Okta
                             | Preset::Auth0
                             | Preset::Keycloak,

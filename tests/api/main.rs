@@ -25,6 +25,7 @@ mod hostile;
 mod instances;
 mod json_api;
 mod library;
+mod linkedin;
 mod linking;
 mod metrics;
 mod microsoft;
