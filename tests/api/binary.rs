@@ -32,6 +32,12 @@ impl Binary {
     /// may start with more `[server]` keys, then add tables. Returns once `/healthz` answers.
     pub async fn start_on(dir: &Path, database_url: &str, toml: &str) -> Binary {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Binary::start_at(dir, port, database_url, toml).await
+    }
+
+    /// Like [`Binary::start_on`], listening on `port` (picked with the caller's other ports, so
+    /// that none of them is the same).
+    pub async fn start_at(dir: &Path, port: u16, database_url: &str, toml: &str) -> Binary {
         let config = dir.join("loginwith.toml");
         let text = format!(
             "[server]\nbind = \"127.0.0.1:{port}\"\nsecret_key = \"{SECRET_KEY}\"\n{toml}\n\

@@ -21,7 +21,7 @@
 use crate::binary::Binary;
 use crate::helpers::*;
 use crate::mock_provider::MockProvider;
-use crate::proxies::{free_port, proxy_binary, spawn_listening, Kind, Proxy};
+use crate::proxies::{free_ports, proxy_binary, spawn_listening, Kind, Proxy};
 use futures::StreamExt;
 use reqwest::cookie::Jar;
 use reqwest::header::HOST;
@@ -130,10 +130,12 @@ impl Cluster {
         let db = TestDb::new(Db::Postgres).await;
         let mock = MockProvider::start().await;
         mock.profile_per_code();
-        // nginx's port first: it is every instance's public_url.
-        let nginx_port = free_port();
+        // Every port at once, all different (nginx's is every instance's public_url).
+        let ports = free_ports(7);
+        let nginx_port = ports[0];
+        let metrics_ports: Vec<u16> = ports[1..4].to_vec();
+        let bind_ports: Vec<u16> = ports[4..7].to_vec();
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("instance dir")).collect();
-        let metrics_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let sessions_toml = sessions.toml();
         let toml = |metrics_port: u16| {
             format!(
@@ -148,7 +150,10 @@ impl Cluster {
         let tomls: Vec<String> = metrics_ports.iter().map(|&port| toml(port)).collect();
         // Started together, as a deployment does: their migrations take turns (advisory lock).
         let instances = futures::future::join_all(
-            dirs.iter().zip(&tomls).map(|(dir, toml)| Binary::start_on(dir.path(), &db.url, toml)),
+            dirs.iter()
+                .zip(&tomls)
+                .zip(&bind_ports)
+                .map(|((dir, toml), &port)| Binary::start_at(dir.path(), port, &db.url, toml)),
         )
         .await;
         let (proxy, nginx_log) = start_nginx(&nginx, nginx_port, &instances).await;

@@ -18,14 +18,9 @@ struct Server {
     port: u16,
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
 impl Server {
-    fn start(dir: &std::path::Path, server_keys: &str) -> Server {
-        let port = free_port();
+    /// The binary listening on `port` (picked with the test's other ports: all different).
+    fn start(dir: &std::path::Path, port: u16, server_keys: &str) -> Server {
         let config = dir.join("loginwith.toml");
         std::fs::write(
             &config,
@@ -119,8 +114,8 @@ pub(crate) fn samples(text: &str) -> BTreeMap<String, f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_logins_refusals_limits_and_time_the_provider_calls() {
     let dir = tempfile::tempdir().unwrap();
-    let metrics_port = free_port();
-    let server = Server::start(dir.path(), &format!("metrics_bind = \"127.0.0.1:{metrics_port}\""));
+    let [port, metrics_port] = crate::proxies::free_ports(2)[..] else { unreachable!("two ports") };
+    let server = Server::start(dir.path(), port, &format!("metrics_bind = \"127.0.0.1:{metrics_port}\""));
     server.wait_healthy().await;
     assert_eq!(server.listening_ports(), BTreeSet::from([server.port, metrics_port]));
     let store =
@@ -192,7 +187,7 @@ async fn metrics_count_logins_refusals_limits_and_time_the_provider_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_metrics_bind_there_is_one_listener() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), "");
+    let server = Server::start(dir.path(), crate::proxies::free_port(), "");
     server.wait_healthy().await;
     assert_eq!(server.listening_ports(), BTreeSet::from([server.port]));
     let store =

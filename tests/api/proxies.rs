@@ -93,6 +93,14 @@ pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
 }
 
+/// `n` free loopback ports, all different: each is held until all are picked (one by one, a port
+/// just released can come back at once).
+pub(crate) fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<_> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port")).collect();
+    held.iter().map(|l| l.local_addr().expect("free port").port()).collect()
+}
+
 /// The upstream app: answers every request with what it received, and counts the requests.
 struct Upstream {
     port: u16,
