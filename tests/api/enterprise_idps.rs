@@ -48,19 +48,29 @@ fn keycloak_toml(fake: &FakeOidc, realm: &str, extra: &str) -> String {
     )
 }
 
-async fn keycloak_logs_in_from_its_realm_and_does_not_link_by_default(db: Db) {
+/// A Keycloak realm `main` at a fake, beside a trusted provider whose user `user@example.com`
+/// logged in first; returns the fake, the realm's issuer, the app and that first user.
+async fn keycloak_beside_a_trusted_account(
+    db: Db,
+    trust: bool,
+) -> (FakeOidc, String, TestApp, serde_json::Value) {
     let fake = FakeOidc::start().await;
     let issuer = format!("{}/realms/main", fake.base);
     fake.set_issuer(&issuer);
     let victim = MockProvider::start().await;
+    let trust = if trust { "trust_email_verified = true" } else { "" };
     let toml = format!(
         "{}{}",
         victim.provider_toml_with("victim", "trust_email_verified = true"),
-        keycloak_toml(&fake, "main", "")
+        keycloak_toml(&fake, "main", trust)
     );
     let app = TestApp::builder(db).toml(&toml).spawn().await;
     let first = victim_first(&app, &victim).await;
+    (fake, issuer, app, first)
+}
 
+async fn keycloak_logs_in_from_its_realm_and_does_not_link_by_default(db: Db) {
+    let (fake, issuer, app, first) = keycloak_beside_a_trusted_account(db, false).await;
     let response = login(&app, &fake, "sso", &issuer).await;
     expect_logged_in(&app, response, "user@example.com").await;
     let (_, me) = app.api_me().await;
@@ -100,17 +110,7 @@ async fn auth0_logs_in_with_its_trailing_slash_issuer(db: Db) {
 }
 
 async fn a_trusted_keycloak_realm_links_by_verified_address(db: Db) {
-    let fake = FakeOidc::start().await;
-    let issuer = format!("{}/realms/main", fake.base);
-    fake.set_issuer(&issuer);
-    let victim = MockProvider::start().await;
-    let toml = format!(
-        "{}{}",
-        victim.provider_toml_with("victim", "trust_email_verified = true"),
-        keycloak_toml(&fake, "main", "trust_email_verified = true")
-    );
-    let app = TestApp::builder(db).toml(&toml).spawn().await;
-    let first = victim_first(&app, &victim).await;
+    let (fake, issuer, app, first) = keycloak_beside_a_trusted_account(db, true).await;
     expect_logged_in(&app, login(&app, &fake, "sso", &issuer).await, "user@example.com").await;
     let (_, me) = app.api_me().await;
     assert_eq!(me["id"], first["id"], "a realm you run and trust joins the same account");
