@@ -112,6 +112,7 @@ fn linking_line(p: &ProviderConfig) -> &'static str {
         }
         (Some(Preset::Microsoft), true) => "yes (only addresses with xms_edov, verified by the domain owner)",
         (Some(Preset::Github), true) => "yes (the primary verified address)",
+        (Some(Preset::Bitbucket), true) => "yes (the primary confirmed address)",
         (Some(Preset::Discord), true) => "yes (only when the account's `verified` flag is true)",
         (_, true) => "yes (trust_email_verified = true)",
         (Some(Preset::Github), false) => {

@@ -200,7 +200,9 @@ impl Walk<'_> {
             trust_email_verified: self.boolean(t, key, "trust_email_verified"),
             userinfo: self.userinfo(table, key),
         };
-        if s.issuer.is_some() && matches!(preset, Some(Preset::Github | Preset::Discord | Preset::Dev)) {
+        if s.issuer.is_some()
+            && matches!(preset, Some(Preset::Github | Preset::Discord | Preset::Bitbucket | Preset::Dev))
+        {
             self.problem(
                 table.get("issuer"),
                 &format!("{key}.issuer"),

@@ -9,6 +9,7 @@
 //! own, not traits: each is a small function with its own test.
 
 pub mod auth0;
+pub mod bitbucket;
 pub mod dev;
 pub mod discord;
 pub mod generic;
@@ -42,6 +43,8 @@ pub enum Preset {
     Github,
     /// Discord (OAuth 2.0, `/users/@me`).
     Discord,
+    /// Bitbucket Cloud (OAuth 2.0, `/user` and `/user/emails`).
+    Bitbucket,
     /// Microsoft Entra ID (OpenID Connect, multi-tenant rules).
     Microsoft,
     /// GitLab.com or a self-hosted GitLab (OpenID Connect).
@@ -79,6 +82,7 @@ impl Preset {
             "google" => Some(Preset::Google),
             "github" => Some(Preset::Github),
             "discord" => Some(Preset::Discord),
+            "bitbucket" => Some(Preset::Bitbucket),
             "microsoft" => Some(Preset::Microsoft),
             "gitlab" => Some(Preset::Gitlab),
             "linkedin" => Some(Preset::Linkedin),
@@ -98,6 +102,7 @@ impl Preset {
             Preset::Google => google::defaults(name)?,
             Preset::Github => github::defaults(name)?,
             Preset::Discord => discord::defaults(name)?,
+            Preset::Bitbucket => bitbucket::defaults(name)?,
             Preset::Microsoft => microsoft::defaults(name)?,
             Preset::Gitlab => gitlab::defaults(name)?,
             Preset::Linkedin => linkedin::defaults(name)?,
@@ -115,7 +120,8 @@ impl Preset {
     /// Google only where its documentation calls itself authoritative (`@gmail.com`, or a
     /// Workspace `hd`); GitHub's primary *and* verified address; Microsoft only with `xms_edov`
     /// (domain-owner verified); Discord's `verified` flag (set once the mailed link is followed);
-    /// LinkedIn's `email_verified` (the member confirmed the address by mail);
+    /// LinkedIn's `email_verified` (the member confirmed the address by mail); Bitbucket's primary
+    /// *and* confirmed address;
     /// gitlab.com (a self-hosted GitLab is switched off in the
     /// configuration, its admins decide what "verified" means). Generic providers are off: any
     /// realm or server can claim any address is verified. The development provider can never be
@@ -125,6 +131,7 @@ impl Preset {
             Preset::Google
             | Preset::Github
             | Preset::Discord
+            | Preset::Bitbucket
             | Preset::Microsoft
             | Preset::Gitlab
             | Preset::Linkedin => true,
@@ -178,6 +185,8 @@ pub enum Quirk {
     GithubEmails,
     /// Discord: `/users/@me`, its avatar built from the hash.
     Discord,
+    /// Bitbucket: `/user` for the account, `/user/emails` for the primary confirmed address.
+    BitbucketEmails,
 }
 
 /// What we learn about a person from a provider.
@@ -333,6 +342,7 @@ impl Provider {
                     quirk: match config.preset {
                         Some(Preset::Github) => Quirk::GithubEmails,
                         Some(Preset::Discord) => Quirk::Discord,
+                        Some(Preset::Bitbucket) => Quirk::BitbucketEmails,
                         _ => Quirk::None,
                     },
                 }))
@@ -461,6 +471,7 @@ async fn oauth2_profile(
             generic::fetch_profile(http, &endpoints.userinfo_url, &endpoints.pointers, token).await
         }
         Quirk::GithubEmails => github::fetch_profile(http, &endpoints.userinfo_url, token).await,
+        Quirk::BitbucketEmails => bitbucket::fetch_profile(http, &endpoints.userinfo_url, token).await,
         Quirk::Discord => {
             discord::fetch_profile(http, &endpoints.userinfo_url, &endpoints.pointers, token).await
         }
@@ -531,7 +542,7 @@ mod tests {
             assert_eq!(config.preset, Some(preset));
             let kind_ok = matches!(
                 (preset, &config.kind),
-                (Preset::Github | Preset::Discord, ProviderKind::OAuth2 { .. })
+                (Preset::Github | Preset::Discord | Preset::Bitbucket, ProviderKind::OAuth2 { .. })
                     | (Preset::Dev, ProviderKind::Dev { .. })
                     | (
                         Preset::Google

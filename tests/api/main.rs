@@ -9,6 +9,7 @@ mod mock_provider;
 mod account;
 mod account_sessions;
 mod audit;
+mod bitbucket;
 mod browser;
 mod cluster;
 mod config_errors;
