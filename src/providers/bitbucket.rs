@@ -8,12 +8,12 @@
 //! Register in a workspace's *Settings → OAuth consumers → Add consumer*, with the callback URL
 //! that `loginwith check` prints and the permissions *Account: Read* and *Email*.
 
-use super::generic::get_json;
+use super::generic::{get_user_and_emails, primary_verified_address};
 use super::{Profile, UserinfoPointers};
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::domain::secret::AccessToken;
 use crate::domain::{clip, https_url, text_at, Email, ProviderName, Subject};
-use crate::oauth::http::{ProviderHttp, Step};
+use crate::oauth::http::ProviderHttp;
 use crate::oauth::ProviderError;
 use serde_json::Value;
 use url::Url;
@@ -39,24 +39,13 @@ pub fn defaults(name: ProviderName) -> Option<ProviderConfig> {
     Some(config)
 }
 
-/// `/user/emails`, beside `/user`.
-fn emails_url(user_url: &Url) -> Option<Url> {
-    let mut url = user_url.clone();
-    url.path_segments_mut().ok()?.pop_if_empty().push("emails");
-    Some(url)
-}
-
-/// Reads the account and its primary confirmed address.
+/// Reads the account and its primary confirmed address (`/user/emails`, beside `/user`).
 pub async fn fetch_profile(
     http: &ProviderHttp,
     user_url: &Url,
     token: &AccessToken,
 ) -> Result<Profile, ProviderError> {
-    let user = get_json(http, Step::Userinfo, user_url, token).await?;
-    let emails_url = emails_url(user_url).ok_or_else(|| {
-        ProviderError::BadProfile("the Bitbucket API URL cannot have an /emails path".into())
-    })?;
-    let emails = get_json(http, Step::Emails, &emails_url, token).await?;
+    let (user, emails) = get_user_and_emails(http, user_url, token, &[], "Bitbucket").await?;
     profile_from(&user, &emails)
 }
 
@@ -78,12 +67,7 @@ pub fn profile_from(user: &Value, emails: &Value) -> Result<Profile, ProviderErr
 
 /// The address marked both primary and confirmed; nothing else will do.
 fn primary_confirmed_email(emails: &Value) -> Option<Email> {
-    emails.get("values")?.as_array()?.iter().find_map(|entry| {
-        let primary = entry.get("is_primary").and_then(Value::as_bool) == Some(true);
-        let confirmed = entry.get("is_confirmed").and_then(Value::as_bool) == Some(true);
-        let address = entry.get("email").and_then(Value::as_str)?;
-        (primary && confirmed).then(|| Email::parse(address).ok()).flatten()
-    })
+    primary_verified_address(emails.get("values")?.as_array()?, "is_primary", "is_confirmed")
 }
 
 #[cfg(test)]
@@ -102,11 +86,5 @@ mod tests {
             json!({"values": [{"email": "victim@example.com", "is_primary": true, "is_confirmed": false}]});
         assert!(primary_confirmed_email(&unconfirmed).is_none());
         assert!(primary_confirmed_email(&json!([{"email": "a@b.c"}])).is_none(), "not Bitbucket's shape");
-    }
-
-    #[test]
-    fn emails_sit_beside_the_user() {
-        let u = Url::parse("https://api.bitbucket.org/2.0/user").unwrap();
-        assert_eq!(emails_url(&u).unwrap().as_str(), "https://api.bitbucket.org/2.0/user/emails");
     }
 }

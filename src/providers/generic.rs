@@ -38,6 +38,44 @@ pub async fn get_json(
     http.observe(step, result)
 }
 
+/// The account at `user_url` and its addresses beside it at `{user_url}/emails` (with `query`),
+/// as GitHub and Bitbucket keep them; `provider` names it in the error for an API URL that cannot
+/// have that path.
+pub async fn get_user_and_emails(
+    http: &ProviderHttp,
+    user_url: &Url,
+    token: &AccessToken,
+    query: &[(&str, &str)],
+    provider: &str,
+) -> Result<(Value, Value), ProviderError> {
+    let user = get_json(http, Step::Userinfo, user_url, token).await?;
+    let emails_url = emails_url(user_url, query).ok_or_else(|| {
+        ProviderError::BadProfile(format!("the {provider} API URL cannot have an /emails path"))
+    })?;
+    let emails = get_json(http, Step::Emails, &emails_url, token).await?;
+    Ok((user, emails))
+}
+
+/// `{user_url}/emails?query`.
+pub fn emails_url(user_url: &Url, query: &[(&str, &str)]) -> Option<Url> {
+    let mut url = user_url.clone();
+    url.path_segments_mut().ok()?.pop_if_empty().push("emails");
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(query);
+    }
+    Some(url)
+}
+
+/// In a list of address entries, the one whose `primary` *and* `verified` flags are a real
+/// `true`; nothing else will do (an entry the person added but never confirmed can be anyone's).
+pub fn primary_verified_address(entries: &[Value], primary: &str, verified: &str) -> Option<Email> {
+    entries.iter().find_map(|entry| {
+        let is = |flag: &str| entry.get(flag).and_then(Value::as_bool) == Some(true);
+        let address = entry.get("email").and_then(Value::as_str)?;
+        (is(primary) && is(verified)).then(|| Email::parse(address).ok()).flatten()
+    })
+}
+
 /// Reads a profile out of a userinfo document.
 pub fn profile_from_json(json: &Value, pointers: &UserinfoPointers) -> Result<Profile, ProviderError> {
     let subject_pointer = pointers.subject.as_deref().unwrap_or("/sub");

@@ -11,13 +11,13 @@
 //! administrators can switch e-mail verification off, so its addresses do not link accounts unless
 //! `trust_email_verified` says so.
 
-use super::generic::get_json;
+use super::generic::{get_user_and_emails, primary_verified_address};
 use super::Profile;
 use super::UserinfoPointers;
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::domain::secret::AccessToken;
 use crate::domain::{clip, https_url, text_at, Email, ProviderName, Subject};
-use crate::oauth::http::{ProviderHttp, Step};
+use crate::oauth::http::ProviderHttp;
 use crate::oauth::ProviderError;
 use serde_json::Value;
 use url::Url;
@@ -64,24 +64,15 @@ pub fn enterprise_endpoints(base: &Url) -> Option<(Url, Url, Url)> {
 /// account with more addresses would have its primary one on a later page, which we do not read.
 const EMAILS_PER_PAGE: &str = "100";
 
-/// `/user/emails?per_page=100`, beside `/user` (also on GitHub Enterprise's `/api/v3/user`).
-fn emails_url(user_url: &Url) -> Option<Url> {
-    let mut url = user_url.clone();
-    url.path_segments_mut().ok()?.pop_if_empty().push("emails");
-    url.query_pairs_mut().append_pair("per_page", EMAILS_PER_PAGE);
-    Some(url)
-}
-
-/// Reads the account and its primary verified address.
+/// Reads the account and its primary verified address (`/user/emails?per_page=100`, beside
+/// `/user`, also on GitHub Enterprise's `/api/v3/user`).
 pub async fn fetch_profile(
     http: &ProviderHttp,
     user_url: &Url,
     token: &AccessToken,
 ) -> Result<Profile, ProviderError> {
-    let user = get_json(http, Step::Userinfo, user_url, token).await?;
-    let emails_url = emails_url(user_url)
-        .ok_or_else(|| ProviderError::BadProfile("the GitHub API URL cannot have an /emails path".into()))?;
-    let emails = get_json(http, Step::Emails, &emails_url, token).await?;
+    let (user, emails) =
+        get_user_and_emails(http, user_url, token, &[("per_page", EMAILS_PER_PAGE)], "GitHub").await?;
     profile_from(&user, &emails)
 }
 
@@ -104,12 +95,7 @@ pub fn profile_from(user: &Value, emails: &Value) -> Result<Profile, ProviderErr
 
 /// The address GitHub marks both primary and verified; nothing else will do.
 pub fn primary_verified_email(emails: &Value) -> Option<Email> {
-    emails.as_array()?.iter().find_map(|entry| {
-        let primary = entry.get("primary").and_then(Value::as_bool) == Some(true);
-        let verified = entry.get("verified").and_then(Value::as_bool) == Some(true);
-        let address = entry.get("email").and_then(Value::as_str)?;
-        (primary && verified).then(|| Email::parse(address).ok()).flatten()
-    })
+    primary_verified_address(emails.as_array()?, "primary", "verified")
 }
 
 #[cfg(test)]
@@ -149,8 +135,15 @@ mod tests {
     #[test]
     fn emails_url_sits_beside_user() {
         let u = Url::parse("https://ghe.example/api/v3/user").unwrap();
-        assert_eq!(emails_url(&u).unwrap().as_str(), "https://ghe.example/api/v3/user/emails?per_page=100");
+        let query = [("per_page", EMAILS_PER_PAGE)];
+        assert_eq!(
+            super::super::generic::emails_url(&u, &query).unwrap().as_str(),
+            "https://ghe.example/api/v3/user/emails?per_page=100"
+        );
         let u = Url::parse("https://api.github.com/user").unwrap();
-        assert_eq!(emails_url(&u).unwrap().as_str(), "https://api.github.com/user/emails?per_page=100");
+        assert_eq!(
+            super::super::generic::emails_url(&u, &query).unwrap().as_str(),
+            "https://api.github.com/user/emails?per_page=100"
+        );
     }
 }
