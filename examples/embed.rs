@@ -29,7 +29,9 @@ async fn home(user: Option<CurrentUser>) -> Html<String> {
 
 /// Only for logged-in users: a browser that is not logged in is sent to log in, then back here.
 async fn private(RequireLogin(user): RequireLogin) -> String {
-    format!("Hello {} ({}), this page is yours only.\n", user.username, user.email)
+    // Some providers (X) give no address: the username is always there.
+    let address = user.email.as_deref().unwrap_or("no address");
+    format!("Hello {} ({address}), this page is yours only.\n", user.username)
 }
 
 /// Your app with loginwith in it. `config.server.public_url` ends in `/auth`: every loginwith

@@ -30,7 +30,7 @@ const APP_JS: &str = r#"fetch("/auth/api/me")
   .then((response) => (response.ok ? response.json() : null))
   .then((me) => {
     document.getElementById("status").textContent = me
-      ? `Logged in as ${me.email}.`
+      ? `Logged in as ${me.email ?? me.username}.`
       : "Not logged in.";
   });
 "#;

@@ -119,7 +119,7 @@ impl Profiles {
 /// The app's rule and its bookkeeping, at every login. Runs after loginwith has decided who this
 /// is and before the browser is logged in; a refusal writes nothing (a new user is taken back).
 async fn on_login(profiles: Profiles, event: LoginEvent) -> Result<(), LoginRefused> {
-    let email = event.identity.email.to_ascii_lowercase();
+    let email = event.identity.email.as_deref().unwrap_or_default().to_ascii_lowercase();
     let domain = email.rsplit_once('@').map_or("", |(_, domain)| domain);
     if BLOCKED_DOMAINS.contains(&domain) {
         return Err(LoginRefused::new(format!("Addresses at {domain} may not log in here.")));
@@ -148,7 +148,7 @@ async fn me(
         "<h1>{}</h1><p>{}</p><p>Logins: {}</p><p>Member since: {} (Unix time)</p>\
          <form method=\"post\" action=\"/auth/logout\"><button>Log out</button></form>",
         html_escape(&profile.display_name),
-        html_escape(&user.email),
+        html_escape(user.email.as_deref().unwrap_or("no address")),
         profile.logins,
         profile.created_at,
     )))

@@ -31,8 +31,8 @@ pub const USER_KEY: &str = "auth.user";
 pub struct CurrentUser {
     /// Our user id.
     pub id: i64,
-    /// The user's address.
-    pub email: String,
+    /// The user's address; `None` when no provider of theirs gave one (X has none).
+    pub email: Option<String>,
     /// A provider we trust vouched for the address (false for sessions from before this field).
     #[serde(default)]
     pub email_verified: bool,

@@ -114,6 +114,8 @@ fn linking_line(p: &ProviderConfig) -> &'static str {
         (Some(Preset::Github), true) => "yes (the primary verified address)",
         (Some(Preset::Bitbucket), true) => "yes (the primary confirmed address)",
         (Some(Preset::Discord), true) => "yes (only when the account's `verified` flag is true)",
+        (Some(Preset::Facebook), _) => "no (Facebook says nothing about whether an address is verified)",
+        (Some(Preset::X), _) => "no (X gives no e-mail address)",
         (_, true) => "yes (trust_email_verified = true)",
         (Some(Preset::Github), false) => {
             "no (GitHub Enterprise Server's admins can switch verification off; set trust_email_verified = true if they require it)"

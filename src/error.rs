@@ -170,6 +170,11 @@ impl AppError {
             AppError::AccessDenied { email, verified: true } => format!(
                 "This site only lets in certain addresses, and {email} is not one of them. Nobody was logged in."
             ),
+            AppError::AccessDenied { email, verified: false } if email.is_empty() => {
+                "This site only lets in verified addresses it knows, and your provider gave no address. \
+                 Nobody was logged in."
+                    .into()
+            }
             AppError::AccessDenied { email, verified: false } => format!(
                 "This site only lets in verified addresses it knows, and your provider did not vouch for \
                  {email}. Nobody was logged in."

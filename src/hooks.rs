@@ -44,8 +44,8 @@ pub struct LoginIdentity {
     pub provider: String,
     /// The provider's stable id for the account.
     pub subject: String,
-    /// The address the provider gave.
-    pub email: String,
+    /// The address the provider gave; `None` from providers without one (X).
+    pub email: Option<String>,
     /// The provider vouched for the address and is trusted to (`trust_email_verified`).
     pub email_verified: bool,
     /// A display name, if the provider gave one.

@@ -53,8 +53,9 @@ async function fetchMe() {
 }
 
 function showLoggedIn(me) {
-  byId('status').textContent = `Logged in as ${me.email}`;
-  byId('me-email').textContent = me.email;
+  // email is null for providers that give no address (X): the username is always there.
+  byId('status').textContent = `Logged in as ${me.email ?? me.username}`;
+  byId('me-email').textContent = me.email ?? '(none)';
   byId('me-verified').textContent = me.email_verified ? 'yes' : 'no';
   byId('me-username').textContent = me.username;
   byId('me-name').textContent = me.display_name || '—';
@@ -71,7 +72,7 @@ function identityItem(identity) {
   provider.textContent = identity.provider;
   const verified = identity.email_verified ? ' (verified)' : '';
   const lastLogin = new Date(identity.last_login_at * 1000).toLocaleString();
-  item.append(provider, ` ${identity.email}${verified}, last login ${lastLogin}`);
+  item.append(provider, ` ${identity.email ?? '(no address)'}${verified}, last login ${lastLogin}`);
   return item;
 }
 

@@ -201,7 +201,17 @@ impl Walk<'_> {
             userinfo: self.userinfo(table, key),
         };
         if s.issuer.is_some()
-            && matches!(preset, Some(Preset::Github | Preset::Discord | Preset::Bitbucket | Preset::Dev))
+            && matches!(
+                preset,
+                Some(
+                    Preset::Github
+                        | Preset::Discord
+                        | Preset::Bitbucket
+                        | Preset::Facebook
+                        | Preset::X
+                        | Preset::Dev
+                )
+            )
         {
             self.problem(
                 table.get("issuer"),
@@ -240,6 +250,15 @@ impl Walk<'_> {
                 &format!("{key}.dangerously_allow_non_loopback"),
                 "only applies to the development provider (preset = \"dev\")",
             );
+        }
+        if s.trust_email_verified == Some(true) && matches!(preset, Some(Preset::Facebook | Preset::X)) {
+            let why = match preset {
+                Some(Preset::X) => "X gives no e-mail address, so there is nothing to trust",
+                _ => {
+                    "Facebook says nothing about whether an address is verified, so there is nothing to trust"
+                }
+            };
+            self.problem(table.get("trust_email_verified"), &format!("{key}.trust_email_verified"), why);
         }
         if s.trust_email_verified == Some(true) && preset == Some(Preset::Dev) {
             self.problem(
@@ -961,7 +980,7 @@ mod tests {
     #[test]
     fn issuer_and_endpoints_are_exclusive() {
         let text = r#"
-            [providers.x]
+            [providers.corp]
             issuer = "https://idp.example"
             token_url = "https://idp.example/token"
             client_id = "id"
@@ -969,8 +988,8 @@ mod tests {
             tenant = "common"
         "#;
         let all = Config::from_toml(text).unwrap_err().0.join("\n");
-        assert!(all.contains("`providers.x.token_url`: comes from OpenID Connect discovery"), "{all}");
-        assert!(all.contains("`providers.x.tenant`: only applies"), "{all}");
+        assert!(all.contains("`providers.corp.token_url`: comes from OpenID Connect discovery"), "{all}");
+        assert!(all.contains("`providers.corp.tenant`: only applies"), "{all}");
     }
 
     #[test]
@@ -1028,5 +1047,22 @@ mod tests {
         assert!(!trust("selfhosted") && !trust("sso") && !trust("dev"));
         let all = problems("[providers.dev]\ntrust_email_verified = true\n");
         assert!(all.contains("`providers.dev.trust_email_verified`"), "{all}");
+    }
+
+    #[test]
+    fn facebook_and_x_have_nothing_to_trust_and_no_discovery() {
+        for (preset, why) in [("facebook", "says nothing about whether"), ("x", "gives no e-mail address")] {
+            let table = format!("[providers.{preset}]\n{CREDENTIALS}");
+            let config = config(&table);
+            let p = provider(&config, preset);
+            assert!(matches!(p.kind, ProviderKind::OAuth2 { .. }) && !p.trust_email_verified, "{preset}");
+            let all =
+                problems(&format!("{table}trust_email_verified = true\nissuer = \"https://x.example\"\n"));
+            assert!(all.contains(&format!("`providers.{preset}.trust_email_verified`")), "{all}");
+            assert!(all.contains(why), "{all}");
+            assert!(all.contains(&format!("`providers.{preset}.issuer`")), "{all}");
+        }
+        let x = config(&format!("[providers.x]\n{CREDENTIALS}"));
+        assert_eq!(provider(&x, "x").token_auth, Some(TokenAuth::ClientSecretBasic));
     }
 }

@@ -57,7 +57,7 @@ pub fn profile_from(user: &Value, emails: &Value) -> Result<Profile, ProviderErr
     let email = primary_confirmed_email(emails).ok_or(ProviderError::NoVerifiedEmail)?;
     Ok(Profile {
         subject,
-        email,
+        email: Some(email),
         email_verified: true,
         name: text_at(user, "/display_name").or_else(|| text_at(user, "/nickname")).map(|n| clip(&n, 200)),
         avatar: text_at(user, "/links/avatar/href").and_then(|a| https_url(&a)),

@@ -96,7 +96,7 @@ mod tests {
     fn reads_the_account_and_builds_the_avatar() {
         let p = profile_from(&nelly(), &pointers()).unwrap();
         assert_eq!(p.subject.as_str(), "80351110224678912");
-        assert_eq!((p.email.as_str(), p.email_verified), ("nelly@example.com", true));
+        assert_eq!((p.address(), p.email_verified), ("nelly@example.com", true));
         assert_eq!(p.name.as_deref(), Some("Nelly"));
         assert_eq!(p.username.as_deref(), Some("nelly"));
         assert_eq!(

@@ -76,22 +76,37 @@ pub fn primary_verified_address(entries: &[Value], primary: &str, verified: &str
     })
 }
 
-/// Reads a profile out of a userinfo document.
+/// Reads a profile out of a userinfo document, which must hold an address.
 pub fn profile_from_json(json: &Value, pointers: &UserinfoPointers) -> Result<Profile, ProviderError> {
+    let profile = profile_maybe_without_email(json, pointers)?;
+    if profile.email.is_none() {
+        return Err(ProviderError::BadProfile("the provider did not share an e-mail address".into()));
+    }
+    Ok(profile)
+}
+
+/// Reads a profile out of a userinfo document whose address may be missing (Facebook accounts
+/// made with a phone number, X which has none): the login then goes on without one, and never
+/// links. An address that is there but malformed is still an error.
+pub fn profile_maybe_without_email(
+    json: &Value,
+    pointers: &UserinfoPointers,
+) -> Result<Profile, ProviderError> {
     let subject_pointer = pointers.subject.as_deref().unwrap_or("/sub");
     let subject = text_at(json, subject_pointer)
         .ok_or_else(|| ProviderError::BadProfile(format!("no account id at {subject_pointer}")))?;
     let subject = Subject::parse(&subject).map_err(ProviderError::BadProfile)?;
     let email_pointer = pointers.email.as_deref().unwrap_or("/email");
     let email = text_at(json, email_pointer)
-        .ok_or_else(|| ProviderError::BadProfile("the provider did not share an e-mail address".into()))?;
-    let email = Email::parse(&email).map_err(ProviderError::BadProfile)?;
+        .map(|e| Email::parse(&e).map_err(ProviderError::BadProfile))
+        .transpose()?;
     // Only a real `true` (or the string "true", which some providers send) counts as verified.
-    let email_verified = pointers.email_verified.as_deref().is_some_and(|p| match json.pointer(p) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-        _ => false,
-    });
+    let email_verified = email.is_some()
+        && pointers.email_verified.as_deref().is_some_and(|p| match json.pointer(p) {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+            _ => false,
+        });
     Ok(Profile {
         subject,
         email,

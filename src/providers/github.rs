@@ -85,7 +85,7 @@ pub fn profile_from(user: &Value, emails: &Value) -> Result<Profile, ProviderErr
     let name = text_at(user, "/name").or_else(|| text_at(user, "/login"));
     Ok(Profile {
         subject,
-        email,
+        email: Some(email),
         email_verified: true,
         name: name.map(|n| clip(&n, 200)),
         avatar: text_at(user, "/avatar_url").and_then(|a| https_url(&a)),

@@ -12,6 +12,7 @@ pub mod auth0;
 pub mod bitbucket;
 pub mod dev;
 pub mod discord;
+pub mod facebook;
 pub mod generic;
 pub mod github;
 pub mod gitlab;
@@ -22,6 +23,7 @@ pub mod microsoft;
 pub mod oidc;
 pub mod okta;
 pub mod protocol;
+pub mod x;
 
 pub use protocol::{ResponseMode, TokenAuth, UserinfoPointers};
 
@@ -45,6 +47,10 @@ pub enum Preset {
     Discord,
     /// Bitbucket Cloud (OAuth 2.0, `/user` and `/user/emails`).
     Bitbucket,
+    /// Facebook Login (OAuth 2.0, Graph API `/me`; addresses never verified).
+    Facebook,
+    /// X, formerly Twitter (OAuth 2.0 with PKCE and Basic client auth, `/2/users/me`; no address).
+    X,
     /// Microsoft Entra ID (OpenID Connect, multi-tenant rules).
     Microsoft,
     /// GitLab.com or a self-hosted GitLab (OpenID Connect).
@@ -63,10 +69,13 @@ pub enum Preset {
 
 impl Preset {
     /// Names accepted in `preset = "..."`.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 13] = [
         "google",
         "github",
         "discord",
+        "bitbucket",
+        "facebook",
+        "x",
         "microsoft",
         "gitlab",
         "linkedin",
@@ -83,6 +92,8 @@ impl Preset {
             "github" => Some(Preset::Github),
             "discord" => Some(Preset::Discord),
             "bitbucket" => Some(Preset::Bitbucket),
+            "facebook" => Some(Preset::Facebook),
+            "x" => Some(Preset::X),
             "microsoft" => Some(Preset::Microsoft),
             "gitlab" => Some(Preset::Gitlab),
             "linkedin" => Some(Preset::Linkedin),
@@ -103,6 +114,8 @@ impl Preset {
             Preset::Github => github::defaults(name)?,
             Preset::Discord => discord::defaults(name)?,
             Preset::Bitbucket => bitbucket::defaults(name)?,
+            Preset::Facebook => facebook::defaults(name)?,
+            Preset::X => x::defaults(name)?,
             Preset::Microsoft => microsoft::defaults(name)?,
             Preset::Gitlab => gitlab::defaults(name)?,
             Preset::Linkedin => linkedin::defaults(name)?,
@@ -137,6 +150,8 @@ impl Preset {
             | Preset::Linkedin => true,
             // Their administrators decide what "verified" means (see each module).
             Preset::Okta | Preset::Auth0 | Preset::Keycloak => false,
+            // Nothing to trust: Facebook has no verification flag, X no address at all.
+            Preset::Facebook | Preset::X => false,
             Preset::Dev => false,
         }
     }
@@ -187,6 +202,10 @@ pub enum Quirk {
     Discord,
     /// Bitbucket: `/user` for the account, `/user/emails` for the primary confirmed address.
     BitbucketEmails,
+    /// Facebook: `/me?fields=...`, an address never verified, perhaps none.
+    Facebook,
+    /// X: `/2/users/me`, no address at all.
+    X,
 }
 
 /// What we learn about a person from a provider.
@@ -194,11 +213,12 @@ pub enum Quirk {
 pub struct Profile {
     /// The provider's stable id for the account.
     pub subject: Subject,
-    /// The e-mail address the provider gave.
-    pub email: Email,
+    /// The e-mail address the provider gave; `None` only from providers that have none to give
+    /// (X), whose logins then never link by address.
+    pub email: Option<Email>,
     /// True only when the provider says it verified that address (as read by the preset's
-    /// rules). Whether *we* believe it is the provider's `trust_email_verified`, applied by
-    /// [`Provider::believe`].
+    /// rules); always false without an address. Whether *we* believe it is the provider's
+    /// `trust_email_verified`, applied by [`Provider::believe`].
     pub email_verified: bool,
     /// The provider's own login name (GitHub `login`, OpenID Connect `preferred_username` when it
     /// is not an address), for a username when the address is not verified.
@@ -207,6 +227,19 @@ pub struct Profile {
     pub name: Option<String>,
     /// An avatar URL, if any (https only).
     pub avatar: Option<String>,
+}
+
+impl Profile {
+    /// The address as stored: empty when the provider gave none.
+    pub fn address(&self) -> &str {
+        self.email.as_ref().map_or("", Email::as_str)
+    }
+
+    /// The address as compared for linking: empty when the provider gave none (and then nothing
+    /// links, since only a verified address does).
+    pub fn normalized_address(&self) -> String {
+        self.email.as_ref().map(Email::normalized).unwrap_or_default()
+    }
 }
 
 /// Why a login's profile could not be read after the code exchange. The callback answers the two
@@ -343,6 +376,8 @@ impl Provider {
                         Some(Preset::Github) => Quirk::GithubEmails,
                         Some(Preset::Discord) => Quirk::Discord,
                         Some(Preset::Bitbucket) => Quirk::BitbucketEmails,
+                        Some(Preset::Facebook) => Quirk::Facebook,
+                        Some(Preset::X) => Quirk::X,
                         _ => Quirk::None,
                     },
                 }))
@@ -380,7 +415,8 @@ impl Provider {
     /// so and is trusted to (`trust_email_verified`). The development provider's checkbox is
     /// believed for display (it is a local try-out), but see [`Provider::links_accounts`].
     pub fn believe(&self, mut profile: Profile) -> Profile {
-        profile.email_verified = profile.email_verified && (self.trust_email_verified || self.is_dev);
+        profile.email_verified =
+            profile.email.is_some() && profile.email_verified && (self.trust_email_verified || self.is_dev);
         profile
     }
 
@@ -472,6 +508,8 @@ async fn oauth2_profile(
         }
         Quirk::GithubEmails => github::fetch_profile(http, &endpoints.userinfo_url, token).await,
         Quirk::BitbucketEmails => bitbucket::fetch_profile(http, &endpoints.userinfo_url, token).await,
+        Quirk::Facebook => facebook::fetch_profile(http, &endpoints.userinfo_url, token).await,
+        Quirk::X => x::fetch_profile(http, &endpoints.userinfo_url, token).await,
         Quirk::Discord => {
             discord::fetch_profile(http, &endpoints.userinfo_url, &endpoints.pointers, token).await
         }
@@ -542,8 +580,10 @@ mod tests {
             assert_eq!(config.preset, Some(preset));
             let kind_ok = matches!(
                 (preset, &config.kind),
-                (Preset::Github | Preset::Discord | Preset::Bitbucket, ProviderKind::OAuth2 { .. })
-                    | (Preset::Dev, ProviderKind::Dev { .. })
+                (
+                    Preset::Github | Preset::Discord | Preset::Bitbucket | Preset::Facebook | Preset::X,
+                    ProviderKind::OAuth2 { .. }
+                ) | (Preset::Dev, ProviderKind::Dev { .. })
                     | (
                         Preset::Google
                             | Preset::Microsoft

@@ -105,8 +105,8 @@ struct ApiDoc;
 struct Me {
     /// Our user id.
     id: i64,
-    /// The account's address.
-    email: String,
+    /// The account's address; null when no provider gave one (X has none).
+    email: Option<String>,
     /// A provider we trust vouched for `email`.
     email_verified: bool,
     /// Unique username.

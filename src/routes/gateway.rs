@@ -88,7 +88,9 @@ fn host_rule<'a>(state: &'a AppState, host: Option<&str>) -> Result<Option<&'a A
 
 /// Whether `user` may pass to `host`: `[access]`, and the host's rule if any.
 fn allowed(state: &AppState, user: &CurrentUser, host: Option<&str>) -> bool {
-    let passes = |rule: &AccessConfig| rule.allows(&user.email, user.email_verified, &user.provider);
+    let passes = |rule: &AccessConfig| {
+        rule.allows(user.email.as_deref().unwrap_or(""), user.email_verified, &user.provider)
+    };
     match host_rule(state, host) {
         Err(()) => false,
         Ok(rule) => passes(&state.access) && rule.is_none_or(passes),
@@ -124,7 +126,7 @@ async fn check(
     // Always sent, empty without a verified address: Caddy 2.6's `copy_headers` passes its own
     // placeholder text on for a header the answer lacks. The proxies drop an empty one (nginx's
     // `proxy_set_header` sends no empty header; deploy/Caddyfile removes it).
-    set("x-auth-request-email", if user.email_verified { &user.email } else { "" });
+    set("x-auth-request-email", if user.email_verified { user.email.as_deref().unwrap_or("") } else { "" });
     set("x-auth-request-name", user.display_name.as_deref().unwrap_or(&user.username));
     set("x-auth-request-provider", &user.provider);
     response

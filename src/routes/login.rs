@@ -386,9 +386,9 @@ async fn finish_login(
         }
     })?;
     let profile = provider.believe(profile);
-    if !state.access.allows(profile.email.as_str(), profile.email_verified, provider.name.as_str()) {
+    if !state.access.allows(profile.address(), profile.email_verified, provider.name.as_str()) {
         return Err(AppError::AccessDenied {
-            email: profile.email.as_str().to_owned(),
+            email: profile.address().to_owned(),
             verified: profile.email_verified,
         });
     }

@@ -109,7 +109,7 @@ mod tests {
         Arc::new(Account {
             user: User {
                 id: 1,
-                email: email.into(),
+                email: Some(email.into()),
                 email_verified: false,
                 username: "u".into(),
                 display_name: None,
@@ -134,7 +134,7 @@ mod tests {
         // A read that started after the write is kept.
         let after = cache.generation();
         cache.insert_if_current(id, account("new@example.com"), after);
-        assert_eq!(cache.get(id).map(|a| a.user.email.clone()).as_deref(), Some("new@example.com"));
+        assert_eq!(cache.get(id).and_then(|a| a.user.email.clone()).as_deref(), Some("new@example.com"));
         cache.invalidate(id);
         assert!(cache.get(id).is_none());
     }

@@ -126,8 +126,9 @@ pub struct Store {
 pub struct User {
     /// Our id.
     pub id: i64,
-    /// The address they logged in with: the first one, or the first verified one.
-    pub email: String,
+    /// The address they logged in with: the first one, or the first verified one; `None` when
+    /// no provider of theirs gave one (X has none).
+    pub email: Option<String>,
     /// A provider we trust vouched for `email`.
     pub email_verified: bool,
     /// Unique: from a verified address, the provider's login name, or `user-N`.
@@ -150,8 +151,8 @@ pub struct Identity {
     pub provider: String,
     /// Provider's account id.
     pub subject: String,
-    /// The address the provider gave at the last login.
-    pub email: String,
+    /// The address the provider gave at the last login, if it gave one.
+    pub email: Option<String>,
     /// The provider vouched for it and is trusted to.
     pub email_verified: bool,
     /// Unix seconds: when it was linked.
@@ -195,13 +196,16 @@ pub struct LoginRecord<'a> {
     pub links: bool,
 }
 
+/// A user row as [`User`] reads it. No address is stored as `''` (the column predates addressless
+/// providers and SQLite cannot drop a NOT NULL) and read back as `NULL`.
 const USER_COLUMNS: &str =
-    "id, email, email_verified, username, display_name, avatar_url, created_at, last_login_at";
-/// Stamps a login on a user; a verified address replaces an unverified one ($3 verified, $4 address).
+    "id, NULLIF(email, '') AS email, email_verified, username, display_name, avatar_url, created_at, last_login_at";
+/// Stamps a login on a user; a verified address replaces an unverified one, and any address fills
+/// a missing one ($3 verified, $4 address, `''` for none).
 const TOUCH_USER: &str = "UPDATE users SET last_login_at = $1, \
-     email = CASE WHEN email_verified OR NOT $3 THEN email ELSE $4 END, \
+     email = CASE WHEN $4 = '' OR email_verified OR (NOT $3 AND email <> '') THEN email ELSE $4 END, \
      email_verified = email_verified OR $3 \
-     WHERE id = $2 RETURNING id, email, email_verified, username, display_name, avatar_url, created_at, last_login_at";
+     WHERE id = $2 RETURNING id, NULLIF(email, '') AS email, email_verified, username, display_name, avatar_url, created_at, last_login_at";
 
 impl Store {
     /// Opens the database named by `url` and brings its schema up to date; accounts are cached.
@@ -341,7 +345,7 @@ impl Store {
 
     /// The identities that log into a user, oldest first.
     pub async fn identities(&self, id: UserId) -> Result<Vec<Identity>, StoreError> {
-        let sql = "SELECT provider, subject, email, email_verified, created_at, last_login_at \
+        let sql = "SELECT provider, subject, NULLIF(email, '') AS email, email_verified, created_at, last_login_at \
                    FROM identities WHERE user_id = $1 ORDER BY created_at, provider";
         Ok(on_pool!(self, pool => sqlx::query_as::<_, Identity>(sql).bind(id.0).fetch_all(pool).await?))
     }
@@ -549,7 +553,7 @@ impl Store {
 
     /// The user a known identity of this issuer logs into, without writing anything.
     async fn known_user(&self, login: &LoginRecord<'_>) -> Result<Option<User>, StoreError> {
-        let sql = "SELECT u.id, u.email, u.email_verified, u.username, u.display_name, u.avatar_url, \
+        let sql = "SELECT u.id, NULLIF(u.email, '') AS email, u.email_verified, u.username, u.display_name, u.avatar_url, \
                    u.created_at, u.last_login_at FROM identities i JOIN users u ON u.id = i.user_id \
                    WHERE i.provider = $1 AND i.subject = $2 AND i.issuer = $3";
         Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(sql)
@@ -583,7 +587,7 @@ impl Store {
             .bind(now)
             .bind(user_id.0)
             .bind(login.profile.email_verified)
-            .bind(login.profile.email.as_str())
+            .bind(login.profile.address())
             .fetch_optional(pool)
             .await?))
     }
@@ -644,10 +648,10 @@ impl Store {
                                links = $4, last_login_at = $5 \
                                WHERE provider = $6 AND subject = $7 AND issuer = $8 RETURNING user_id";
         let profile = login.profile;
-        let normalized = profile.email.normalized();
+        let normalized = profile.normalized_address();
         Ok(on_pool!(self, pool => {
             let found: Option<i64> = sqlx::query_scalar(update_identity)
-                .bind(profile.email.as_str())
+                .bind(profile.address())
                 .bind(&normalized)
                 .bind(profile.email_verified)
                 .bind(login.links)
@@ -663,7 +667,7 @@ impl Store {
                     .bind(now)
                     .bind(user_id)
                     .bind(profile.email_verified)
-                    .bind(profile.email.as_str())
+                    .bind(profile.address())
                     .fetch_optional(pool)
                     .await?,
             }
@@ -703,7 +707,7 @@ impl Store {
         }
         let sql = "SELECT user_id FROM identities WHERE email_normalized = $1 AND links \
                    ORDER BY created_at LIMIT 1";
-        let normalized = login.profile.email.normalized();
+        let normalized = login.profile.normalized_address();
         let found: Option<i64> =
             on_pool!(self, pool => sqlx::query_scalar(sql).bind(&normalized).fetch_optional(pool).await?);
         Ok(found.map(UserId))
@@ -717,7 +721,7 @@ impl Store {
                 .bind(now)
                 .bind(user_id.0)
                 .bind(login.profile.email_verified)
-                .bind(login.profile.email.as_str())
+                .bind(login.profile.address())
                 .fetch_one(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -743,7 +747,7 @@ impl Store {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut user = sqlx::query_as::<_, User>(&insert_user)
-                .bind(profile.email.as_str())
+                .bind(profile.address())
                 .bind(profile.email_verified)
                 .bind(&username)
                 .bind(profile.name.as_deref())
@@ -803,7 +807,7 @@ fn login_event(user: User, login: &LoginRecord<'_>, kind: LoginKind) -> LoginEve
         identity: LoginIdentity {
             provider: login.provider.as_str().to_owned(),
             subject: profile.subject.as_str().to_owned(),
-            email: profile.email.as_str().to_owned(),
+            email: profile.email.as_ref().map(|e| e.as_str().to_owned()),
             email_verified: profile.email_verified,
             name: profile.name.clone(),
             avatar_url: profile.avatar.clone(),
@@ -816,8 +820,8 @@ fn login_event(user: User, login: &LoginRecord<'_>, kind: LoginKind) -> LoginEve
 /// What a new user's username is made from: a verified address's local part, else the provider's
 /// own login name; `None` means a neutral `user-N`. An unverified address never names anyone.
 fn username_source(profile: &Profile) -> Option<String> {
-    if profile.email_verified {
-        return Some(username_stem(&profile.email));
+    if let (true, Some(email)) = (profile.email_verified, &profile.email) {
+        return Some(username_stem(email));
     }
     let login = profile.username.as_deref()?;
     let stem = crate::domain::username_stem_from(login);
@@ -885,8 +889,8 @@ where
     .bind(profile.subject.as_str())
     .bind(login.issuer)
     .bind(user_id.0)
-    .bind(profile.email.as_str())
-    .bind(profile.email.normalized())
+    .bind(profile.address())
+    .bind(profile.normalized_address())
     .bind(profile.email_verified)
     .bind(login.links)
     .bind(now)

@@ -49,7 +49,9 @@ fn host_routes() -> Router {
         )
         .route(
             "/private",
-            get(|RequireLogin(user): RequireLogin| async move { format!("private for {}", user.email) }),
+            get(|RequireLogin(user): RequireLogin| async move {
+                format!("private for {}", user.email.unwrap_or_default())
+            }),
         )
         .route("/plain", get(|| async { "plain host page" }))
 }

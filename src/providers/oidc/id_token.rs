@@ -297,7 +297,7 @@ impl Oidc {
         Ok(Some(Profile {
             subject,
             email_verified: verified,
-            email,
+            email: Some(email),
             name: claims.name().and_then(|n| n.get(None)).map(|n| clip(n.as_str(), 200)),
             avatar: claims.picture().and_then(|p| p.get(None)).and_then(|p| https_url(p.as_str())),
             username: login_name(claims.preferred_username().map(|u| u.as_str())),
@@ -337,7 +337,7 @@ impl Oidc {
                 claimed,
                 text_at(json, "/hd").as_deref(),
             ),
-            email,
+            email: Some(email),
             name: text_at(json, &pointer(&self.pointers.name, "/name")).map(|n| clip(&n, 200)),
             avatar: text_at(json, &pointer(&self.pointers.avatar, "/picture")).and_then(|a| https_url(&a)),
             username: login_name(
