@@ -118,6 +118,7 @@ pub struct MockState {
     pub last_userinfo_auth: Mutex<Option<String>>,
     pub last_emails_auth: Mutex<Option<String>>,
     pub last_emails_query: Mutex<HashMap<String, String>>,
+    pub last_userinfo_query: Mutex<HashMap<String, String>>,
 }
 
 pub struct MockProvider {
@@ -152,6 +153,7 @@ impl MockProvider {
             last_userinfo_auth: Mutex::new(None),
             last_emails_auth: Mutex::new(None),
             last_emails_query: Mutex::new(HashMap::new()),
+            last_userinfo_query: Mutex::new(HashMap::new()),
         });
         let router = Router::new()
             .route("/token", post(token))
@@ -265,6 +267,10 @@ impl MockProvider {
     pub fn last_emails_auth(&self) -> Option<String> {
         self.state.last_emails_auth.lock().unwrap().clone()
     }
+    /// The last userinfo (`/user`, `/userinfo`) request's query parameters.
+    pub fn last_userinfo_query(&self) -> HashMap<String, String> {
+        self.state.last_userinfo_query.lock().unwrap().clone()
+    }
     /// The last `/user/emails` request's query parameters.
     pub fn last_emails_query(&self) -> HashMap<String, String> {
         self.state.last_emails_query.lock().unwrap().clone()
@@ -328,8 +334,13 @@ async fn token(State(state): State<Arc<MockState>>, headers: HeaderMap, body: By
     answer(scripted).await
 }
 
-async fn userinfo(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
+async fn userinfo(
+    State(state): State<Arc<MockState>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     state.userinfo_requests.fetch_add(1, Ordering::SeqCst);
+    *state.last_userinfo_query.lock().unwrap() = query;
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     *state.last_userinfo_auth.lock().unwrap() = auth.clone();
     if state.per_code.load(Ordering::SeqCst) {
