@@ -242,7 +242,7 @@ impl LoginwithBuilder {
     /// # async fn run() -> Result<(), loginwith::StartError> {
     /// let lw = Loginwith::builder(Config::development("sqlite://app.db"))
     ///     .on_login(|event: LoginEvent| async move {
-    ///         if event.identity.email.ends_with("@blocked.example") {
+    ///         if event.identity.email.as_deref().is_some_and(|e| e.ends_with("@blocked.example")) {
     ///             return Err(LoginRefused::new("This address may not log in here."));
     ///         }
     ///         Ok(())
