@@ -8,7 +8,10 @@
 //! reported only for a table without other problems: a refused URL is not also "missing".
 
 use super::walk::Walk;
-use super::{known, ProviderConfig, ProviderKind, ResponseMode, ServerConfig, TokenAuth, UserinfoPointers};
+use super::{
+    known, AuthorizeParams, ProviderConfig, ProviderKind, ResponseMode, ServerConfig, TokenAuth,
+    UserinfoPointers,
+};
 use crate::domain::secret::ClientSecret;
 use crate::domain::{Issuer, ProviderName};
 use crate::providers::{auth0, github, gitlab, keycloak, microsoft, okta, Preset, OIDC_SCOPES};
@@ -199,6 +202,7 @@ impl Walk<'_> {
             dangerously_allow_non_loopback: self.boolean(t, key, "dangerously_allow_non_loopback"),
             trust_email_verified: self.boolean(t, key, "trust_email_verified"),
             userinfo: self.userinfo(table, key),
+            authorize_params: self.authorize_params(table, key),
         };
         if s.issuer.is_some()
             && matches!(preset, Some(Preset::Github | Preset::Discord | Preset::Bitbucket | Preset::Dev))
@@ -322,6 +326,23 @@ impl Walk<'_> {
         }
     }
 
+    /// `[providers.NAME.authorize_params]`: string values, sent with every authorization request;
+    /// any name but loginwith's own ([`AuthorizeParams::RESERVED`]).
+    fn authorize_params(&mut self, table: &Dict, key: &str) -> AuthorizeParams {
+        let mut params = AuthorizeParams::default();
+        let params_key = format!("{key}.authorize_params");
+        let Some(dict) = self.table(table.get("authorize_params"), &params_key) else {
+            return params;
+        };
+        for name in dict.keys() {
+            let Some(value) = self.text(Some(dict), &params_key, name) else { continue };
+            if let Err(why) = params.set(name, &value) {
+                self.problem(dict.get(name), &format!("{params_key}.{name}"), why);
+            }
+        }
+        params
+    }
+
     /// `[providers.NAME.userinfo]`: JSON Pointers, each set one overriding the preset's.
     fn userinfo(&mut self, table: &Dict, key: &str) -> UserinfoPointers {
         let mut pointers = UserinfoPointers::default();
@@ -418,6 +439,8 @@ struct Settings {
     trust_email_verified: Option<bool>,
     /// Only the pointers the table sets.
     userinfo: UserinfoPointers,
+    /// `[providers.NAME.authorize_params]`, over the preset's.
+    authorize_params: AuthorizeParams,
 }
 
 impl Settings {
@@ -443,6 +466,7 @@ impl Settings {
         if let Some(v) = self.response_mode {
             config.response_mode = v;
         }
+        config.authorize_params.merge(self.authorize_params);
         if matches!(config.kind, ProviderKind::Oidc { .. } | ProviderKind::Dev { .. }) {
             // OpenID Connect: `openid` must be requested (Core §3.1.2.1).
             if config.scopes.is_empty() {
@@ -1028,5 +1052,34 @@ mod tests {
         assert!(!trust("selfhosted") && !trust("sso") && !trust("dev"));
         let all = problems("[providers.dev]\ntrust_email_verified = true\n");
         assert!(all.contains("`providers.dev.trust_email_verified`"), "{all}");
+    }
+
+    #[test]
+    fn authorize_params_are_strings_and_never_ours() {
+        let config = config(&format!(
+            "[providers.sso]\n{CREDENTIALS}issuer = \"https://sso.example\"\n\
+             [providers.sso.authorize_params]\nprompt = \"select_account\"\nmax_age = 3600\n"
+        ));
+        let params: Vec<_> = provider(&config, "sso").authorize_params.iter().collect();
+        assert_eq!(params, [("max_age", "3600"), ("prompt", "select_account")]);
+
+        let all = problems(&format!(
+            "[providers.sso]\n{CREDENTIALS}issuer = \"https://sso.example\"\n\
+             [providers.sso.authorize_params]\nstate = \"x\"\nNonce = \"x\"\nredirect_uri = \"https://evil.example\"\n\
+             request_uri = \"https://evil.example/r\"\nclaims = \"email\"\nprompt = true\n\
+             [providers.corp]\n{CREDENTIALS}issuer = \"https://corp.example\"\nauthorize_params = \"prompt=login\"\n"
+        ));
+        for expected in [
+            "`providers.sso.authorize_params.state`: loginwith sends this parameter itself",
+            "`providers.sso.authorize_params.Nonce`: loginwith sends this parameter itself",
+            "`providers.sso.authorize_params.redirect_uri`: loginwith sends this parameter itself",
+            "`providers.sso.authorize_params.request_uri`: loginwith sends this parameter itself",
+            "`providers.sso.authorize_params.claims`: must be a JSON object",
+            "`providers.sso.authorize_params.prompt`: must be a string",
+            "`providers.corp.authorize_params`: must be a table",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert!(!all.contains("https://evil.example"), "values are not repeated: {all}");
     }
 }

@@ -23,7 +23,7 @@ pub mod oidc;
 pub mod okta;
 pub mod protocol;
 
-pub use protocol::{ResponseMode, TokenAuth, UserinfoPointers};
+pub use protocol::{AuthorizeParams, ResponseMode, TokenAuth, UserinfoPointers};
 
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::domain::secret::{AccessToken, ClientSecret};
@@ -290,6 +290,9 @@ pub struct Provider {
     pub token_auth: Option<TokenAuth>,
     /// Query or form_post callbacks.
     pub response_mode: ResponseMode,
+    /// Extra parameters of the authorization request (never one of ours, see
+    /// [`AuthorizeParams::RESERVED`]).
+    pub authorize_params: AuthorizeParams,
     /// OAuth 2.0 or OpenID Connect.
     pub protocol: Protocol,
     /// Whether this is the built-in development provider.
@@ -369,6 +372,7 @@ impl Provider {
             scopes: config.scopes.clone(),
             token_auth: config.token_auth,
             response_mode: config.response_mode,
+            authorize_params: config.authorize_params.clone(),
             protocol,
             is_dev,
             trust_email_verified: config.trust_email_verified && !is_dev,
@@ -492,6 +496,7 @@ mod tests {
             scopes: vec!["openid".into()],
             token_auth: None,
             response_mode: Default::default(),
+            authorize_params: Default::default(),
             protocol: Protocol::Oidc(oidc),
             is_dev: false,
             trust_email_verified: false,
