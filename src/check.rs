@@ -111,6 +111,7 @@ fn linking_line(p: &ProviderConfig) -> &'static str {
             "yes (only @gmail.com and Workspace addresses, where Google is authoritative)"
         }
         (Some(Preset::Microsoft), true) => "yes (only addresses with xms_edov, verified by the domain owner)",
+        (Some(Preset::Twitch), true) => "yes (email_verified, set once the user followed the link Twitch mailed)",
         (Some(Preset::Github), true) => "yes (the primary verified address)",
         (Some(Preset::Bitbucket), true) => "yes (the primary confirmed address)",
         (Some(Preset::Discord), true) => "yes (only when the account's `verified` flag is true)",
@@ -153,5 +154,22 @@ fn redact_url(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(table: &str) -> &'static str {
+        let config = Config::from_toml(table).unwrap_or_else(|e| panic!("{e}"));
+        linking_line(&config.providers[0])
+    }
+
+    #[test]
+    fn the_linking_line_says_what_each_preset_believes() {
+        let creds = "client_id = \"id\"\nclient_secret = \"secret\"\n";
+        assert!(line(&format!("[providers.twitch]\n{creds}")).contains("the link Twitch mailed"));
+        assert!(line(&format!("[providers.twitch]\n{creds}trust_email_verified = false\n")).starts_with("no"));
     }
 }

@@ -22,6 +22,7 @@ pub mod microsoft;
 pub mod oidc;
 pub mod okta;
 pub mod protocol;
+pub mod twitch;
 
 pub use protocol::{AuthorizeParams, ResponseMode, TokenAuth, UserinfoPointers};
 
@@ -57,13 +58,15 @@ pub enum Preset {
     Auth0,
     /// Keycloak (OpenID Connect from `base_url` and `realm`).
     Keycloak,
+    /// Twitch (OpenID Connect, its address asked for with the `claims` parameter).
+    Twitch,
     /// The built-in development provider (OpenID Connect, served by this process).
     Dev,
 }
 
 impl Preset {
     /// Names accepted in `preset = "..."`.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "google",
         "github",
         "discord",
@@ -73,6 +76,7 @@ impl Preset {
         "okta",
         "auth0",
         "keycloak",
+        "twitch",
         "dev",
     ];
 
@@ -89,6 +93,7 @@ impl Preset {
             "okta" => Some(Preset::Okta),
             "auth0" => Some(Preset::Auth0),
             "keycloak" => Some(Preset::Keycloak),
+            "twitch" => Some(Preset::Twitch),
             "dev" => Some(Preset::Dev),
             _ => None,
         }
@@ -109,6 +114,7 @@ impl Preset {
             Preset::Okta => okta::defaults(name)?,
             Preset::Auth0 => auth0::defaults(name)?,
             Preset::Keycloak => keycloak::defaults(name)?,
+            Preset::Twitch => twitch::defaults(name)?,
             Preset::Dev => dev::defaults(name),
         };
         config.trust_email_verified = self.trusts_email_verified();
@@ -120,8 +126,8 @@ impl Preset {
     /// Google only where its documentation calls itself authoritative (`@gmail.com`, or a
     /// Workspace `hd`); GitHub's primary *and* verified address; Microsoft only with `xms_edov`
     /// (domain-owner verified); Discord's `verified` flag (set once the mailed link is followed);
-    /// LinkedIn's `email_verified` (the member confirmed the address by mail); Bitbucket's primary
-    /// *and* confirmed address;
+    /// LinkedIn's `email_verified` (the member confirmed the address by mail); Twitch's (set once the
+    /// mailed link is followed); Bitbucket's primary *and* confirmed address;
     /// gitlab.com (a self-hosted GitLab is switched off in the
     /// configuration, its admins decide what "verified" means). Generic providers are off: any
     /// realm or server can claim any address is verified. The development provider can never be
@@ -134,7 +140,8 @@ impl Preset {
             | Preset::Bitbucket
             | Preset::Microsoft
             | Preset::Gitlab
-            | Preset::Linkedin => true,
+            | Preset::Linkedin
+            | Preset::Twitch => true,
             // Their administrators decide what "verified" means (see each module).
             Preset::Okta | Preset::Auth0 | Preset::Keycloak => false,
             Preset::Dev => false,
@@ -556,7 +563,8 @@ mod tests {
                             | Preset::Linkedin
                             | Preset::Okta
                             | Preset::Auth0
-                            | Preset::Keycloak,
+                            | Preset::Keycloak
+                            | Preset::Twitch,
                         ProviderKind::Oidc { .. }
                     )
             );
