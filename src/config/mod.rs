@@ -103,6 +103,7 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 14] = [
             "dangerously_allow_non_loopback",
             "issuer",
             "tenant",
+            "team",
             "allow_hmac_id_tokens",
             "response_mode",
             "authorize_params",

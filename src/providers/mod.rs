@@ -22,6 +22,7 @@ pub mod microsoft;
 pub mod oidc;
 pub mod okta;
 pub mod protocol;
+pub mod slack;
 pub mod twitch;
 
 pub use protocol::{AuthorizeParams, ResponseMode, TokenAuth, UserinfoPointers};
@@ -52,6 +53,8 @@ pub enum Preset {
     Gitlab,
     /// LinkedIn (OpenID Connect, `client_secret_post`).
     Linkedin,
+    /// Slack, "Sign in with Slack" (OpenID Connect, identities per workspace).
+    Slack,
     /// Okta (OpenID Connect from `domain`).
     Okta,
     /// Auth0 (OpenID Connect from `domain`, trailing-slash issuer).
@@ -66,13 +69,14 @@ pub enum Preset {
 
 impl Preset {
     /// Names accepted in `preset = "..."`.
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "google",
         "github",
         "discord",
         "microsoft",
         "gitlab",
         "linkedin",
+        "slack",
         "okta",
         "auth0",
         "keycloak",
@@ -90,6 +94,7 @@ impl Preset {
             "microsoft" => Some(Preset::Microsoft),
             "gitlab" => Some(Preset::Gitlab),
             "linkedin" => Some(Preset::Linkedin),
+            "slack" => Some(Preset::Slack),
             "okta" => Some(Preset::Okta),
             "auth0" => Some(Preset::Auth0),
             "keycloak" => Some(Preset::Keycloak),
@@ -111,6 +116,7 @@ impl Preset {
             Preset::Microsoft => microsoft::defaults(name)?,
             Preset::Gitlab => gitlab::defaults(name)?,
             Preset::Linkedin => linkedin::defaults(name)?,
+            Preset::Slack => slack::defaults(name)?,
             Preset::Okta => okta::defaults(name)?,
             Preset::Auth0 => auth0::defaults(name)?,
             Preset::Keycloak => keycloak::defaults(name)?,
@@ -130,7 +136,8 @@ impl Preset {
     /// mailed link is followed); Bitbucket's primary *and* confirmed address;
     /// gitlab.com (a self-hosted GitLab is switched off in the
     /// configuration, its admins decide what "verified" means). Generic providers are off: any
-    /// realm or server can claim any address is verified. The development provider can never be
+    /// realm or server can claim any address is verified; so is Slack, whose workspace admins set
+    /// their members' addresses. The development provider can never be
     /// trusted: it believes whatever is typed into it.
     pub fn trusts_email_verified(self) -> bool {
         match self {
@@ -144,6 +151,8 @@ impl Preset {
             | Preset::Twitch => true,
             // Their administrators decide what "verified" means (see each module).
             Preset::Okta | Preset::Auth0 | Preset::Keycloak => false,
+            // A workspace's admins set their members' addresses (see the module).
+            Preset::Slack => false,
             Preset::Dev => false,
         }
     }
@@ -334,6 +343,7 @@ impl Provider {
                 let quirk = match config.preset {
                     Some(Preset::Microsoft) => microsoft::quirk(issuer, tenant.as_deref()),
                     Some(Preset::Google) => OidcQuirk::Google,
+                    Some(Preset::Slack) => slack::quirk(&config.authorize_params),
                     _ => OidcQuirk::None,
                 };
                 Protocol::Oidc(Arc::new(Oidc::new(
@@ -561,6 +571,7 @@ mod tests {
                             | Preset::Microsoft
                             | Preset::Gitlab
                             | Preset::Linkedin
+                            | Preset::Slack
                             | Preset::Okta
                             | Preset::Auth0
                             | Preset::Keycloak

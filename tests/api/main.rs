@@ -37,4 +37,5 @@ mod properties;
 mod proxies;
 mod redis_sessions;
 mod sessions;
+mod slack;
 mod twitch;
