@@ -111,6 +111,10 @@ fn linking_line(p: &ProviderConfig) -> &'static str {
             "yes (only @gmail.com and Workspace addresses, where Google is authoritative)"
         }
         (Some(Preset::Microsoft), true) => "yes (only addresses with xms_edov, verified by the domain owner)",
+        (Some(Preset::Twitch), true) => "yes (email_verified, set once the user followed the link Twitch mailed)",
+        (Some(Preset::Slack), true) => {
+            "yes (trust_email_verified = true: Slack's email_verified, which the workspace's admins can set for its members)"
+        }
         (Some(Preset::Github), true) => "yes (the primary verified address)",
         (Some(Preset::Bitbucket), true) => "yes (the primary confirmed address)",
         (Some(Preset::Discord), true) => "yes (only when the account's `verified` flag is true)",
@@ -119,6 +123,9 @@ fn linking_line(p: &ProviderConfig) -> &'static str {
         (_, true) => "yes (trust_email_verified = true)",
         (Some(Preset::Github), false) => {
             "no (GitHub Enterprise Server's admins can switch verification off; set trust_email_verified = true if they require it)"
+        }
+        (Some(Preset::Slack), false) => {
+            "no (a workspace's admins set their members' addresses; set trust_email_verified = true only for workspaces you run)"
         }
         (Some(Preset::Gitlab), false) => {
             "no (a self-hosted GitLab; set trust_email_verified = true if its admins verify addresses)"
@@ -155,5 +162,25 @@ fn redact_url(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(table: &str) -> &'static str {
+        let config = Config::from_toml(table).unwrap_or_else(|e| panic!("{e}"));
+        linking_line(&config.providers[0])
+    }
+
+    #[test]
+    fn the_linking_line_says_what_each_preset_believes() {
+        let creds = "client_id = \"id\"\nclient_secret = \"secret\"\n";
+        assert!(line(&format!("[providers.twitch]\n{creds}")).contains("the link Twitch mailed"));
+        assert!(line(&format!("[providers.twitch]\n{creds}trust_email_verified = false\n")).starts_with("no"));
+        assert!(line(&format!("[providers.slack]\n{creds}")).starts_with("no (a workspace's admins"));
+        assert!(line(&format!("[providers.slack]\n{creds}trust_email_verified = true\n"))
+            .starts_with("yes (trust_email_verified = true: Slack's"));
     }
 }

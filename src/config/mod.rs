@@ -39,7 +39,7 @@ use walk::Walk;
 // values and secrets, `providers` the presets and protocol choices).
 pub use crate::domain::secret::{ClientSecret, ConnectionUrl, SecretKey};
 pub use crate::domain::{HostPattern, Issuer, ProviderName, ReturnTo};
-pub use crate::providers::{Preset, ResponseMode, TokenAuth, UserinfoPointers};
+pub use crate::providers::{AuthorizeParams, Preset, ResponseMode, TokenAuth, UserinfoPointers};
 
 /// The default address: loopback only, the port the seed used.
 pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
@@ -103,8 +103,10 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 14] = [
             "dangerously_allow_non_loopback",
             "issuer",
             "tenant",
+            "team",
             "allow_hmac_id_tokens",
             "response_mode",
+            "authorize_params",
             "trust_email_verified",
         ],
     ),
@@ -398,6 +400,9 @@ pub struct ProviderConfig {
     pub token_auth: Option<TokenAuth>,
     /// Query or form_post callbacks (any protocol: the callback accepts either).
     pub response_mode: ResponseMode,
+    /// Extra parameters of the authorization request: the preset's, with
+    /// `[providers.NAME.authorize_params]` over them.
+    pub authorize_params: AuthorizeParams,
     /// Believe this provider's "the address is verified": the address then counts as verified
     /// and may link to an existing account with the same verified address. On by default only
     /// for presets whose verification is known to be sound (see `Preset::trusts_email_verified`).
@@ -477,6 +482,7 @@ impl ProviderConfig {
             scopes: Vec::new(),
             token_auth: None,
             response_mode: ResponseMode::Query,
+            authorize_params: AuthorizeParams::default(),
             trust_email_verified: false,
             kind,
         }

@@ -8,10 +8,13 @@
 //! reported only for a table without other problems: a refused URL is not also "missing".
 
 use super::walk::Walk;
-use super::{known, ProviderConfig, ProviderKind, ResponseMode, ServerConfig, TokenAuth, UserinfoPointers};
+use super::{
+    known, AuthorizeParams, ProviderConfig, ProviderKind, ResponseMode, ServerConfig, TokenAuth,
+    UserinfoPointers,
+};
 use crate::domain::secret::ClientSecret;
 use crate::domain::{Issuer, ProviderName};
-use crate::providers::{auth0, github, gitlab, keycloak, microsoft, okta, Preset, OIDC_SCOPES};
+use crate::providers::{auth0, github, gitlab, keycloak, microsoft, okta, slack, Preset, OIDC_SCOPES};
 use figment::value::{Dict, Value};
 use std::collections::BTreeMap;
 use url::Url;
@@ -194,11 +197,13 @@ impl Walk<'_> {
             token_auth: self.named(t, key, "token_auth", &TokenAuth::NAMES, TokenAuth::from_name),
             issuer: self.issuer(t, key),
             tenant: self.text(t, key, "tenant"),
+            team: self.text(t, key, "team"),
             allow_hmac_id_tokens: self.boolean(t, key, "allow_hmac_id_tokens"),
             response_mode: self.named(t, key, "response_mode", &ResponseMode::NAMES, ResponseMode::from_name),
             dangerously_allow_non_loopback: self.boolean(t, key, "dangerously_allow_non_loopback"),
             trust_email_verified: self.boolean(t, key, "trust_email_verified"),
             userinfo: self.userinfo(table, key),
+            authorize_params: self.authorize_params(table, key, preset),
         };
         if s.issuer.is_some()
             && matches!(
@@ -243,6 +248,9 @@ impl Walk<'_> {
                     "must be common, organizations, consumers, a tenant id or a domain",
                 );
             }
+        }
+        if let Some(team) = s.team.take() {
+            self.slack_team(table, key, preset, &team, &mut s.authorize_params);
         }
         if s.dangerously_allow_non_loopback.is_some() && preset != Some(Preset::Dev) {
             self.problem(
@@ -341,6 +349,53 @@ impl Walk<'_> {
         }
     }
 
+    /// Slack's `team`: sent as the `team` parameter, where it is also the one workspace the
+    /// provider accepts (see [`slack`]), so what Slack is asked to pre-select and what is enforced
+    /// cannot differ.
+    fn slack_team(
+        &mut self,
+        table: &Dict,
+        key: &str,
+        preset: Option<Preset>,
+        team: &str,
+        params: &mut AuthorizeParams,
+    ) {
+        let why = if preset != Some(Preset::Slack) {
+            "only applies to preset = \"slack\"".to_owned()
+        } else if !slack::is_team_id(team) {
+            "must be a Slack workspace id such as T0123ABC (capital letters and digits)".to_owned()
+        } else {
+            match params.set(slack::TEAM_PARAM, team) {
+                Ok(()) => return,
+                Err(why) => why,
+            }
+        };
+        self.problem(table.get("team"), &format!("{key}.team"), why);
+    }
+
+    /// `[providers.NAME.authorize_params]`: string values, sent with every authorization request;
+    /// any name but loginwith's own ([`AuthorizeParams::RESERVED`]).
+    fn authorize_params(&mut self, table: &Dict, key: &str, preset: Option<Preset>) -> AuthorizeParams {
+        let mut params = AuthorizeParams::default();
+        let params_key = format!("{key}.authorize_params");
+        let Some(dict) = self.table(table.get("authorize_params"), &params_key) else {
+            return params;
+        };
+        for name in dict.keys() {
+            let Some(value) = self.text(Some(dict), &params_key, name) else { continue };
+            let set = if preset == Some(Preset::Slack) && name == slack::TEAM_PARAM {
+                // Sent alone it would only pre-select a workspace, and look like a restriction.
+                Err("set `team` in the provider's table instead: the workspace is then also enforced".into())
+            } else {
+                params.set(name, &value)
+            };
+            if let Err(why) = set {
+                self.problem(dict.get(name), &format!("{params_key}.{name}"), why);
+            }
+        }
+        params
+    }
+
     /// `[providers.NAME.userinfo]`: JSON Pointers, each set one overriding the preset's.
     fn userinfo(&mut self, table: &Dict, key: &str) -> UserinfoPointers {
         let mut pointers = UserinfoPointers::default();
@@ -431,12 +486,16 @@ struct Settings {
     token_auth: Option<TokenAuth>,
     issuer: Option<Issuer>,
     tenant: Option<String>,
+    /// Slack's workspace; moved into `authorize_params` once checked.
+    team: Option<String>,
     allow_hmac_id_tokens: Option<bool>,
     response_mode: Option<ResponseMode>,
     dangerously_allow_non_loopback: Option<bool>,
     trust_email_verified: Option<bool>,
     /// Only the pointers the table sets.
     userinfo: UserinfoPointers,
+    /// `[providers.NAME.authorize_params]` (and Slack's `team`), over the preset's.
+    authorize_params: AuthorizeParams,
 }
 
 impl Settings {
@@ -462,6 +521,7 @@ impl Settings {
         if let Some(v) = self.response_mode {
             config.response_mode = v;
         }
+        config.authorize_params.merge(self.authorize_params);
         if matches!(config.kind, ProviderKind::Oidc { .. } | ProviderKind::Dev { .. }) {
             // OpenID Connect: `openid` must be requested (Core §3.1.2.1).
             if config.scopes.is_empty() {
@@ -1064,5 +1124,63 @@ mod tests {
         }
         let x = config(&format!("[providers.x]\n{CREDENTIALS}"));
         assert_eq!(provider(&x, "x").token_auth, Some(TokenAuth::ClientSecretBasic));
+    }
+
+    #[test]
+    fn authorize_params_are_strings_and_never_ours() {
+        let config = config(&format!(
+            "[providers.sso]\n{CREDENTIALS}issuer = \"https://sso.example\"\n\
+             [providers.sso.authorize_params]\nprompt = \"select_account\"\nmax_age = 3600\n"
+        ));
+        let params: Vec<_> = provider(&config, "sso").authorize_params.iter().collect();
+        assert_eq!(params, [("max_age", "3600"), ("prompt", "select_account")]);
+
+        let all = problems(&format!(
+            "[providers.sso]\n{CREDENTIALS}issuer = \"https://sso.example\"\n\
+             [providers.sso.authorize_params]\nstate = \"x\"\nNonce = \"x\"\nredirect_uri = \"https://evil.example\"\n\
+             request_uri = \"https://evil.example/r\"\nclaims = \"email\"\nprompt = true\n\
+             [providers.corp]\n{CREDENTIALS}issuer = \"https://corp.example\"\nauthorize_params = \"prompt=login\"\n"
+        ));
+        for expected in [
+            "`providers.sso.authorize_params.state`: loginwith sends this parameter itself",
+            "`providers.sso.authorize_params.Nonce`: loginwith sends this parameter itself",
+            "`providers.sso.authorize_params.redirect_uri`: loginwith sends this parameter itself",
+            "`providers.sso.authorize_params.request_uri`: loginwith sends this parameter itself",
+            "`providers.sso.authorize_params.claims`: must be a JSON object",
+            "`providers.sso.authorize_params.prompt`: must be a string",
+            "`providers.corp.authorize_params`: must be a table",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert!(!all.contains("https://evil.example"), "values are not repeated: {all}");
+    }
+
+    #[test]
+    fn slacks_team_is_its_authorization_parameter_and_for_slack_only() {
+        let configured = config(&format!(
+            "[providers.slack]\n{CREDENTIALS}team = \"T0123ABC\"\n\
+             [providers.slack.authorize_params]\nprompt = \"consent\"\n"
+        ));
+        let slack = provider(&configured, "slack");
+        let params: Vec<_> = slack.authorize_params.iter().collect();
+        assert_eq!(params, [("prompt", "consent"), ("team", "T0123ABC")]);
+        assert_eq!(slack.issuer().map(Issuer::as_str), Some("https://slack.com"));
+        assert_eq!(slack.scopes, OIDC_SCOPES);
+        assert!(!slack.trust_email_verified, "a workspace's admins set its members' addresses");
+        let trusted = config(&format!("[providers.slack]\n{CREDENTIALS}trust_email_verified = true\n"));
+        assert!(trusted.providers[0].trust_email_verified);
+
+        let all = problems(&format!(
+            "[providers.google]\n{CREDENTIALS}team = \"T0123ABC\"\n\
+             [providers.slack]\n{CREDENTIALS}team = \"t0123abc\"\n\
+             [providers.work]\npreset = \"slack\"\n{CREDENTIALS}[providers.work.authorize_params]\nteam = \"T0123ABC\"\n"
+        ));
+        for expected in [
+            "`providers.google.team`: only applies to preset = \"slack\"",
+            "`providers.slack.team`: must be a Slack workspace id",
+            "`providers.work.authorize_params.team`: set `team` in the provider's table instead",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
     }
 }

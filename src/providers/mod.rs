@@ -23,9 +23,11 @@ pub mod microsoft;
 pub mod oidc;
 pub mod okta;
 pub mod protocol;
+pub mod slack;
+pub mod twitch;
 pub mod x;
 
-pub use protocol::{ResponseMode, TokenAuth, UserinfoPointers};
+pub use protocol::{AuthorizeParams, ResponseMode, TokenAuth, UserinfoPointers};
 
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::domain::secret::{AccessToken, ClientSecret};
@@ -57,19 +59,23 @@ pub enum Preset {
     Gitlab,
     /// LinkedIn (OpenID Connect, `client_secret_post`).
     Linkedin,
+    /// Slack, "Sign in with Slack" (OpenID Connect, identities per workspace).
+    Slack,
     /// Okta (OpenID Connect from `domain`).
     Okta,
     /// Auth0 (OpenID Connect from `domain`, trailing-slash issuer).
     Auth0,
     /// Keycloak (OpenID Connect from `base_url` and `realm`).
     Keycloak,
+    /// Twitch (OpenID Connect, its address asked for with the `claims` parameter).
+    Twitch,
     /// The built-in development provider (OpenID Connect, served by this process).
     Dev,
 }
 
 impl Preset {
     /// Names accepted in `preset = "..."`.
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 15] = [
         "google",
         "github",
         "discord",
@@ -79,9 +85,11 @@ impl Preset {
         "microsoft",
         "gitlab",
         "linkedin",
+        "slack",
         "okta",
         "auth0",
         "keycloak",
+        "twitch",
         "dev",
     ];
 
@@ -97,9 +105,11 @@ impl Preset {
             "microsoft" => Some(Preset::Microsoft),
             "gitlab" => Some(Preset::Gitlab),
             "linkedin" => Some(Preset::Linkedin),
+            "slack" => Some(Preset::Slack),
             "okta" => Some(Preset::Okta),
             "auth0" => Some(Preset::Auth0),
             "keycloak" => Some(Preset::Keycloak),
+            "twitch" => Some(Preset::Twitch),
             "dev" => Some(Preset::Dev),
             _ => None,
         }
@@ -119,9 +129,11 @@ impl Preset {
             Preset::Microsoft => microsoft::defaults(name)?,
             Preset::Gitlab => gitlab::defaults(name)?,
             Preset::Linkedin => linkedin::defaults(name)?,
+            Preset::Slack => slack::defaults(name)?,
             Preset::Okta => okta::defaults(name)?,
             Preset::Auth0 => auth0::defaults(name)?,
             Preset::Keycloak => keycloak::defaults(name)?,
+            Preset::Twitch => twitch::defaults(name)?,
             Preset::Dev => dev::defaults(name),
         };
         config.trust_email_verified = self.trusts_email_verified();
@@ -133,11 +145,12 @@ impl Preset {
     /// Google only where its documentation calls itself authoritative (`@gmail.com`, or a
     /// Workspace `hd`); GitHub's primary *and* verified address; Microsoft only with `xms_edov`
     /// (domain-owner verified); Discord's `verified` flag (set once the mailed link is followed);
-    /// LinkedIn's `email_verified` (the member confirmed the address by mail); Bitbucket's primary
-    /// *and* confirmed address;
+    /// LinkedIn's `email_verified` (the member confirmed the address by mail); Twitch's (set once the
+    /// mailed link is followed); Bitbucket's primary *and* confirmed address;
     /// gitlab.com (a self-hosted GitLab is switched off in the
     /// configuration, its admins decide what "verified" means). Generic providers are off: any
-    /// realm or server can claim any address is verified. The development provider can never be
+    /// realm or server can claim any address is verified; so is Slack, whose workspace admins set
+    /// their members' addresses. The development provider can never be
     /// trusted: it believes whatever is typed into it.
     pub fn trusts_email_verified(self) -> bool {
         match self {
@@ -147,11 +160,14 @@ impl Preset {
             | Preset::Bitbucket
             | Preset::Microsoft
             | Preset::Gitlab
-            | Preset::Linkedin => true,
+            | Preset::Linkedin
+            | Preset::Twitch => true,
             // Their administrators decide what "verified" means (see each module).
             Preset::Okta | Preset::Auth0 | Preset::Keycloak => false,
             // Nothing to trust: Facebook has no verification flag, X no address at all.
             Preset::Facebook | Preset::X => false,
+            // A workspace's admins set their members' addresses (see the module).
+            Preset::Slack => false,
             Preset::Dev => false,
         }
     }
@@ -323,6 +339,9 @@ pub struct Provider {
     pub token_auth: Option<TokenAuth>,
     /// Query or form_post callbacks.
     pub response_mode: ResponseMode,
+    /// Extra parameters of the authorization request (never one of ours, see
+    /// [`AuthorizeParams::RESERVED`]).
+    pub authorize_params: AuthorizeParams,
     /// OAuth 2.0 or OpenID Connect.
     pub protocol: Protocol,
     /// Whether this is the built-in development provider.
@@ -357,6 +376,7 @@ impl Provider {
                 let quirk = match config.preset {
                     Some(Preset::Microsoft) => microsoft::quirk(issuer, tenant.as_deref()),
                     Some(Preset::Google) => OidcQuirk::Google,
+                    Some(Preset::Slack) => slack::quirk(&config.authorize_params),
                     _ => OidcQuirk::None,
                 };
                 Protocol::Oidc(Arc::new(Oidc::new(
@@ -404,6 +424,7 @@ impl Provider {
             scopes: config.scopes.clone(),
             token_auth: config.token_auth,
             response_mode: config.response_mode,
+            authorize_params: config.authorize_params.clone(),
             protocol,
             is_dev,
             trust_email_verified: config.trust_email_verified && !is_dev,
@@ -530,6 +551,7 @@ mod tests {
             scopes: vec!["openid".into()],
             token_auth: None,
             response_mode: Default::default(),
+            authorize_params: Default::default(),
             protocol: Protocol::Oidc(oidc),
             is_dev: false,
             trust_email_verified: false,
@@ -589,9 +611,11 @@ mod tests {
                             | Preset::Microsoft
                             | Preset::Gitlab
                             | Preset::Linkedin
+                            | Preset::Slack
                             | Preset::Okta
                             | Preset::Auth0
-                            | Preset::Keycloak,
+                            | Preset::Keycloak
+                            | Preset::Twitch,
                         ProviderKind::Oidc { .. }
                     )
             );

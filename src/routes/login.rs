@@ -144,7 +144,8 @@ pub(crate) async fn start_login(
     Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
 }
 
-/// The provider's authorization endpoint with our parameters added to any it already has.
+/// The provider's authorization endpoint with our parameters added to any it already has, then the
+/// provider's extra ones ([`crate::providers::AuthorizeParams`]).
 fn authorization_url(
     state: &AppState,
     provider: &Provider,
@@ -170,6 +171,9 @@ fn authorization_url(
         if provider.response_mode == ResponseMode::FormPost {
             query.append_pair("response_mode", "form_post");
         }
+        // The preset's and the configuration's own (Twitch's `claims`, Slack's `team`, a
+        // `prompt`); none of them can be one of ours (refused by the configuration).
+        query.extend_pairs(provider.authorize_params.iter());
     }
     url.into()
 }

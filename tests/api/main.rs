@@ -38,4 +38,6 @@ mod properties;
 mod proxies;
 mod redis_sessions;
 mod sessions;
+mod slack;
+mod twitch;
 mod x;

@@ -22,7 +22,7 @@ use super::{jws, Oidc, OidcQuirk};
 use crate::domain::secret::{AccessToken, ClientSecret};
 use crate::domain::{clip, https_url, text_at, Email, Subject};
 use crate::oauth::ProviderError;
-use crate::providers::{google, microsoft, Profile, ProfileError};
+use crate::providers::{google, microsoft, slack, Profile, ProfileError};
 use base64::Engine;
 use openidconnect::core::{
     CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
@@ -41,7 +41,7 @@ use url::Url;
 pub const IAT_SKEW: Duration = Duration::from_secs(30);
 
 /// Claims beyond the standard ones that we read (Microsoft's tenant, object id and e-mail proof;
-/// Google's hosted domain).
+/// Google's hosted domain; Slack's workspace).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExtraClaims {
     /// Entra ID tenant id.
@@ -56,6 +56,9 @@ pub struct ExtraClaims {
     /// Google's hosted domain: present for Google Workspace accounts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hd: Option<String>,
+    /// Slack's workspace id: its user ids are unique only within it.
+    #[serde(rename = "https://slack.com/team_id", default, skip_serializing_if = "Option::is_none")]
+    pub slack_team_id: Option<String>,
 }
 
 impl AdditionalClaims for ExtraClaims {}
@@ -102,6 +105,7 @@ pub enum IdTokenError {
     #[error("the userinfo response is about a different user than the ID token")]
     UserinfoSubject,
     /// Microsoft: tenant or object id missing, or a tenant not allowed by the configuration.
+    /// Slack: no workspace id, or another workspace than the configured `team`.
     #[error("the ID token's tenant is not accepted: {0}")]
     Tenant(String),
 }
@@ -206,6 +210,10 @@ impl Oidc {
 
         self.check_issuer_claim(discovered, &claims)?;
         check_audience(&claims, client_id)?;
+        if let OidcQuirk::Slack { team } = &self.quirk {
+            let claimed = claims.additional_claims().slack_team_id.as_deref();
+            slack::accepted_team(team.as_deref(), claimed).map_err(IdTokenError::Tenant)?;
+        }
         check_at_hash(id_token, &verifier, &claims, access_token)?;
         Ok(claims)
     }
@@ -230,7 +238,8 @@ impl Oidc {
     }
 
     /// The identity key: `sub`, or for Microsoft `tid:oid` (stable across apps, unlike the
-    /// pairwise `sub`, and scoped to the tenant so that two tenants' users never collide).
+    /// pairwise `sub`, and scoped to the tenant so that two tenants' users never collide), or for
+    /// Slack `team_id:sub` (a user id is unique only within its workspace).
     fn subject_of(&self, claims: &IdTokenClaims) -> Result<Subject, IdTokenError> {
         let raw = match &self.quirk {
             OidcQuirk::Microsoft { .. } => {
@@ -239,6 +248,11 @@ impl Oidc {
                     (Some(tid), Some(oid)) => format!("{tid}:{oid}"),
                     _ => return Err(IdTokenError::Tenant("no tid or oid claim".into())),
                 }
+            }
+            OidcQuirk::Slack { team } => {
+                let claimed = claims.additional_claims().slack_team_id.as_deref();
+                let team_id = slack::accepted_team(team.as_deref(), claimed).map_err(IdTokenError::Tenant)?;
+                format!("{team_id}:{}", claims.subject().as_str())
             }
             OidcQuirk::None | OidcQuirk::Google => claims.subject().as_str().to_owned(),
         };
@@ -269,7 +283,9 @@ impl Oidc {
                 let hd = claims.additional_claims().hd.as_deref().or(userinfo_hd);
                 google::email_is_verified(email, claimed, hd)
             }
-            OidcQuirk::None => claimed == Some(true),
+            // Slack's is read as it is; whether it is believed is `trust_email_verified`, off by
+            // default (see `providers::slack`).
+            OidcQuirk::None | OidcQuirk::Slack { .. } => claimed == Some(true),
         }
     }
 
@@ -290,7 +306,7 @@ impl Oidc {
                     claims.preferred_username().map(|u| u.as_str().to_owned()).filter(|u| u.contains('@')),
                     false,
                 ),
-                OidcQuirk::None | OidcQuirk::Google => (None, false),
+                OidcQuirk::None | OidcQuirk::Google | OidcQuirk::Slack { .. } => (None, false),
             },
         };
         let Some(email) = email.and_then(|e| Email::parse(&e).ok()) else { return Ok(None) };
@@ -617,5 +633,38 @@ mod tests {
         }));
         let userinfo = json!({"sub": "g-1", "email": "a@corp.example", "email_verified": true});
         assert!(g.merge_userinfo(&with_hd, None, &userinfo).unwrap().email_verified);
+    }
+
+    #[test]
+    fn slack_identities_are_per_workspace() {
+        let slack_claims = |team: Option<&str>| {
+            let mut c = json!({
+                "iss": "https://slack.com", "aud": "c", "exp": 2_000_000_000, "iat": 1_000_000_000,
+                "sub": "U1", "email": "a@example.com", "email_verified": true,
+                "https://slack.com/team_name": "Example", "https://slack.com/user_id": "U1",
+            });
+            if let Some(team) = team {
+                c["https://slack.com/team_id"] = json!(team);
+            }
+            claims(c)
+        };
+        let any = oidc("https://slack.com", OidcQuirk::Slack { team: None });
+        let profile = any.profile_from_claims(&slack_claims(Some("T1"))).unwrap().unwrap();
+        assert_eq!(profile.subject.as_str(), "T1:U1");
+        assert!(profile.email_verified, "read as claimed; believed only when trusted");
+        assert!(matches!(any.profile_from_claims(&slack_claims(None)), Err(IdTokenError::Tenant(_))));
+        let pinned = oidc("https://slack.com", OidcQuirk::Slack { team: Some("T1".into()) });
+        assert!(pinned.profile_from_claims(&slack_claims(Some("T1"))).is_ok());
+        assert!(matches!(
+            pinned.profile_from_claims(&slack_claims(Some("T2"))),
+            Err(IdTokenError::Tenant(_))
+        ));
+        // Userinfo (when the token has no address) keys the identity the same way.
+        let no_email = claims(json!({
+            "iss": "https://slack.com", "aud": "c", "exp": 2_000_000_000, "iat": 1_000_000_000,
+            "sub": "U1", "https://slack.com/team_id": "T1",
+        }));
+        let userinfo = json!({"sub": "U1", "email": "a@example.com", "email_verified": true});
+        assert_eq!(any.merge_userinfo(&no_email, None, &userinfo).unwrap().subject.as_str(), "T1:U1");
     }
 }

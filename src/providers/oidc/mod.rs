@@ -13,7 +13,8 @@
 //! - `jws`: the little we read of a token ourselves before it is verified (`kid`, `iss`).
 //!
 //! Provider-specific rules are the closed [`OidcQuirk`]; each quirk's own data (Google's Gmail and
-//! Workspace rule, Entra's tenant shapes) lives in [`super::google`] and [`super::microsoft`].
+//! Workspace rule, Entra's tenant shapes, Slack's workspaces) lives in [`super::google`],
+//! [`super::microsoft`] and [`super::slack`].
 
 pub mod discovery;
 #[cfg(test)]
@@ -51,6 +52,13 @@ pub enum OidcQuirk {
         tenant: String,
         /// `https://login.microsoftonline.com`, or a national cloud's login host.
         authority: String,
+    },
+    /// Slack: identity = workspace (`https://slack.com/team_id`) + `sub`, a token without a
+    /// workspace refused, and with `team` configured only that workspace accepted (see
+    /// [`super::slack`]).
+    Slack {
+        /// The one workspace accepted, if configured.
+        team: Option<String>,
     },
 }
 
