@@ -28,6 +28,7 @@ pub use protocol::{ResponseMode, TokenAuth, UserinfoPointers};
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::domain::secret::{AccessToken, ClientSecret};
 use crate::domain::{Email, Issuer, ProviderName, Subject};
+use crate::oauth::client_auth::ClientKey;
 use crate::oauth::http::ProviderHttp;
 use crate::oauth::{ClientCredentials, ProviderError, Tokens};
 use oidc::{Discovered, DiscoveryError, IdTokenError, Oidc, OidcQuirk};
@@ -288,6 +289,8 @@ pub struct Provider {
     pub scopes: Vec<String>,
     /// Client authentication at the token endpoint, if configured.
     pub token_auth: Option<TokenAuth>,
+    /// The private key of `private_key_jwt`.
+    pub client_key: Option<Arc<ClientKey>>,
     /// Query or form_post callbacks.
     pub response_mode: ResponseMode,
     /// OAuth 2.0 or OpenID Connect.
@@ -368,6 +371,7 @@ impl Provider {
             client_secret,
             scopes: config.scopes.clone(),
             token_auth: config.token_auth,
+            client_key: config.client_key.clone(),
             response_mode: config.response_mode,
             protocol,
             is_dev,
@@ -426,7 +430,12 @@ impl Provider {
                 }
             }
         });
-        ClientCredentials { client_id: &self.client_id, client_secret: self.client_secret.as_ref(), auth }
+        ClientCredentials {
+            client_id: &self.client_id,
+            client_secret: self.client_secret.as_ref(),
+            client_key: self.client_key.as_deref(),
+            auth,
+        }
     }
 
     /// Reads the person's profile once the code is exchanged, whatever the protocol: OAuth 2.0 by
@@ -491,6 +500,7 @@ mod tests {
             client_secret: None,
             scopes: vec!["openid".into()],
             token_auth: None,
+            client_key: None,
             response_mode: Default::default(),
             protocol: Protocol::Oidc(oidc),
             is_dev: false,
