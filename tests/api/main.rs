@@ -37,3 +37,4 @@ mod properties;
 mod proxies;
 mod redis_sessions;
 mod sessions;
+mod token_auth;
