@@ -138,7 +138,7 @@ fn token_auth_line(p: &ProviderConfig) -> Option<String> {
             Some(format!("private_key_jwt ({key})"))
         }
         TokenAuth::ClientSecretJwt => {
-            // RFC 7518 §3.2: an HS256 key must be at least as long as the hash; Okta enforces it.
+            // RFC 7518 §3.2: an HS256 key must be at least as long as the hash; some providers refuse less.
             let short = p.client_secret.as_ref().is_some_and(|s| s.expose().len() < 32);
             let note =
                 if short { "; the secret is shorter than the 32 bytes RFC 7518 §3.2 asks for" } else { "" };

@@ -21,8 +21,8 @@ use url::Url;
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// How long an assertion is valid. Long enough for a clock a little behind the provider's and a
-/// slow token request; short, because it is a bearer credential. (Okta refuses more than an
-/// hour, Entra ID more than ten minutes; two minutes is well inside both.)
+/// slow token request; short, because it is a bearer credential for that long (and providers
+/// cap it: Okta at an hour).
 pub const ASSERTION_LIFETIME_SECS: i64 = 120;
 
 /// The `private_key_jwt` credential: a private key read from `private_key_file`, with the `kid`

@@ -168,9 +168,10 @@ pub struct FakeState {
 /// How the fake's `/token` authenticates a client (see [`FakeOidc::check_clients_with`]): the
 /// form and the `Authorization` header in, `Err(OAuth error code)` to refuse.
 #[derive(Clone)]
-pub struct ClientCheck(
-    pub Arc<dyn Fn(&HashMap<String, String>, Option<&str>) -> Result<(), String> + Send + Sync>,
-);
+pub struct ClientCheck(pub Arc<ClientCheckFn>);
+
+/// What a [`ClientCheck`] calls.
+pub type ClientCheckFn = dyn Fn(&HashMap<String, String>, Option<&str>) -> Result<(), String> + Send + Sync;
 
 impl std::fmt::Debug for ClientCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

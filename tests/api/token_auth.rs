@@ -342,3 +342,30 @@ fn bad_key_files_stop_the_start_each_naming_its_key() {
     }
     assert!(!text.contains("bm90IGEga2V5") && !text.contains("panicked"), "{text}");
 }
+
+#[tokio::test]
+async fn check_warns_when_discovery_does_not_list_the_configured_method() {
+    let fake = FakeOidc::start().await;
+    fake.override_document(
+        "token_endpoint_auth_methods_supported",
+        serde_json::json!(["client_secret_basic", "client_secret_post"]),
+    );
+    let toml = |method: &str| {
+        format!(
+            "[providers.oidc]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{LONG_SECRET}\"\ntoken_auth = \"{method}\"\n",
+            fake.base
+        )
+    };
+    let config = loginwith::Config::from_toml(&toml("client_secret_jwt")).unwrap();
+    let report = loginwith::check(&config).await.to_string();
+    assert!(
+        report.contains(
+            "warning: token_auth client_secret_jwt is not among the provider's \
+             token_endpoint_auth_methods_supported (client_secret_basic, client_secret_post)"
+        ),
+        "{report}"
+    );
+    let config = loginwith::Config::from_toml(&toml("client_secret_post")).unwrap();
+    let report = loginwith::check(&config).await.to_string();
+    assert!(!report.contains("warning"), "{report}");
+}
