@@ -1,9 +1,11 @@
 //! `loginwith check`: what a configuration amounts to, provider by provider, as a report a person
 //! reads before deploying: the redirect URI to register at each provider, whether its verified
-//! addresses may link accounts, and for OpenID Connect providers whether discovery and the key
-//! set can be fetched now (the server would start anyway; their buttons would say "unavailable").
+//! addresses may link accounts, how it authenticates at the token endpoint when that is a signed
+//! JWT (the algorithm and the key's names, never the key), and for OpenID Connect providers
+//! whether discovery and the key set can be fetched now (the server would start anyway; their
+//! buttons would say "unavailable").
 
-use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::config::{Config, ProviderConfig, ProviderKind, TokenAuth};
 use crate::domain::secret::ClientSecret;
 use crate::oauth::http::ProviderHttp;
 use crate::providers::dev::DevEndpoints;
@@ -60,6 +62,9 @@ pub async fn check(config: &Config) -> CheckReport {
         let _ = writeln!(out, "provider {} (\"Login with {}\")", p.name, p.display_name);
         let _ = writeln!(out, "  redirect URI to register: {}", redirect_uri(&base, &p.name));
         let _ = writeln!(out, "  links accounts by verified e-mail: {}", linking_line(p));
+        if let Some(line) = token_auth_line(p) {
+            let _ = writeln!(out, "  token endpoint auth: {line}");
+        }
         match &p.kind {
             ProviderKind::Dev { .. } => {
                 let _ = writeln!(
@@ -134,6 +139,24 @@ fn linking_line(p: &ProviderConfig) -> &'static str {
     }
 }
 
+/// The signed-JWT client authentication, if that is the provider's: what signs it, by name.
+fn token_auth_line(p: &ProviderConfig) -> Option<String> {
+    match p.token_auth? {
+        TokenAuth::PrivateKeyJwt => {
+            let key = p.client_key.as_ref().map_or_else(|| "no key".to_owned(), |k| k.describe());
+            Some(format!("private_key_jwt ({key})"))
+        }
+        TokenAuth::ClientSecretJwt => {
+            // RFC 7518 §3.2: an HS256 key must be at least as long as the hash; some providers refuse less.
+            let short = p.client_secret.as_ref().is_some_and(|s| s.expose().len() < 32);
+            let note =
+                if short { "; the secret is shorter than the 32 bytes RFC 7518 §3.2 asks for" } else { "" };
+            Some(format!("client_secret_jwt (HS256 with the client secret{note})"))
+        }
+        TokenAuth::ClientSecretPost | TokenAuth::ClientSecretBasic => None,
+    }
+}
+
 /// Fetches an OpenID Connect provider's discovery document and key set, as the server would.
 async fn discover(config: &Config, p: &ProviderConfig) -> Result<Vec<String>, String> {
     let http = ProviderHttp::new(&config.http).map_err(|e| e.to_string())?;
@@ -145,13 +168,24 @@ async fn discover(config: &Config, p: &ProviderConfig) -> Result<Vec<String>, St
     let provider = Provider::from_config(p, &dev).ok_or("no discovery URL can be made from the issuer")?;
     let oidc = provider.oidc().ok_or("not an OpenID Connect provider")?;
     let d = oidc.ensure_discovered(&http).await.map_err(|e| e.to_string())?;
-    Ok(vec![
+    let mut lines = vec![
         format!("discovery OK: issuer {}", d.issuer),
         format!("  authorization endpoint: {}", d.authorize_url),
         format!("  token endpoint: {}", d.token_url),
         format!("  ID token algorithms: {}", d.algorithms.join(", ")),
         format!("  iss in authorization responses (RFC 9207): {}", d.iss_parameter_supported),
-    ])
+    ];
+    // A method the provider does not list will be refused at the first login: say so now.
+    if let Some(auth) = p.token_auth.filter(|_| !d.token_auth_methods.is_empty()) {
+        if !d.token_auth_methods.iter().any(|m| m == auth.name()) {
+            lines.push(format!(
+                "  warning: token_auth {} is not among the provider's token_endpoint_auth_methods_supported ({})",
+                auth.name(),
+                d.token_auth_methods.join(", ")
+            ));
+        }
+    }
+    Ok(lines)
 }
 
 /// Hides a password in a database URL.

@@ -41,7 +41,8 @@
 //!   page and the JSON API alike.
 //! - `routes`: HTTP handlers, one file per area (pages, login, account, api, gateway, health).
 //! - `oauth`: the protocol without routing: pending attempts (state, PKCE), code exchange, the
-//!   provider HTTP client with its limits.
+//!   provider HTTP client with its limits, client authentication by signed JWT (RFC 7523) and
+//!   the JWTs we sign.
 //! - `providers`: presets as data, one file per provider, quirks as closed enums; OpenID Connect
 //!   discovery, keys and ID token checks in `providers/oidc/`.
 //! - `store`: users, identities and sessions in SQLite or PostgreSQL, the account cache.

@@ -16,8 +16,10 @@
 //! - `env`: the environment as a source (`LOGINWITH_SECTION__KEY`, the seed's `NAME_CLIENT_ID`),
 //!   always as strings;
 //! - `walk`: the validating walk over the merged tree, and the small sections;
-//! - `provider`: one `[providers.NAME]` table into a provider's configuration.
+//! - `provider`: one `[providers.NAME]` table into a provider's configuration;
+//! - `client_key`: its `private_key_jwt` key, read from `private_key_file` at load.
 
+mod client_key;
 mod env;
 mod provider;
 mod walk;
@@ -39,6 +41,7 @@ use walk::Walk;
 // values and secrets, `providers` the presets and protocol choices).
 pub use crate::domain::secret::{ClientSecret, ConnectionUrl, SecretKey};
 pub use crate::domain::{HostPattern, Issuer, ProviderName, ReturnTo};
+pub use crate::oauth::client_auth::ClientKey;
 pub use crate::providers::{AuthorizeParams, Preset, ResponseMode, TokenAuth, UserinfoPointers};
 
 /// The default address: loopback only, the port the seed used.
@@ -91,6 +94,9 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 14] = [
             "display_name",
             "client_id",
             "client_secret",
+            "private_key_file",
+            "key_id",
+            "certificate_file",
             "authorize_url",
             "token_url",
             "userinfo_url",
@@ -390,8 +396,12 @@ pub struct ProviderConfig {
     /// OAuth client id.
     pub client_id: String,
     /// OAuth client secret; `None` only for the development provider, whose secret is made at
-    /// each start (the configuration refuses any other provider without one).
+    /// each start, and with `private_key_jwt` (the configuration refuses any other provider
+    /// without one).
     pub client_secret: Option<ClientSecret>,
+    /// The private key of `token_auth = "private_key_jwt"`, read from `private_key_file` when the
+    /// configuration is loaded (with `key_id` and `certificate_file`); `None` for other methods.
+    pub client_key: Option<std::sync::Arc<ClientKey>>,
     /// Scopes requested.
     pub scopes: Vec<String>,
     /// Client authentication at the token endpoint; `None` means the protocol's default
@@ -479,6 +489,7 @@ impl ProviderConfig {
             display_name: display_name.to_owned(),
             client_id: String::new(),
             client_secret: None,
+            client_key: None,
             scopes: Vec::new(),
             token_auth: None,
             response_mode: ResponseMode::Query,

@@ -7,6 +7,7 @@
 //! [`ProviderKind`] is complete or the table is refused with what is missing. Missing keys are
 //! reported only for a table without other problems: a refused URL is not also "missing".
 
+use super::client_key::KeyFiles;
 use super::walk::Walk;
 use super::{
     known, AuthorizeParams, ProviderConfig, ProviderKind, ResponseMode, ServerConfig, TokenAuth,
@@ -102,6 +103,8 @@ impl Walk<'_> {
         if discovered {
             self.endpoints_come_from_discovery(table, key);
         }
+        let token_auth = settings.token_auth.or(base.as_ref().and_then(|b| b.token_auth));
+        let client_key = self.client_key(table, key, preset, token_auth, &settings.key_files);
         if self.problems.len() > problems_before {
             return None;
         }
@@ -111,7 +114,7 @@ impl Walk<'_> {
             Some(base) => with_settings(base.kind.clone(), preset, &settings),
             None => described(&settings),
         };
-        let mut missing = missing_credentials(preset, &settings, base.as_ref());
+        let mut missing = missing_credentials(preset, &settings, base.as_ref(), token_auth);
         missing.extend(kind.as_ref().err().into_iter().flatten());
         if !missing.is_empty() {
             self.missing(value, key, &name, missing);
@@ -126,6 +129,7 @@ impl Walk<'_> {
             }
         };
         settings.apply(&mut config);
+        config.client_key = client_key.map(std::sync::Arc::new);
         Some(config)
     }
 
@@ -204,6 +208,7 @@ impl Walk<'_> {
             trust_email_verified: self.boolean(t, key, "trust_email_verified"),
             userinfo: self.userinfo(table, key),
             authorize_params: self.authorize_params(table, key, preset),
+            key_files: self.key_files(table, key),
         };
         if s.issuer.is_some()
             && matches!(
@@ -496,6 +501,8 @@ struct Settings {
     userinfo: UserinfoPointers,
     /// `[providers.NAME.authorize_params]` (and Slack's `team`), over the preset's.
     authorize_params: AuthorizeParams,
+    /// `private_key_file`, `key_id`, `certificate_file`, as written (read by `Walk::client_key`).
+    key_files: KeyFiles,
 }
 
 impl Settings {
@@ -633,11 +640,13 @@ fn described(s: &Settings) -> Result<ProviderKind, Missing> {
 }
 
 /// The credentials a provider lacks, from the table or the preset (`base`): every provider but
-/// the development one needs a client id and a non-empty secret.
+/// the development one needs a client id and a non-empty secret, or with `private_key_jwt`
+/// (`token_auth`, the table's or the preset's) a private key instead of the secret.
 fn missing_credentials(
     preset: Option<Preset>,
     s: &Settings,
     base: Option<&ProviderConfig>,
+    token_auth: Option<TokenAuth>,
 ) -> Vec<&'static str> {
     if preset == Some(Preset::Dev) {
         return Vec::new();
@@ -648,7 +657,11 @@ fn missing_credentials(
     if client_id.is_empty() {
         missing.push("client_id");
     }
-    if client_secret.is_none_or(|secret| secret.expose().is_empty()) {
+    if token_auth == Some(TokenAuth::PrivateKeyJwt) {
+        if s.key_files.private_key_file.is_none() {
+            missing.push("private_key_file");
+        }
+    } else if client_secret.is_none_or(|secret| secret.expose().is_empty()) {
         missing.push("client_secret");
     }
     missing
@@ -857,10 +870,13 @@ mod tests {
         );
         let all = problems(&format!(
             "[providers.sso]\n{CREDENTIALS}issuer = \"https://sso.example\"\n\
-             token_auth = \"private_key_jwt\"\nresponse_mode = \"fragment\"\n"
+             token_auth = \"tls_client_auth\"\nresponse_mode = \"fragment\"\n"
         ));
         assert!(
-            all.contains("`providers.sso.token_auth`: \"private_key_jwt\" is not client_secret_post or client_secret_basic"),
+            all.contains(
+                "`providers.sso.token_auth`: \"tls_client_auth\" is not client_secret_post or \
+                 client_secret_basic or client_secret_jwt or private_key_jwt"
+            ),
             "{all}"
         );
         assert!(

@@ -7,12 +7,18 @@
 //! crate folds the status into a parse error and buffers bodies without a cap. The request itself
 //! is a single form POST (RFC 6749 §4.1.3); PKCE values still come from the `oauth2` crate.
 //!
-//! Never log a code, a verifier or a token: they are secret types that do not print.
+//! The client authenticates as configured: its secret in the form or in Basic, or a JWT it signs
+//! ([`client_auth`], RFC 7523), made by [`jwt`].
+//!
+//! Never log a code, a verifier or a token (secret types that do not print), nor a client assertion.
 
+pub mod client_auth;
 pub mod http;
+pub mod jwt;
 pub mod pending;
 
 use crate::domain::secret::{AccessToken, AuthCode, ClientSecret, PkceVerifier};
+use crate::oauth::client_auth::{AssertionKey, ClientKey};
 use crate::oauth::http::{ProviderHttp, Step};
 use crate::providers::TokenAuth;
 use serde_json::Value;
@@ -75,6 +81,10 @@ pub enum ProviderError {
     /// The profile lacked something we need or had it in the wrong shape.
     #[error("the provider's profile is unusable: {0}")]
     BadProfile(String),
+    /// The client assertion (`client_secret_jwt`, `private_key_jwt`) could not be made: no key
+    /// for the method (the configuration rules that out) or a failed signature. Nothing was sent.
+    #[error("the client assertion for the token request could not be made: {0}")]
+    ClientAssertion(String),
 }
 
 impl ProviderError {
@@ -90,6 +100,7 @@ impl ProviderError {
             ProviderError::NoAccessToken => "no_access_token",
             ProviderError::NoVerifiedEmail => "no_verified_email",
             ProviderError::BadProfile(_) => "bad_profile",
+            ProviderError::ClientAssertion(_) => "client_assertion",
         }
     }
 }
@@ -101,8 +112,26 @@ pub struct ClientCredentials<'a> {
     pub client_id: &'a str,
     /// `client_secret`
     pub client_secret: Option<&'a ClientSecret>,
+    /// The private key of `private_key_jwt`.
+    pub client_key: Option<&'a ClientKey>,
     /// How to send them.
     pub auth: TokenAuth,
+}
+
+impl ClientCredentials<'_> {
+    /// What signs the client assertion, for the JWT methods; `None` for the others.
+    fn assertion_key(&self) -> Result<Option<AssertionKey<'_>>, ProviderError> {
+        let missing = |what: &str| ProviderError::ClientAssertion(format!("no {what} is configured"));
+        match self.auth {
+            TokenAuth::ClientSecretJwt => {
+                self.client_secret.map(AssertionKey::Secret).map(Some).ok_or_else(|| missing("client secret"))
+            }
+            TokenAuth::PrivateKeyJwt => {
+                self.client_key.map(AssertionKey::Private).map(Some).ok_or_else(|| missing("private key"))
+            }
+            TokenAuth::ClientSecretPost | TokenAuth::ClientSecretBasic => Ok(None),
+        }
+    }
 }
 
 /// A successful token response: the access token and, for OpenID Connect, the raw ID token.
@@ -142,14 +171,27 @@ async fn exchange(
         ("code_verifier", verifier.expose()),
     ];
     let mut request = http.post_form(token_url);
-    match (client.auth, client.client_secret) {
-        (TokenAuth::ClientSecretBasic, Some(secret)) => {
+    let assertion = match client.assertion_key()? {
+        Some(key) => Some(
+            client_auth::client_assertion(client.client_id, token_url, key)
+                .map_err(|e| ProviderError::ClientAssertion(e.to_string()))?,
+        ),
+        None => None,
+    };
+    match (client.auth, client.client_secret, &assertion) {
+        // RFC 7523 §2.2, with the client_id RFC 7521 §4.2 allows; no secret, no Basic header.
+        (_, _, Some(assertion)) => {
+            form.push(("client_id", client.client_id));
+            form.push(("client_assertion_type", client_auth::JWT_BEARER));
+            form.push(("client_assertion", assertion));
+        }
+        (TokenAuth::ClientSecretBasic, Some(secret), None) => {
             // RFC 6749 §2.3.1: both parts are form-urlencoded before going into Basic.
             let id = form_encode(client.client_id);
             let secret = form_encode(secret.expose());
             request = request.basic_auth(id, Some(secret));
         }
-        (_, secret) => {
+        (_, secret, None) => {
             form.push(("client_id", client.client_id));
             if let Some(secret) = secret {
                 form.push(("client_secret", secret.expose()));

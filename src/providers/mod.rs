@@ -32,6 +32,7 @@ pub use protocol::{AuthorizeParams, ResponseMode, TokenAuth, UserinfoPointers};
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::domain::secret::{AccessToken, ClientSecret};
 use crate::domain::{Email, Issuer, ProviderName, Subject};
+use crate::oauth::client_auth::ClientKey;
 use crate::oauth::http::ProviderHttp;
 use crate::oauth::{ClientCredentials, ProviderError, Tokens};
 use oidc::{Discovered, DiscoveryError, IdTokenError, Oidc, OidcQuirk};
@@ -337,6 +338,8 @@ pub struct Provider {
     pub scopes: Vec<String>,
     /// Client authentication at the token endpoint, if configured.
     pub token_auth: Option<TokenAuth>,
+    /// The private key of `private_key_jwt`.
+    pub client_key: Option<Arc<ClientKey>>,
     /// Query or form_post callbacks.
     pub response_mode: ResponseMode,
     /// Extra parameters of the authorization request (never one of ours, see
@@ -423,6 +426,7 @@ impl Provider {
             client_secret,
             scopes: config.scopes.clone(),
             token_auth: config.token_auth,
+            client_key: config.client_key.clone(),
             response_mode: config.response_mode,
             authorize_params: config.authorize_params.clone(),
             protocol,
@@ -483,7 +487,12 @@ impl Provider {
                 }
             }
         });
-        ClientCredentials { client_id: &self.client_id, client_secret: self.client_secret.as_ref(), auth }
+        ClientCredentials {
+            client_id: &self.client_id,
+            client_secret: self.client_secret.as_ref(),
+            client_key: self.client_key.as_deref(),
+            auth,
+        }
     }
 
     /// Reads the person's profile once the code is exchanged, whatever the protocol: OAuth 2.0 by
@@ -550,6 +559,7 @@ mod tests {
             client_secret: None,
             scopes: vec!["openid".into()],
             token_auth: None,
+            client_key: None,
             response_mode: Default::default(),
             authorize_params: Default::default(),
             protocol: Protocol::Oidc(oidc),

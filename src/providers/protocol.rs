@@ -8,26 +8,44 @@
 
 use std::collections::BTreeMap;
 
-/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1, OpenID Connect Core §9).
+/// The method only: the private key of `private_key_jwt` is the provider's `client_key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenAuth {
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
     /// HTTP Basic with the client id and secret.
     ClientSecretBasic,
+    /// A JWT signed with the client secret (HS256) as `client_assertion` (RFC 7523 §2.2).
+    ClientSecretJwt,
+    /// A JWT signed with the client's private key (RS256 or ES256) as `client_assertion`.
+    PrivateKeyJwt,
 }
 
 impl TokenAuth {
     /// The configuration's spellings, as OpenID Connect Discovery names them
     /// (`token_endpoint_auth_methods_supported`).
-    pub const NAMES: [&'static str; 2] = ["client_secret_post", "client_secret_basic"];
+    pub const NAMES: [&'static str; 4] =
+        ["client_secret_post", "client_secret_basic", "client_secret_jwt", "private_key_jwt"];
 
     /// The method called `name`, if any.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "client_secret_post" => Some(TokenAuth::ClientSecretPost),
             "client_secret_basic" => Some(TokenAuth::ClientSecretBasic),
+            "client_secret_jwt" => Some(TokenAuth::ClientSecretJwt),
+            "private_key_jwt" => Some(TokenAuth::PrivateKeyJwt),
             _ => None,
+        }
+    }
+
+    /// The configuration's spelling of this method.
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenAuth::ClientSecretPost => "client_secret_post",
+            TokenAuth::ClientSecretBasic => "client_secret_basic",
+            TokenAuth::ClientSecretJwt => "client_secret_jwt",
+            TokenAuth::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -194,7 +212,10 @@ mod tests {
         for name in ResponseMode::NAMES {
             assert!(ResponseMode::from_name(name).is_some(), "{name}");
         }
-        assert_eq!(TokenAuth::from_name("client_secret_jwt"), None);
+        for name in TokenAuth::NAMES {
+            assert_eq!(TokenAuth::from_name(name).map(TokenAuth::name), Some(name));
+        }
+        assert_eq!(TokenAuth::from_name("tls_client_auth"), None);
         assert_eq!(ResponseMode::from_name("fragment"), None);
     }
 }

@@ -3,7 +3,8 @@
 
 use std::process::Command;
 
-fn loginwith(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+/// Runs the binary in an empty directory with only `env`: whether it succeeded, and its output.
+pub fn loginwith(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_loginwith"));
     cmd.args(args).current_dir(dir.path()).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());

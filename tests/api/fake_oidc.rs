@@ -155,11 +155,28 @@ pub struct FakeState {
     pub userinfo: Mutex<Value>,
     pub last_token_form: Mutex<HashMap<String, String>>,
     pub last_token_auth: Mutex<Option<String>>,
+    /// When set, `/token` first authenticates the client with it: the form and the
+    /// `Authorization` header in, `Err(error code)` answers 401 with that OAuth error.
+    pub client_check: Mutex<Option<ClientCheck>>,
     pub last_userinfo_auth: Mutex<Option<String>>,
     /// When set, `/.well-known/openid-configuration` answers exactly this instead of the document.
     pub raw_discovery: Mutex<Option<crate::mock_provider::Scripted>>,
     /// When set, `/jwks` answers exactly this instead of the key set.
     pub raw_jwks: Mutex<Option<crate::mock_provider::Scripted>>,
+}
+
+/// How the fake's `/token` authenticates a client (see [`FakeOidc::check_clients_with`]): the
+/// form and the `Authorization` header in, `Err(OAuth error code)` to refuse.
+#[derive(Clone)]
+pub struct ClientCheck(pub Arc<ClientCheckFn>);
+
+/// What a [`ClientCheck`] calls.
+pub type ClientCheckFn = dyn Fn(&HashMap<String, String>, Option<&str>) -> Result<(), String> + Send + Sync;
+
+impl std::fmt::Debug for ClientCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientCheck")
+    }
 }
 
 /// The fake provider. Dropping it stops it.
@@ -198,6 +215,7 @@ impl FakeOidc {
             ),
             last_token_form: Mutex::new(HashMap::new()),
             last_token_auth: Mutex::new(None),
+            client_check: Mutex::new(None),
             last_userinfo_auth: Mutex::new(None),
             raw_discovery: Mutex::new(None),
             raw_jwks: Mutex::new(None),
@@ -271,6 +289,11 @@ impl FakeOidc {
     /// The `id_token` that `/token` answers for the authorization code `code`.
     pub fn set_id_token_for_code(&self, code: &str, jwt: impl Into<String>) {
         self.state.id_tokens_by_code.lock().unwrap().insert(code.to_owned(), jwt.into());
+    }
+    /// Authenticate each `/token` request's client with `check` before answering (by default any
+    /// client is taken, and the tests look at what it sent).
+    pub fn check_clients_with(&self, check: ClientCheck) {
+        *self.state.client_check.lock().unwrap() = Some(check);
     }
     /// The userinfo document.
     pub fn set_userinfo(&self, value: Value) {
@@ -437,9 +460,14 @@ async fn token(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: By
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let for_code =
         form.get("code").and_then(|code| state.id_tokens_by_code.lock().unwrap().get(code).cloned());
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let check = state.client_check.lock().unwrap().clone();
+    let client = check.map_or(Ok(()), |check| (check.0)(&form, authorization.as_deref()));
     *state.last_token_form.lock().unwrap() = form;
-    *state.last_token_auth.lock().unwrap() =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    *state.last_token_auth.lock().unwrap() = authorization;
+    if let Err(error) = client {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": error}))).into_response();
+    }
     let mut answer = json!({
         "access_token": state.access_token.lock().unwrap().clone(),
         "token_type": "Bearer",

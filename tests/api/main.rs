@@ -39,5 +39,6 @@ mod proxies;
 mod redis_sessions;
 mod sessions;
 mod slack;
+mod token_auth;
 mod twitch;
 mod x;

@@ -49,6 +49,8 @@ const TEXT_VALUES: &[&str] = &[
     "gitlab",
     "client_secret_post",
     "client_secret_basic",
+    "client_secret_jwt",
+    "private_key_jwt",
     "form_post",
     "query",
     "common",
