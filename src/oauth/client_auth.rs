@@ -37,13 +37,13 @@ pub struct ClientKey {
 
 impl ClientKey {
     /// A credential of `key`, named by `key_id` (the JWS `kid`) and by the thumbprint of its
-    /// certificate (the JWS `x5t#S256`, see [`jwt::certificate_thumbprint`]) when given.
-    pub fn new(key: SigningKey, key_id: Option<String>, x5t_s256: Option<String>) -> ClientKey {
+    /// certificate (the JWS `x5t#S256`, from `jwt::certificate_thumbprint`) when given.
+    pub(crate) fn new(key: SigningKey, key_id: Option<String>, x5t_s256: Option<String>) -> ClientKey {
         ClientKey { key, key_id, x5t_s256 }
     }
 
     /// RS256 or ES256, from the key.
-    pub fn algorithm(&self) -> Algorithm {
+    pub(crate) fn algorithm(&self) -> Algorithm {
         self.key.algorithm()
     }
 

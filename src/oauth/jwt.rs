@@ -128,7 +128,7 @@ impl SigningKey {
     /// (`EC PRIVATE KEY`, P-256). The first private key block counts; other blocks (`EC
     /// PARAMETERS`, certificates) are passed over.
     ///
-    /// ```ignore
+    /// ```text
     /// let key = SigningKey::from_pem(&std::fs::read_to_string("AuthKey_ABC123.p8")?)?;
     /// assert_eq!(key.algorithm(), Algorithm::Es256);
     /// ```
@@ -241,7 +241,7 @@ impl SigningKey {
 /// joined by dots. `header_extra` adds members such as `kid` or `x5t#S256`; it cannot change
 /// `alg`, which is always the key's.
 ///
-/// ```ignore
+/// ```text
 /// // Sign in with Apple's client secret: ES256 with the team's .p8 key.
 /// let mut header = serde_json::Map::new();
 /// header.insert("kid".into(), key_id.into());
