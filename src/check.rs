@@ -116,6 +116,9 @@ fn linking_line(p: &ProviderConfig) -> &'static str {
             "yes (only @gmail.com and Workspace addresses, where Google is authoritative)"
         }
         (Some(Preset::Microsoft), true) => "yes (only addresses with xms_edov, verified by the domain owner)",
+        (Some(Preset::Apple), true) => {
+            "yes (email_verified; a private relay address only to the same relay address)"
+        }
         (Some(Preset::Twitch), true) => "yes (email_verified, set once the user followed the link Twitch mailed)",
         (Some(Preset::Slack), true) => {
             "yes (trust_email_verified = true: Slack's email_verified, which the workspace's admins can set for its members)"
@@ -141,6 +144,13 @@ fn linking_line(p: &ProviderConfig) -> &'static str {
 
 /// The signed-JWT client authentication, if that is the provider's: what signs it, by name.
 fn token_auth_line(p: &ProviderConfig) -> Option<String> {
+    if p.preset == Some(Preset::Apple) {
+        let key = p.client_key.as_ref().map_or_else(|| "no key".to_owned(), |k| k.describe());
+        let team = p.team_id.as_deref().unwrap_or("?");
+        return Some(format!(
+            "client_secret_post, the secret an ES256 JWT of team {team} made by loginwith ({key}), renewed hourly"
+        ));
+    }
     match p.token_auth? {
         TokenAuth::PrivateKeyJwt => {
             let key = p.client_key.as_ref().map_or_else(|| "no key".to_owned(), |k| k.describe());

@@ -65,7 +65,8 @@ impl Walk<'_> {
             }
             return None;
         };
-        if token_auth != Some(TokenAuth::PrivateKeyJwt) {
+        // Sign in with Apple signs its client secret with the team's key (see `providers::apple`).
+        if token_auth != Some(TokenAuth::PrivateKeyJwt) && preset != Some(Preset::Apple) {
             self.problem(
                 table.get("private_key_file"),
                 &field("private_key_file"),

@@ -110,6 +110,7 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 14] = [
             "issuer",
             "tenant",
             "team",
+            "team_id",
             "allow_hmac_id_tokens",
             "response_mode",
             "authorize_params",
@@ -410,6 +411,9 @@ pub struct ProviderConfig {
     pub token_auth: Option<TokenAuth>,
     /// Query or form_post callbacks (any protocol: the callback accepts either).
     pub response_mode: ResponseMode,
+    /// Sign in with Apple's Team ID: the `iss` of the client secret loginwith makes with
+    /// `client_key` (see `providers::apple`); `None` for every other provider.
+    pub team_id: Option<String>,
     /// Extra parameters of the authorization request: the preset's, with
     /// `[providers.NAME.authorize_params]` over them.
     pub authorize_params: AuthorizeParams,
@@ -490,6 +494,7 @@ impl ProviderConfig {
             client_id: String::new(),
             client_secret: None,
             client_key: None,
+            team_id: None,
             scopes: Vec::new(),
             token_auth: None,
             response_mode: ResponseMode::Query,

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::domain::secret::ClientSecret;
 use crate::domain::{Issuer, ProviderName};
+use crate::oauth::jwt::Algorithm;
 use crate::providers::{auth0, github, gitlab, keycloak, microsoft, okta, slack, Preset, OIDC_SCOPES};
 use figment::value::{Dict, Value};
 use std::collections::BTreeMap;
@@ -105,6 +106,15 @@ impl Walk<'_> {
         }
         let token_auth = settings.token_auth.or(base.as_ref().and_then(|b| b.token_auth));
         let client_key = self.client_key(table, key, preset, token_auth, &settings.key_files);
+        if preset == Some(Preset::Apple)
+            && client_key.as_ref().is_some_and(|k| k.algorithm() != Algorithm::Es256)
+        {
+            self.problem(
+                table.get("private_key_file"),
+                &format!("{key}.private_key_file"),
+                "Sign in with Apple's keys are EC P-256 (the .p8 file Apple lets you download once)",
+            );
+        }
         if self.problems.len() > problems_before {
             return None;
         }
@@ -202,6 +212,7 @@ impl Walk<'_> {
             issuer: self.issuer(t, key),
             tenant: self.text(t, key, "tenant"),
             team: self.text(t, key, "team"),
+            team_id: self.text(t, key, "team_id"),
             allow_hmac_id_tokens: self.boolean(t, key, "allow_hmac_id_tokens"),
             response_mode: self.named(t, key, "response_mode", &ResponseMode::NAMES, ResponseMode::from_name),
             dangerously_allow_non_loopback: self.boolean(t, key, "dangerously_allow_non_loopback"),
@@ -257,6 +268,7 @@ impl Walk<'_> {
         if let Some(team) = s.team.take() {
             self.slack_team(table, key, preset, &team, &mut s.authorize_params);
         }
+        self.apple_settings(table, key, preset, &s);
         if s.dangerously_allow_non_loopback.is_some() && preset != Some(Preset::Dev) {
             self.problem(
                 table.get("dangerously_allow_non_loopback"),
@@ -281,6 +293,44 @@ impl Walk<'_> {
             );
         }
         s
+    }
+
+    /// Sign in with Apple's own rules: `team_id` is Apple's alone, and its client secret is made
+    /// (never configured), sent the only way Apple's token endpoint takes it.
+    fn apple_settings(&mut self, table: &Dict, key: &str, preset: Option<Preset>, s: &Settings) {
+        let field = |name: &str| format!("{key}.{name}");
+        if let Some(team_id) = &s.team_id {
+            if preset != Some(Preset::Apple) {
+                self.problem(table.get("team_id"), &field("team_id"), "only applies to preset = \"apple\"");
+            } else if team_id.is_empty()
+                || team_id.len() > 64
+                || !team_id.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                self.problem(
+                    table.get("team_id"),
+                    &field("team_id"),
+                    "must be your Apple Team ID, such as A1B2C3D4E5 (letters and digits)",
+                );
+            }
+        }
+        if preset != Some(Preset::Apple) {
+            return;
+        }
+        if s.client_secret.is_some() {
+            self.problem(
+                table.get("client_secret"),
+                &field("client_secret"),
+                "Apple's client secret is a signed JWT that loginwith makes (and renews) from team_id, key_id and \
+                 private_key_file; remove client_secret",
+            );
+        }
+        if s.token_auth.is_some_and(|t| t != TokenAuth::ClientSecretPost) {
+            self.problem(
+                table.get("token_auth"),
+                &field("token_auth"),
+                "Apple's token endpoint takes client_secret_post only",
+            );
+        }
     }
 
     /// Okta's and Auth0's `domain`, Keycloak's `base_url` and `realm`: the issuer they make, in
@@ -491,6 +541,8 @@ struct Settings {
     token_auth: Option<TokenAuth>,
     issuer: Option<Issuer>,
     tenant: Option<String>,
+    /// Apple's Team ID.
+    team_id: Option<String>,
     /// Slack's workspace; moved into `authorize_params` once checked.
     team: Option<String>,
     allow_hmac_id_tokens: Option<bool>,
@@ -516,6 +568,7 @@ impl Settings {
         if let Some(v) = self.client_id {
             config.client_id = v;
         }
+        config.team_id = self.team_id;
         if let Some(v) = self.client_secret {
             config.client_secret = Some(v);
         }
@@ -657,7 +710,18 @@ fn missing_credentials(
     if client_id.is_empty() {
         missing.push("client_id");
     }
-    if token_auth == Some(TokenAuth::PrivateKeyJwt) {
+    if preset == Some(Preset::Apple) {
+        // Its client secret is made from these (see `providers::apple`).
+        if s.team_id.is_none() {
+            missing.push("team_id");
+        }
+        if s.key_files.key_id.is_none() {
+            missing.push("key_id");
+        }
+        if s.key_files.private_key_file.is_none() {
+            missing.push("private_key_file");
+        }
+    } else if token_auth == Some(TokenAuth::PrivateKeyJwt) {
         if s.key_files.private_key_file.is_none() {
             missing.push("private_key_file");
         }
@@ -1140,6 +1204,52 @@ mod tests {
         }
         let x = config(&format!("[providers.x]\n{CREDENTIALS}"));
         assert_eq!(provider(&x, "x").token_auth, Some(TokenAuth::ClientSecretBasic));
+    }
+
+    #[test]
+    fn apple_makes_its_secret_from_the_team_key_and_refuses_anything_else() {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let apple = |extra: &str| {
+            format!(
+                "[providers.apple]\nclient_id = \"com.example.web\"\nteam_id = \"A1B2C3D4E5\"\nkey_id = \"KEY7654321\"\n\
+                 private_key_file = \"{dir}/tests/fixtures/apple_authkey.p8\"\n{extra}"
+            )
+        };
+        let config = config(&apple(""));
+        let p = provider(&config, "apple");
+        assert_eq!(p.team_id.as_deref(), Some("A1B2C3D4E5"));
+        assert!(p.client_secret.is_none() && p.client_key.is_some());
+        assert_eq!(
+            (p.token_auth, p.response_mode),
+            (Some(TokenAuth::ClientSecretPost), ResponseMode::FormPost)
+        );
+        assert_eq!(p.scopes, ["openid", "name", "email"]);
+        assert!(p.trust_email_verified);
+
+        let all = problems("[providers.apple]\nclient_id = \"com.example.web\"\n");
+        for missing in ["team_id", "key_id", "private_key_file"] {
+            assert!(all.contains(&format!("`providers.apple.{missing}`: missing")), "{missing}: {all}");
+        }
+        let all = problems(&apple("client_secret = \"eyJ...\"\ntoken_auth = \"client_secret_basic\"\n"));
+        assert!(
+            all.contains("`providers.apple.client_secret`: Apple's client secret is a signed JWT"),
+            "{all}"
+        );
+        assert!(
+            all.contains(
+                "`providers.apple.token_auth`: Apple's token endpoint takes client_secret_post only"
+            ),
+            "{all}"
+        );
+        let all = problems(&apple("").replace("apple_authkey.p8", "client-rsa.pem"));
+        assert!(
+            all.contains("`providers.apple.private_key_file`: Sign in with Apple's keys are EC P-256"),
+            "{all}"
+        );
+        let all = problems(&apple("").replace("A1B2C3D4E5", "A1 B2/C3"));
+        assert!(all.contains("`providers.apple.team_id`: must be your Apple Team ID"), "{all}");
+        let all = problems(&format!("{GOOGLE}team_id = \"A1B2C3D4E5\"\n"));
+        assert!(all.contains("`providers.google.team_id`: only applies to preset = \"apple\""), "{all}");
     }
 
     #[test]

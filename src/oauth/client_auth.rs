@@ -47,6 +47,12 @@ impl ClientKey {
         self.key.algorithm()
     }
 
+    /// The key itself, for the other JWTs a provider wants signed with it (Sign in with Apple's
+    /// client secret).
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// The `kid` its assertions carry, if configured.
     pub fn key_id(&self) -> Option<&str> {
         self.key_id.as_deref()

@@ -22,6 +22,7 @@ use crate::oauth::client_auth::{AssertionKey, ClientKey};
 use crate::oauth::http::{ProviderHttp, Step};
 use crate::providers::TokenAuth;
 use serde_json::Value;
+use std::borrow::Cow;
 use url::Url;
 
 /// What can go wrong talking to a provider. Each variant becomes a 502 or 504 page.
@@ -110,8 +111,8 @@ impl ProviderError {
 pub struct ClientCredentials<'a> {
     /// `client_id`
     pub client_id: &'a str,
-    /// `client_secret`
-    pub client_secret: Option<&'a ClientSecret>,
+    /// `client_secret`: the configured one, or one made for this request (Sign in with Apple's).
+    pub client_secret: Option<Cow<'a, ClientSecret>>,
     /// The private key of `private_key_jwt`.
     pub client_key: Option<&'a ClientKey>,
     /// How to send them.
@@ -123,9 +124,12 @@ impl ClientCredentials<'_> {
     fn assertion_key(&self) -> Result<Option<AssertionKey<'_>>, ProviderError> {
         let missing = |what: &str| ProviderError::ClientAssertion(format!("no {what} is configured"));
         match self.auth {
-            TokenAuth::ClientSecretJwt => {
-                self.client_secret.map(AssertionKey::Secret).map(Some).ok_or_else(|| missing("client secret"))
-            }
+            TokenAuth::ClientSecretJwt => self
+                .client_secret
+                .as_deref()
+                .map(AssertionKey::Secret)
+                .map(Some)
+                .ok_or_else(|| missing("client secret")),
             TokenAuth::PrivateKeyJwt => {
                 self.client_key.map(AssertionKey::Private).map(Some).ok_or_else(|| missing("private key"))
             }
@@ -178,7 +182,7 @@ async fn exchange(
         ),
         None => None,
     };
-    match (client.auth, client.client_secret, &assertion) {
+    match (client.auth, client.client_secret.as_deref(), &assertion) {
         // RFC 7523 §2.2, with the client_id RFC 7521 §4.2 allows; no secret, no Basic header.
         (_, _, Some(assertion)) => {
             form.push(("client_id", client.client_id));

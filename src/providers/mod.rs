@@ -8,6 +8,7 @@
 //! Microsoft, GitLab, the development provider, any certified provider). Quirks are closed enums we
 //! own, not traits: each is a small function with its own test.
 
+pub mod apple;
 pub mod auth0;
 pub mod bitbucket;
 pub mod dev;
@@ -36,6 +37,7 @@ use crate::oauth::client_auth::ClientKey;
 use crate::oauth::http::ProviderHttp;
 use crate::oauth::{ClientCredentials, ProviderError, Tokens};
 use oidc::{Discovered, DiscoveryError, IdTokenError, Oidc, OidcQuirk};
+use std::borrow::Cow;
 use std::sync::Arc;
 use url::Url;
 
@@ -44,6 +46,8 @@ use url::Url;
 pub enum Preset {
     /// Google (OpenID Connect).
     Google,
+    /// Sign in with Apple (OpenID Connect, form_post, an ES256 JWT client secret).
+    Apple,
     /// GitHub OAuth apps (OAuth 2.0 plus GitHub's API).
     Github,
     /// Discord (OAuth 2.0, `/users/@me`).
@@ -76,8 +80,9 @@ pub enum Preset {
 
 impl Preset {
     /// Names accepted in `preset = "..."`.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "google",
+        "apple",
         "github",
         "discord",
         "bitbucket",
@@ -98,6 +103,7 @@ impl Preset {
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "google" => Some(Preset::Google),
+            "apple" => Some(Preset::Apple),
             "github" => Some(Preset::Github),
             "discord" => Some(Preset::Discord),
             "bitbucket" => Some(Preset::Bitbucket),
@@ -122,6 +128,7 @@ impl Preset {
     pub fn defaults(self, name: ProviderName) -> Option<ProviderConfig> {
         let mut config = match self {
             Preset::Google => google::defaults(name)?,
+            Preset::Apple => apple::defaults(name)?,
             Preset::Github => github::defaults(name)?,
             Preset::Discord => discord::defaults(name)?,
             Preset::Bitbucket => bitbucket::defaults(name)?,
@@ -147,7 +154,8 @@ impl Preset {
     /// Workspace `hd`); GitHub's primary *and* verified address; Microsoft only with `xms_edov`
     /// (domain-owner verified); Discord's `verified` flag (set once the mailed link is followed);
     /// LinkedIn's `email_verified` (the member confirmed the address by mail); Twitch's (set once the
-    /// mailed link is followed); Bitbucket's primary *and* confirmed address;
+    /// mailed link is followed); Apple's (it hands out only addresses it verified, a private relay
+    /// address being the relay's); Bitbucket's primary *and* confirmed address;
     /// gitlab.com (a self-hosted GitLab is switched off in the
     /// configuration, its admins decide what "verified" means). Generic providers are off: any
     /// realm or server can claim any address is verified; so is Slack, whose workspace admins set
@@ -156,6 +164,7 @@ impl Preset {
     pub fn trusts_email_verified(self) -> bool {
         match self {
             Preset::Google
+            | Preset::Apple
             | Preset::Github
             | Preset::Discord
             | Preset::Bitbucket
@@ -340,6 +349,8 @@ pub struct Provider {
     pub token_auth: Option<TokenAuth>,
     /// The private key of `private_key_jwt`.
     pub client_key: Option<Arc<ClientKey>>,
+    /// Sign in with Apple: makes the client secret sent instead of `client_secret`.
+    pub apple_secret: Option<Arc<apple::AppleSecret>>,
     /// Query or form_post callbacks.
     pub response_mode: ResponseMode,
     /// Extra parameters of the authorization request (never one of ours, see
@@ -355,6 +366,16 @@ pub struct Provider {
     /// (Microsoft: the cloud's authority, since its subjects are `tid:oid`), or the OAuth 2.0
     /// token endpoint's origin. A subject means nothing outside its issuer.
     pub issuer_binding: String,
+}
+
+/// Sign in with Apple's client secret maker, for an Apple table (whose configuration has its
+/// team id and key: the walk refuses one without).
+fn apple_secret(config: &ProviderConfig) -> Option<Arc<apple::AppleSecret>> {
+    if config.preset != Some(Preset::Apple) {
+        return None;
+    }
+    let (team_id, key) = (config.team_id.clone()?, config.client_key.clone()?);
+    Some(Arc::new(apple::AppleSecret::new(team_id, config.client_id.clone(), key)))
 }
 
 /// The issuer binding of the development provider's identities: its subjects are made from the
@@ -380,6 +401,7 @@ impl Provider {
                     Some(Preset::Microsoft) => microsoft::quirk(issuer, tenant.as_deref()),
                     Some(Preset::Google) => OidcQuirk::Google,
                     Some(Preset::Slack) => slack::quirk(&config.authorize_params),
+                    Some(Preset::Apple) => OidcQuirk::Apple,
                     _ => OidcQuirk::None,
                 };
                 Protocol::Oidc(Arc::new(Oidc::new(
@@ -427,6 +449,7 @@ impl Provider {
             scopes: config.scopes.clone(),
             token_auth: config.token_auth,
             client_key: config.client_key.clone(),
+            apple_secret: apple_secret(config),
             response_mode: config.response_mode,
             authorize_params: config.authorize_params.clone(),
             protocol,
@@ -442,6 +465,16 @@ impl Provider {
     pub fn believe(&self, mut profile: Profile) -> Profile {
         profile.email_verified =
             profile.email.is_some() && profile.email_verified && (self.trust_email_verified || self.is_dev);
+        profile
+    }
+
+    /// The profile with the name the callback itself carried, where the provider sends one there
+    /// (Sign in with Apple's first `user` form field) and the token had none.
+    pub fn with_callback_name(&self, mut profile: Profile, user_field: Option<&str>) -> Profile {
+        let apple = self.oidc().is_some_and(|o| matches!(o.quirk(), OidcQuirk::Apple));
+        if apple && profile.name.is_none() {
+            profile.name = user_field.and_then(apple::name_from_user_field);
+        }
         profile
     }
 
@@ -474,7 +507,13 @@ impl Provider {
 
     /// The client credentials for the token request. For OpenID Connect without an explicit
     /// `token_auth`, Basic is the default (Core §9) unless discovery lists only post.
-    pub fn credentials(&self, resolved: &Resolved<'_>) -> ClientCredentials<'_> {
+    /// Sign in with Apple's secret is made here, at `now` (see [`apple::AppleSecret`]); failing
+    /// that, nothing is sent.
+    pub fn credentials(
+        &self,
+        resolved: &Resolved<'_>,
+        now: i64,
+    ) -> Result<ClientCredentials<'_>, ProviderError> {
         let auth = self.token_auth.unwrap_or(match resolved {
             Resolved::OAuth2(_) => TokenAuth::ClientSecretPost,
             Resolved::Oidc(_, d) => {
@@ -487,12 +526,18 @@ impl Provider {
                 }
             }
         });
-        ClientCredentials {
+        let client_secret = match &self.apple_secret {
+            Some(apple) => {
+                Some(Cow::Owned(apple.at(now).map_err(|e| ProviderError::ClientAssertion(e.to_string()))?))
+            }
+            None => self.client_secret.as_ref().map(Cow::Borrowed),
+        };
+        Ok(ClientCredentials {
             client_id: &self.client_id,
-            client_secret: self.client_secret.as_ref(),
+            client_secret,
             client_key: self.client_key.as_deref(),
             auth,
-        }
+        })
     }
 
     /// Reads the person's profile once the code is exchanged, whatever the protocol: OAuth 2.0 by
@@ -560,6 +605,7 @@ mod tests {
             scopes: vec!["openid".into()],
             token_auth: None,
             client_key: None,
+            apple_secret: None,
             response_mode: Default::default(),
             authorize_params: Default::default(),
             protocol: Protocol::Oidc(oidc),
@@ -618,6 +664,7 @@ mod tests {
                 ) | (Preset::Dev, ProviderKind::Dev { .. })
                     | (
                         Preset::Google
+                            | Preset::Apple
                             | Preset::Microsoft
                             | Preset::Gitlab
                             | Preset::Linkedin

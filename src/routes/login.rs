@@ -187,6 +187,8 @@ struct CallbackParams {
     error_description: Option<String>,
     error_uri: Option<String>,
     iss: Option<String>,
+    /// Sign in with Apple's first-authorization `user` field (JSON with the person's name).
+    user: Option<String>,
     /// Set on our own re-post of a form_post callback.
     resubmitted: bool,
 }
@@ -203,6 +205,7 @@ fn parse_callback(encoded: &str) -> Result<CallbackParams, AppError> {
             "error_description" => &mut params.error_description,
             "error_uri" => &mut params.error_uri,
             "iss" => &mut params.iss,
+            "user" => &mut params.user,
             RESUBMIT_FIELD => {
                 params.resubmitted = true;
                 continue;
@@ -300,7 +303,10 @@ async fn callback_post(
 fn resubmit_page(base: &str, name: &str, body: &str) -> Response {
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
         .filter(|(k, _)| {
-            matches!(k.as_ref(), "code" | "state" | "error" | "error_description" | "error_uri" | "iss")
+            matches!(
+                k.as_ref(),
+                "code" | "state" | "error" | "error_description" | "error_uri" | "iss" | "user"
+            )
         })
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
@@ -375,7 +381,7 @@ async fn finish_login(
     let tokens = exchange_code(
         &http,
         resolved.token_url(),
-        &provider.credentials(&resolved),
+        &provider.credentials(&resolved, now()).map_err(provider_failed)?,
         &code,
         &state.redirect_uri(&provider.name),
         &attempt.verifier,
@@ -389,7 +395,7 @@ async fn finish_login(
             AppError::IdToken { provider: provider.display_name.clone(), source }
         }
     })?;
-    let profile = provider.believe(profile);
+    let profile = provider.believe(provider.with_callback_name(profile, params.user.as_deref()));
     if !state.access.allows(profile.address(), profile.email_verified, provider.name.as_str()) {
         return Err(AppError::AccessDenied {
             email: profile.address().to_owned(),

@@ -8,6 +8,7 @@ mod mock_provider;
 
 mod account;
 mod account_sessions;
+mod apple;
 mod audit;
 mod bitbucket;
 mod browser;

@@ -271,7 +271,7 @@ impl Oidc {
                     _ => false,
                 }
             }
-            OidcQuirk::None | OidcQuirk::Google | OidcQuirk::Slack { .. } => false,
+            OidcQuirk::None | OidcQuirk::Google | OidcQuirk::Slack { .. } | OidcQuirk::Apple => false,
         }
     }
 

@@ -22,7 +22,7 @@ use super::{jws, Oidc, OidcQuirk};
 use crate::domain::secret::{AccessToken, ClientSecret};
 use crate::domain::{clip, https_url, text_at, Email, Subject};
 use crate::oauth::ProviderError;
-use crate::providers::{google, microsoft, slack, Profile, ProfileError};
+use crate::providers::{apple, google, microsoft, slack, Profile, ProfileError};
 use base64::Engine;
 use openidconnect::core::{
     CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
@@ -59,6 +59,9 @@ pub struct ExtraClaims {
     /// Slack's workspace id: its user ids are unique only within it.
     #[serde(rename = "https://slack.com/team_id", default, skip_serializing_if = "Option::is_none")]
     pub slack_team_id: Option<String>,
+    /// Apple: the address is a private relay address (a boolean, or the string "true").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_private_email: Option<Value>,
 }
 
 impl AdditionalClaims for ExtraClaims {}
@@ -254,7 +257,7 @@ impl Oidc {
                 let team_id = slack::accepted_team(team.as_deref(), claimed).map_err(IdTokenError::Tenant)?;
                 format!("{team_id}:{}", claims.subject().as_str())
             }
-            OidcQuirk::None | OidcQuirk::Google => claims.subject().as_str().to_owned(),
+            OidcQuirk::None | OidcQuirk::Google | OidcQuirk::Apple => claims.subject().as_str().to_owned(),
         };
         Subject::parse(&raw).map_err(IdTokenError::Malformed)
     }
@@ -283,6 +286,9 @@ impl Oidc {
                 let hd = claims.additional_claims().hd.as_deref().or(userinfo_hd);
                 google::email_is_verified(email, claimed, hd)
             }
+            OidcQuirk::Apple => {
+                apple::email_is_verified(email, claimed, claims.additional_claims().is_private_email.as_ref())
+            }
             // Slack's is read as it is; whether it is believed is `trust_email_verified`, off by
             // default (see `providers::slack`).
             OidcQuirk::None | OidcQuirk::Slack { .. } => claimed == Some(true),
@@ -306,7 +312,9 @@ impl Oidc {
                     claims.preferred_username().map(|u| u.as_str().to_owned()).filter(|u| u.contains('@')),
                     false,
                 ),
-                OidcQuirk::None | OidcQuirk::Google | OidcQuirk::Slack { .. } => (None, false),
+                OidcQuirk::None | OidcQuirk::Google | OidcQuirk::Slack { .. } | OidcQuirk::Apple => {
+                    (None, false)
+                }
             },
         };
         let Some(email) = email.and_then(|e| Email::parse(&e).ok()) else { return Ok(None) };

@@ -45,6 +45,8 @@ pub enum OidcQuirk {
     /// Google: `iss` may also be the issuer without its scheme, and `email_verified` counts only
     /// for Gmail and Workspace addresses (see [`super::google`]).
     Google,
+    /// Apple: `is_private_email` vouches for a private relay address (see [`super::apple`]).
+    Apple,
     /// Microsoft Entra ID: templated multi-tenant issuer, identity = `tid` + `oid`, and an e-mail
     /// is verified only with `xms_edov` (the "nOAuth" defence).
     Microsoft {
