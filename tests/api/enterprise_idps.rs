@@ -3,7 +3,9 @@
 //! realm that does not match what the server publishes makes the provider unavailable), Auth0's
 //! trailing-slash issuer, and for all three: their verified addresses do not reach another
 //! provider's account unless `trust_email_verified` says so. (Okta's and Auth0's `domain` always
-//! makes an https issuer, which a loopback fake cannot serve; the configuration tests check it.)
+//! makes an https issuer, which a loopback fake cannot serve; the configuration tests check it, and
+//! Okta is tested with its issuer given directly.) Each has a refusal: a realm that does not match,
+//! an issuer without its slash, a token for another client.
 
 use crate::db_tests;
 use crate::fake_oidc::*;
@@ -18,6 +20,7 @@ db_tests!(
     keycloak_with_another_realm_than_published_is_unavailable,
     auth0_logs_in_with_its_trailing_slash_issuer,
     a_trusted_keycloak_realm_links_by_verified_address,
+    okta_does_not_link_by_default_and_refuses_a_token_of_another_client,
 );
 
 /// A provider trusted to verify addresses, whose user `user@example.com` logged in first.
@@ -114,4 +117,35 @@ async fn a_trusted_keycloak_realm_links_by_verified_address(db: Db) {
     expect_logged_in(&app, login(&app, &fake, "sso", &issuer).await, "user@example.com").await;
     let (_, me) = app.api_me().await;
     assert_eq!(me["id"], first["id"], "a realm you run and trust joins the same account");
+}
+
+async fn okta_does_not_link_by_default_and_refuses_a_token_of_another_client(db: Db) {
+    // The org authorization server at the fake (`issuer` instead of `domain`, which makes https).
+    let fake = FakeOidc::start().await;
+    let issuer = fake.base.clone();
+    let victim = MockProvider::start().await;
+    let toml = format!(
+        "{}[providers.okta]\nissuer = \"{issuer}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n",
+        victim.provider_toml_with("victim", "trust_email_verified = true")
+    );
+    let app = TestApp::builder(db).toml(&toml).spawn().await;
+    let first = victim_first(&app, &victim).await;
+
+    // A token for another client of the same organisation: refused, nothing written.
+    let attempt = Attempt::from_url(&app.begin_login("okta").await);
+    let claims = fake
+        .claims(&attempt.nonce)
+        .set_issuer(IssuerUrl::new(issuer.clone()).unwrap())
+        .set_audiences(vec![openidconnect::Audience::new("another-client".into())]);
+    fake.set_id_token(fake.sign(claims, &key1()));
+    let refused = callback(&app, "okta", &attempt, Some(&issuer)).await;
+    expect_page(refused, StatusCode::FORBIDDEN, "Login refused").await;
+    app.assert_logged_out().await;
+    assert_eq!(app.user_count().await, 1, "only the first user");
+
+    // Its verified address is not believed by default: an account of its own.
+    expect_logged_in(&app, login(&app, &fake, "okta", &issuer).await, "user@example.com").await;
+    let (_, me) = app.api_me().await;
+    assert_ne!(me["id"], first["id"]);
+    assert_eq!(me["email_verified"], false);
 }

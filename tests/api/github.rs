@@ -18,6 +18,7 @@ db_tests!(
     user_without_id_is_a_502,
     primary_address_on_entry_35_of_40_is_found_with_one_page_of_100,
     github_enterprise_uses_its_own_endpoints_and_does_not_link_by_default,
+    github_enterprise_without_a_verified_primary_address_is_refused,
 );
 
 /// A mock of GitHub and the app with it as `[providers.github]` (plus `more_toml`).
@@ -267,4 +268,21 @@ async fn github_enterprise_uses_its_own_endpoints_and_does_not_link_by_default(d
     assert_ne!(me["id"], victim["id"], "not linked to the other provider's account");
     assert_eq!(me["identities"][0]["subject"], "4242");
     assert_eq!((mock.token_requests(), mock.userinfo_requests(), mock.emails_requests()), (1, 1, 1));
+}
+
+async fn github_enterprise_without_a_verified_primary_address_is_refused(db: Db) {
+    let mock = MockProvider::start().await;
+    let app = TestApp::builder(db).toml(&mock.github_enterprise_toml("ghe")).spawn().await;
+    mock.set_userinfo(octocat(4242, "octocat"));
+    mock.set_emails(Scripted::json(
+        200,
+        json!([{"email": "octo@example.com", "primary": true, "verified": false},
+               {"email": "other@example.com", "primary": false, "verified": true}]),
+    ));
+    let authorize = app.begin_login("ghe").await;
+    let state = query_param(&authorize, "state").unwrap();
+    let response = app.get(&format!("/callback/ghe?code=good-code&state={state}")).await;
+    expect_page(response, StatusCode::FORBIDDEN, "No verified e-mail address").await;
+    app.assert_logged_out().await;
+    assert_eq!(app.user_count().await, 0, "nothing written");
 }

@@ -9,7 +9,22 @@ use crate::helpers::*;
 use crate::mock_provider::{MockProvider, Scripted};
 use serde_json::json;
 
-db_tests!(linkedin_posts_its_secret_and_links_only_verified_addresses);
+db_tests!(
+    linkedin_posts_its_secret_and_links_only_verified_addresses,
+    a_linkedin_token_signed_by_an_unpublished_key_is_refused,
+);
+
+async fn a_linkedin_token_signed_by_an_unpublished_key_is_refused(db: Db) {
+    let fake = FakeOidc::start().await;
+    let toml = format!(
+        "[providers.linkedin]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n",
+        fake.base
+    );
+    let app = TestApp::builder(db).toml(&toml).spawn().await;
+    let attempt = Attempt::from_url(&app.begin_login("linkedin").await);
+    fake.set_id_token(fake.sign(fake.claims(&attempt.nonce), &key2()));
+    expect_refused(&app, callback(&app, "linkedin", &attempt, Some(&fake.base)).await, "signature").await;
+}
 
 async fn linkedin_posts_its_secret_and_links_only_verified_addresses(db: Db) {
     let fake = FakeOidc::start().await;
