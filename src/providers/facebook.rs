@@ -18,12 +18,12 @@
 //! Facebook Login → Settings the "Valid OAuth Redirect URI" that `loginwith check` prints. The App
 //! ID and App Secret are the credentials.
 
-use super::generic::{get_json, profile_maybe_without_email};
+use super::generic::{get_json_asking, profile_maybe_without_email};
 use super::{Preset, Profile, UserinfoPointers};
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::domain::secret::AccessToken;
 use crate::domain::ProviderName;
-use crate::oauth::http::{ProviderHttp, Step};
+use crate::oauth::http::ProviderHttp;
 use crate::oauth::ProviderError;
 use serde_json::Value;
 use url::Url;
@@ -62,10 +62,7 @@ pub async fn fetch_profile(
     me_url: &Url,
     token: &AccessToken,
 ) -> Result<Profile, ProviderError> {
-    let mut url = me_url.clone();
-    url.query_pairs_mut().append_pair("fields", FIELDS);
-    let json = get_json(http, Step::Userinfo, &url, token).await?;
-    profile_from(&json)
+    profile_from(&get_json_asking(http, me_url, &[("fields", FIELDS)], token).await?)
 }
 
 /// The profile in a `/me` answer: its address, if any, never verified.

@@ -38,6 +38,19 @@ pub async fn get_json(
     http.observe(step, result)
 }
 
+/// GET `url` with `query` added (the fields a provider returns only when asked: Facebook's
+/// `fields`, X's `user.fields`), with the bearer token; as [`get_json`].
+pub async fn get_json_asking(
+    http: &ProviderHttp,
+    url: &Url,
+    query: &[(&str, &str)],
+    token: &AccessToken,
+) -> Result<Value, ProviderError> {
+    let mut url = url.clone();
+    url.query_pairs_mut().extend_pairs(query);
+    get_json(http, Step::Userinfo, &url, token).await
+}
+
 /// The account at `user_url` and its addresses beside it at `{user_url}/emails` (with `query`),
 /// as GitHub and Bitbucket keep them; `provider` names it in the error for an API URL that cannot
 /// have that path.

@@ -16,12 +16,12 @@
 //! that `loginwith check` prints; the OAuth 2.0 Client ID and Client Secret are the credentials
 //! (not the API key and secret of OAuth 1.0a).
 
-use super::generic::get_json;
+use super::generic::get_json_asking;
 use super::{Preset, Profile, TokenAuth, UserinfoPointers};
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::domain::secret::AccessToken;
 use crate::domain::{clip, https_url, text_at, ProviderName, Subject};
-use crate::oauth::http::{ProviderHttp, Step};
+use crate::oauth::http::ProviderHttp;
 use crate::oauth::ProviderError;
 use serde_json::Value;
 use url::Url;
@@ -50,10 +50,7 @@ pub async fn fetch_profile(
     user_url: &Url,
     token: &AccessToken,
 ) -> Result<Profile, ProviderError> {
-    let mut url = user_url.clone();
-    url.query_pairs_mut().append_pair("user.fields", USER_FIELDS);
-    let json = get_json(http, Step::Userinfo, &url, token).await?;
-    profile_from(&json)
+    profile_from(&get_json_asking(http, user_url, &[("user.fields", USER_FIELDS)], token).await?)
 }
 
 /// The profile in a `/2/users/me` answer: never an address (X has none to give).

@@ -7,6 +7,7 @@
 use crate::db_tests;
 use crate::fake_oidc::*;
 use crate::helpers::*;
+use crate::mock_provider::{Scripted, TrustedAccount};
 use p256::ecdsa::signature::Verifier;
 use p256::pkcs8::DecodePublicKey;
 use reqwest::StatusCode;
@@ -158,15 +159,9 @@ async fn a_form_post_login_saves_the_first_name_and_signs_its_client_secret(db: 
 
 async fn a_relay_address_is_verified_and_links_only_to_itself(db: Db) {
     // Jane's account from a trusted provider, under her real address.
-    let other = crate::mock_provider::MockProvider::start().await;
-    other.set_userinfo(crate::mock_provider::Scripted::json(
-        200,
-        json!({"sub": "g-1", "email": "jane@example.com", "email_verified": true}),
-    ));
-    let (fake, app) = with_apple(db, &other.provider_toml_with("other", "trust_email_verified = true")).await;
-    crate::dev_flow::mock_login(&app, "other").await;
-    let (_, real) = app.api_me().await;
-    app.logout().await;
+    let other = TrustedAccount::start("jane@example.com").await;
+    let (fake, app) = with_apple(db, &other.toml).await;
+    let real = other.log_in_first(&app).await;
 
     // Apple with a relay address: verified (Apple sends only is_private_email here), its own account.
     let attempt = Attempt::from_url(&app.begin_login("apple").await);
@@ -182,24 +177,19 @@ async fn a_relay_address_is_verified_and_links_only_to_itself(db: Db) {
     app.logout().await;
 
     // A second provider vouching for the same relay address reaches that account.
-    other.set_userinfo(crate::mock_provider::Scripted::json(
-        200,
-        json!({"sub": "g-2", "email": RELAY, "email_verified": true}),
-    ));
+    other
+        .mock
+        .set_userinfo(Scripted::json(200, json!({"sub": "g-2", "email": RELAY, "email_verified": true})));
     let browser = app.another_browser();
-    crate::dev_flow::mock_login(&browser, "other").await;
+    crate::dev_flow::mock_login(&browser, "victim").await;
     let (_, linked) = browser.api_me().await;
     assert_eq!(linked["id"], relay["id"]);
     assert_eq!(app.user_count().await, 2);
 }
 
 async fn an_unverified_address_never_links_and_a_bad_token_is_refused(db: Db) {
-    let other = crate::mock_provider::MockProvider::start().await;
-    other.set_userinfo(crate::mock_provider::Scripted::json(
-        200,
-        json!({"sub": "g-1", "email": "jane@example.com", "email_verified": true}),
-    ));
-    let (fake, app) = with_apple(db, &other.provider_toml_with("other", "trust_email_verified = true")).await;
+    let other = TrustedAccount::start("jane@example.com").await;
+    let (fake, app) = with_apple(db, &other.toml).await;
 
     // Signed by a key Apple never published: refused, nothing written.
     let attempt = Attempt::from_url(&app.begin_login("apple").await);
@@ -210,9 +200,7 @@ async fn an_unverified_address_never_links_and_a_bad_token_is_refused(db: Db) {
     ));
     expect_refused(&app, form_post(&app, &fake, &attempt, None).await, "signature").await;
 
-    crate::dev_flow::mock_login(&app, "other").await;
-    let (_, real) = app.api_me().await;
-    app.logout().await;
+    let real = other.log_in_first(&app).await;
     // "false", and is_private_email for an address that is not the relay's: not verified.
     let attempt = Attempt::from_url(&app.begin_login("apple").await);
     fake.set_id_token(sign_json_rs256(

@@ -5,7 +5,7 @@
 
 use crate::db_tests;
 use crate::helpers::*;
-use crate::mock_provider::{MockProvider, Scripted};
+use crate::mock_provider::{MockProvider, Scripted, TrustedAccount};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -67,16 +67,9 @@ async fn logs_in_with_the_graph_fields_and_an_unverified_address(db: Db) {
 }
 
 async fn its_address_never_reaches_an_existing_account(db: Db) {
-    let victim_mock = MockProvider::start().await;
-    victim_mock.set_userinfo(Scripted::json(
-        200,
-        json!({"sub": "victim-1", "email": "mark@example.com", "email_verified": true}),
-    ));
-    let victim_toml = victim_mock.provider_toml_with("victim", "trust_email_verified = true");
-    let (mock, app) = with_facebook(db, &victim_toml).await;
-    crate::dev_flow::mock_login(&app, "victim").await;
-    let (_, victim) = app.api_me().await;
-    app.logout().await;
+    let trusted = TrustedAccount::start("mark@example.com").await;
+    let (mock, app) = with_facebook(db, &trusted.toml).await;
+    let victim = trusted.log_in_first(&app).await;
 
     // The same address, with every flag a hostile or confused answer could plant.
     let mut planted = me("10157000000000001", Some("mark@example.com"));

@@ -384,3 +384,31 @@ fn one_page(mut scripted: Scripted, query: &HashMap<String, String>) -> Scripted
     scripted.body = serde_json::Value::Array(slice).to_string().into_bytes();
     scripted
 }
+
+/// A provider trusted to verify addresses (`[providers.victim]`, `trust_email_verified = true`)
+/// whose user has the verified address `email`: the account another provider's login must reach,
+/// or must never reach. Its table goes before the provider under test's.
+pub struct TrustedAccount {
+    pub mock: MockProvider,
+    pub toml: String,
+}
+
+impl TrustedAccount {
+    pub async fn start(email: &str) -> TrustedAccount {
+        let mock = MockProvider::start().await;
+        mock.set_userinfo(Scripted::json(
+            200,
+            serde_json::json!({"sub": "victim-1", "email": email, "email_verified": true}),
+        ));
+        let toml = mock.provider_toml_with("victim", "trust_email_verified = true");
+        TrustedAccount { mock, toml }
+    }
+
+    /// Logs its user in on `app`, then out again; `/api/me` as it was while logged in.
+    pub async fn log_in_first(&self, app: &crate::helpers::TestApp) -> serde_json::Value {
+        crate::dev_flow::mock_login(app, "victim").await;
+        let (_, me) = app.api_me().await;
+        app.logout().await;
+        me
+    }
+}

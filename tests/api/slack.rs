@@ -8,7 +8,7 @@
 use crate::db_tests;
 use crate::fake_oidc::*;
 use crate::helpers::*;
-use crate::mock_provider::{MockProvider, Scripted};
+use crate::mock_provider::TrustedAccount;
 use serde_json::{json, Value};
 
 db_tests!(
@@ -63,18 +63,11 @@ async fn slack_login(
 
 /// A trusted provider's account for `user@example.com`, made first, beside Slack (with `extra` in
 /// Slack's table).
-async fn beside_a_trusted_account(db: Db, extra: &str) -> (FakeOidc, MockProvider, TestApp, Value) {
+async fn beside_a_trusted_account(db: Db, extra: &str) -> (FakeOidc, TrustedAccount, TestApp, Value) {
     let fake = FakeOidc::start().await;
-    let victim = MockProvider::start().await;
-    victim.set_userinfo(Scripted::json(
-        200,
-        json!({"sub": "victim-1", "email": "user@example.com", "email_verified": true}),
-    ));
-    let before = victim.provider_toml_with("victim", "trust_email_verified = true");
-    let app = slack_app(db, &fake, &before, extra).await;
-    crate::dev_flow::mock_login(&app, "victim").await;
-    let (_, first) = app.api_me().await;
-    app.logout().await;
+    let victim = TrustedAccount::start("user@example.com").await;
+    let app = slack_app(db, &fake, &victim.toml, extra).await;
+    let first = victim.log_in_first(&app).await;
     (fake, victim, app, first)
 }
 

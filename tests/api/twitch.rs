@@ -10,7 +10,7 @@
 use crate::db_tests;
 use crate::fake_oidc::*;
 use crate::helpers::*;
-use crate::mock_provider::{MockProvider, Scripted};
+use crate::mock_provider::TrustedAccount;
 use serde_json::{json, Value};
 
 db_tests!(
@@ -59,18 +59,11 @@ async fn twitch_login(
 }
 
 /// A trusted provider's account for `user@example.com`, made first, beside Twitch.
-async fn beside_a_trusted_account(db: Db) -> (FakeOidc, MockProvider, TestApp, Value) {
+async fn beside_a_trusted_account(db: Db) -> (FakeOidc, TrustedAccount, TestApp, Value) {
     let fake = FakeOidc::start().await;
-    let victim = MockProvider::start().await;
-    victim.set_userinfo(Scripted::json(
-        200,
-        json!({"sub": "victim-1", "email": "user@example.com", "email_verified": true}),
-    ));
-    let before = victim.provider_toml_with("victim", "trust_email_verified = true");
-    let app = twitch_app(db, &fake, &before, "").await;
-    crate::dev_flow::mock_login(&app, "victim").await;
-    let (_, first) = app.api_me().await;
-    app.logout().await;
+    let victim = TrustedAccount::start("user@example.com").await;
+    let app = twitch_app(db, &fake, &victim.toml, "").await;
+    let first = victim.log_in_first(&app).await;
     (fake, victim, app, first)
 }
 

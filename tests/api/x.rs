@@ -5,7 +5,7 @@
 
 use crate::db_tests;
 use crate::helpers::*;
-use crate::mock_provider::{MockProvider, Scripted};
+use crate::mock_provider::{MockProvider, Scripted, TrustedAccount};
 use base64::Engine;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -71,15 +71,9 @@ async fn logs_in_without_an_address_through_pkce_and_basic_auth(db: Db) {
 
 async fn the_id_finds_the_account_again_whatever_the_handle(db: Db) {
     // A trusted provider's user whose address would match anything: X has none to match.
-    let other = MockProvider::start().await;
-    other.set_userinfo(Scripted::json(
-        200,
-        json!({"sub": "o-1", "email": "xdevelopers@example.com", "email_verified": true}),
-    ));
-    let (mock, app) = with_x(db, &other.provider_toml_with("other", "trust_email_verified = true")).await;
-    crate::dev_flow::mock_login(&app, "other").await;
-    let (_, existing) = app.api_me().await;
-    app.logout().await;
+    let other = TrustedAccount::start("xdevelopers@example.com").await;
+    let (mock, app) = with_x(db, &other.toml).await;
+    let existing = other.log_in_first(&app).await;
 
     mock.set_userinfo(Scripted::json(200, xdev("2244994945", "XDevelopers")));
     assert_eq!(x_callback(&app).await.status(), StatusCode::SEE_OTHER);
