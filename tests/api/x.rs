@@ -15,6 +15,7 @@ db_tests!(
     the_id_finds_the_account_again_whatever_the_handle,
     an_address_rule_refuses_a_login_without_an_address,
     an_error_instead_of_an_account_is_refused,
+    another_providers_address_fills_the_missing_one_at_its_login,
 );
 
 async fn with_x(db: Db, more_toml: &str) -> (MockProvider, TestApp) {
@@ -107,4 +108,45 @@ async fn an_error_instead_of_an_account_is_refused(db: Db) {
     expect_page(x_callback(&app).await, StatusCode::BAD_GATEWAY, "User has been suspended").await;
     app.assert_logged_out().await;
     assert_eq!(app.user_count().await, 0, "nothing written");
+}
+
+async fn another_providers_address_fills_the_missing_one_at_its_login(db: Db) {
+    let facebook = MockProvider::start().await;
+    facebook.set_userinfo(Scripted::json(
+        200,
+        json!({"id": "10157", "name": "X Dev", "email": "dev@example.com"}),
+    ));
+    let (mock, app) = with_x(db, &facebook.preset_toml("facebook", "facebook")).await;
+    mock.set_userinfo(Scripted::json(200, xdev("2244994945", "XDevelopers")));
+    assert_eq!(x_callback(&app).await.status(), StatusCode::SEE_OTHER);
+    let (_, me) = app.api_me().await;
+    assert_eq!(me["email"], Value::Null);
+
+    // Connect Facebook to the X account, then log in with it: its (unverified) address fills the
+    // account's missing one, and names nothing else.
+    let response =
+        app.client.post(app.url("/account/connect")).form(&[("provider", "facebook")]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let state = query_param(&location(&response), "state").unwrap();
+    assert_eq!(
+        app.get(&format!("/callback/facebook?code=good-code&state={state}")).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    app.logout().await;
+    let authorize = app.begin_login("facebook").await;
+    let state = query_param(&authorize, "state").unwrap();
+    assert_eq!(
+        app.get(&format!("/callback/facebook?code=good-code&state={state}")).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let (_, after) = app.api_me().await;
+    assert_eq!(after["id"], me["id"]);
+    assert_eq!(after["email"], "dev@example.com");
+    assert_eq!(after["email_verified"], false);
+    assert_eq!(after["username"], "xdevelopers", "the username stays");
+
+    // And an X login after that leaves it in place.
+    app.logout().await;
+    assert_eq!(x_callback(&app).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.api_me().await.1["email"], "dev@example.com");
 }
