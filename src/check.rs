@@ -144,18 +144,16 @@ fn linking_line(p: &ProviderConfig) -> &'static str {
 
 /// The signed-JWT client authentication, if that is the provider's: what signs it, by name.
 fn token_auth_line(p: &ProviderConfig) -> Option<String> {
+    let key = || p.client_key.as_ref().map_or_else(|| "no key".to_owned(), |k| k.describe());
     if p.preset == Some(Preset::Apple) {
-        let key = p.client_key.as_ref().map_or_else(|| "no key".to_owned(), |k| k.describe());
+        let key = key();
         let team = p.team_id.as_deref().unwrap_or("?");
         return Some(format!(
             "client_secret_post, the secret an ES256 JWT of team {team} made by loginwith ({key}), renewed hourly"
         ));
     }
     match p.token_auth? {
-        TokenAuth::PrivateKeyJwt => {
-            let key = p.client_key.as_ref().map_or_else(|| "no key".to_owned(), |k| k.describe());
-            Some(format!("private_key_jwt ({key})"))
-        }
+        TokenAuth::PrivateKeyJwt => Some(format!("private_key_jwt ({})", key())),
         TokenAuth::ClientSecretJwt => {
             // RFC 7518 §3.2: an HS256 key must be at least as long as the hash; some providers refuse less.
             let short = p.client_secret.as_ref().is_some_and(|s| s.expose().len() < 32);

@@ -193,6 +193,11 @@ struct CallbackParams {
     resubmitted: bool,
 }
 
+/// The callback's own parameters, the ones [`CallbackParams`] reads (and our re-post of a
+/// form_post carries on); any other is ignored.
+const CALLBACK_FIELDS: [&str; 7] =
+    ["code", "state", "error", "error_description", "error_uri", "iss", "user"];
+
 /// Parses a query or form body; a parameter given twice is refused (RFC 6749 §3.1: "MUST NOT be
 /// included more than once"), since two values invite a checker and a user of different ones.
 fn parse_callback(encoded: &str) -> Result<CallbackParams, AppError> {
@@ -302,12 +307,7 @@ async fn callback_post(
 /// The page that re-posts a cross-site form_post from our own origin (see the module doc).
 fn resubmit_page(base: &str, name: &str, body: &str) -> Response {
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-        .filter(|(k, _)| {
-            matches!(
-                k.as_ref(),
-                "code" | "state" | "error" | "error_description" | "error_uri" | "iss" | "user"
-            )
-        })
+        .filter(|(k, _)| CALLBACK_FIELDS.contains(&k.as_ref()))
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     let mut response = render(
@@ -504,6 +504,15 @@ fn provider_error_message(provider: &Provider, error: &str, params: &CallbackPar
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_re_post_carries_every_parameter_the_callback_reads() {
+        for name in CALLBACK_FIELDS {
+            let p = parse_callback(&format!("{name}=v")).unwrap();
+            let read = [&p.code, &p.state, &p.error, &p.error_description, &p.error_uri, &p.iss, &p.user];
+            assert_eq!(read.iter().filter(|v| v.is_some()).count(), 1, "{name}");
+        }
+    }
 
     #[test]
     fn duplicate_parameters_are_refused() {
